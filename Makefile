@@ -1,0 +1,54 @@
+# Developer and CI entry points. `make test` is the full check run by .ci/run.
+# The protobuf tools (buf, protoc-gen-go, protoc-gen-go-grpc) are pinned in
+# tools/go.mod and run with `go tool`; nothing has to be installed on PATH.
+
+GO ?= go
+GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
+TOOL := $(GO) tool -modfile=tools/go.mod
+BUF := $(TOOL) buf
+
+.PHONY: all
+all: test
+
+.PHONY: proto
+proto: ## Regenerate proto/**/*.pb.go from the .proto files (see buf.gen.yaml).
+	$(BUF) generate
+
+.PHONY: proto-lint
+proto-lint: ## Lint the .proto files (see buf.yaml).
+	$(BUF) lint
+
+.PHONY: proto-check
+proto-check: proto ## Fail if the committed generated code differs from a fresh generation.
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { \
+		echo "proto-check: not inside a git work tree; cannot check for drift." >&2; exit 1; }
+	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
+		echo "" >&2; \
+		echo "proto-check: FAILED: proto/ differs from what is committed." >&2; \
+		echo "Either the generated code is stale or files under proto/ are uncommitted." >&2; \
+		echo "Run 'make proto' and commit everything under proto/. Drift:" >&2; \
+		git status --porcelain -- proto >&2; \
+		git --no-pager diff --stat -- proto >&2; \
+		exit 1; \
+	fi
+	@echo "proto-check: generated code is up to date."
+
+.PHONY: test
+test: ## vet, race tests, then proto lint and drift check; stops at the first failure.
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	$(MAKE) proto-lint proto-check
+
+.PHONY: fmt-check
+fmt-check: ## Fail if any Go file is not gofmt-formatted.
+	@out="$$($(GOFMT) -l .)" || exit 1; \
+	if [ -n "$$out" ]; then \
+		echo "fmt-check: FAILED: these files need gofmt (run 'gofmt -w' on them):" >&2; \
+		echo "$$out" >&2; \
+		exit 1; \
+	fi
+	@echo "fmt-check: ok"
+
+.PHONY: demo
+demo: ## Run the demo.
+	$(GO) run ./cmd/gossip-demo

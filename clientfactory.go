@@ -1,0 +1,143 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// DefaultRPCTimeout is the timeout of ContextWithTimeout.
+const DefaultRPCTimeout = 2 * time.Second
+
+// GossipClientFactory is the seed's reusable client connection pool: one
+// grpc.ClientConn per endpoint, created on first use and shared by every
+// caller afterwards (also under concurrent first use: an endpoint is never
+// dialled twice). Release closes them all. It is safe for concurrent use.
+//
+// Connections are plaintext by default (the seed has no TLS yet); pass
+// grpc.WithTransportCredentials in NewGossipClientFactory to change that.
+type GossipClientFactory struct {
+	timeout  time.Duration
+	dialOpts []grpc.DialOption
+
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+	closed bool
+}
+
+// NewGossipClientFactory returns an empty factory. dialOpts are added after
+// the defaults (plaintext credentials, keepalive pings every 30 s on idle
+// connections, 20 MiB message limits), so they may override them.
+func NewGossipClientFactory(dialOpts ...grpc.DialOption) *GossipClientFactory {
+	defaults := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(20<<20), grpc.MaxCallSendMsgSize(20<<20)),
+	}
+	return &GossipClientFactory{
+		timeout:  DefaultRPCTimeout,
+		dialOpts: append(defaults, dialOpts...),
+		conns:    make(map[string]*grpc.ClientConn),
+	}
+}
+
+// Conn returns the shared connection to endpoint ("host:port"), creating
+// it on first use. Creating does not wait for the connection: the first
+// RPC does, and fails with Unavailable if the endpoint is down.
+func (f *GossipClientFactory) Conn(endpoint string) (*grpc.ClientConn, error) {
+	if endpoint == "" {
+		return nil, errors.New("gossip: empty endpoint")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ErrClosed
+	}
+	if cc, ok := f.conns[endpoint]; ok {
+		return cc, nil
+	}
+	cc, err := grpc.NewClient(endpoint, f.dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: dial %q: %w", endpoint, err)
+	}
+	f.conns[endpoint] = cc
+	return cc, nil
+}
+
+// Client is GetClient with the error returned.
+func (f *GossipClientFactory) Client(endpoint string) (pb.GossipClient, error) {
+	cc, err := f.Conn(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return pb.NewGossipClient(cc), nil
+}
+
+// GetClient returns a Gossip client on the shared connection to endpoint,
+// as in the seed:
+//
+//	cli := factory.GetClient(endpoint)
+//	resp, err := cli.PutMessageToClient(ctx, msg)
+//
+// If the connection cannot be created (empty or malformed endpoint,
+// released factory) the returned client fails every call with that error.
+func (f *GossipClientFactory) GetClient(endpoint string) pb.GossipClient {
+	c, err := f.Client(endpoint)
+	if err != nil {
+		code := codes.InvalidArgument
+		if errors.Is(err, ErrClosed) {
+			code = codes.Unavailable
+		}
+		return errClient{status.Error(code, err.Error())}
+	}
+	return c
+}
+
+// ContextWithTimeout returns a context for one outgoing RPC: parent with
+// the factory's timeout (DefaultRPCTimeout).
+func (f *GossipClientFactory) ContextWithTimeout(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, f.timeout)
+}
+
+// Len returns the number of cached connections.
+func (f *GossipClientFactory) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.conns)
+}
+
+// Release closes every cached connection; the factory cannot be used
+// afterwards (calls fail with ErrClosed). A second Release returns
+// ErrClosed.
+func (f *GossipClientFactory) Release() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return ErrClosed
+	}
+	f.closed = true
+	conns := f.conns
+	f.conns = nil
+	f.mu.Unlock()
+	var errs []error
+	for _, cc := range conns {
+		errs = append(errs, cc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+type errClient struct{ err error }
+
+func (c errClient) PutMessageToClient(context.Context, *pb.GossipMessage, ...grpc.CallOption) (*pb.GossipAck, error) {
+	return nil, c.err
+}

@@ -1,0 +1,132 @@
+package gossip
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/grpc-gossip/gossip/internal/core"
+)
+
+// Config is the configuration of one GossipNode. Zero fields take their
+// defaults in Validate; DefaultConfig returns them filled in.
+type Config struct {
+	// Fanout is how many neighbours a fresh message is forwarded to,
+	// excluding the sender and the origin. Default 3 (the seed's).
+	Fanout int
+
+	// MaxPayloadBytes bounds GossipMessage.payload; larger messages are
+	// rejected with ResourceExhausted. Default 1 MiB.
+	MaxPayloadBytes int
+	// MaxHashBytes bounds hash, from_hash, origin and neighbour ids;
+	// longer ones are rejected with InvalidArgument. Default 256.
+	MaxHashBytes int
+
+	// MinTTL and MaxTTL clamp the adaptive TTL of a message's hot state
+	// (ACK bookkeeping). Defaults 2 s and 64 s.
+	MinTTL, MaxTTL time.Duration
+	// LongTTL is how long a message id stays de-duplicated. Default 10 min.
+	LongTTL time.Duration
+	// MaxSeen bounds the ids in the long-TTL cache. Default 262,144.
+	MaxSeen int
+	// MaxActive bounds the messages in hot state. Default 65,536.
+	MaxActive int
+
+	// AckTimeout is the deadline of each forward attempt (one RPC).
+	// Default 2 s.
+	AckTimeout time.Duration
+	// MaxAttempts bounds the attempts per (message, neighbour), the first
+	// included; 1 disables retries. Default 4.
+	MaxAttempts int
+	// RetryBackoff is the delay before the first retry; it doubles up to
+	// MaxRetryBackoff, with ±20% jitter. Defaults 100 ms and 2 s.
+	RetryBackoff, MaxRetryBackoff time.Duration
+	// InitialRTT is the hop latency assumed for a neighbour before its
+	// first ACK (TTL estimate). Default 50 ms.
+	InitialRTT time.Duration
+	// HopWindow is the decay period of the diameter estimate. Default 1 min.
+	HopWindow time.Duration
+
+	// DecayInterval is how often the node runs periodic decay (expiry of
+	// hot state and of the long-TTL cache). Default 1 s.
+	DecayInterval time.Duration
+	// DeliveryBuffer is the number of delivered messages queued for the
+	// DeliveryHandler. When it is full, receiving blocks (up to the
+	// sender's deadline): the application slows gossip down rather than
+	// losing messages. Default 1024.
+	DeliveryBuffer int
+	// MaxInflightSends bounds concurrent forwards (each is one goroutine
+	// doing one RPC at a time, with its retries). When it is reached, a
+	// fresh message waits for a slot up to its caller's deadline; forwards
+	// that cannot get one are counted in Stats.SendsDropped. Default 4096.
+	MaxInflightSends int
+	// ShutdownTimeout bounds how long Close waits for in-flight RPCs to
+	// the gRPC server before cutting them. Default 5 s.
+	ShutdownTimeout time.Duration
+	// Seed seeds the node's random choices (targets, jitter). 0 picks a
+	// random seed.
+	Seed uint64
+}
+
+// Defaults of the runtime fields of Config.
+const (
+	DefaultDecayInterval    = time.Second
+	DefaultDeliveryBuffer   = 1024
+	DefaultMaxInflightSends = 4096
+	DefaultShutdownTimeout  = 5 * time.Second
+)
+
+// DefaultConfig returns a Config with every field at its default.
+func DefaultConfig() Config {
+	var c Config
+	if err := c.Validate(); err != nil {
+		panic("gossip: default config invalid: " + err.Error())
+	}
+	return c
+}
+
+// Validate fills zero fields with defaults and rejects impossible values.
+func (c *Config) Validate() error {
+	cc := c.core()
+	if err := cc.Validate(); err != nil {
+		return fmt.Errorf("gossip: invalid config: %w", err)
+	}
+	c.fromCore(cc)
+	setDur(&c.DecayInterval, DefaultDecayInterval)
+	setInt(&c.DeliveryBuffer, DefaultDeliveryBuffer)
+	setInt(&c.MaxInflightSends, DefaultMaxInflightSends)
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.DecayInterval < 0 || c.ShutdownTimeout < 0 || c.DeliveryBuffer < 0 || c.MaxInflightSends < 0 {
+		return fmt.Errorf("gossip: invalid config: DecayInterval, ShutdownTimeout, DeliveryBuffer and MaxInflightSends must be positive")
+	}
+	return nil
+}
+
+func (c *Config) core() core.Config {
+	return core.Config{
+		Fanout: c.Fanout, MaxPayloadBytes: c.MaxPayloadBytes, MaxHashBytes: c.MaxHashBytes,
+		MinTTL: c.MinTTL, MaxTTL: c.MaxTTL, LongTTL: c.LongTTL, MaxSeen: c.MaxSeen, MaxActive: c.MaxActive,
+		AckTimeout: c.AckTimeout, MaxAttempts: c.MaxAttempts,
+		RetryBackoff: c.RetryBackoff, MaxRetryBackoff: c.MaxRetryBackoff,
+		InitialRTT: c.InitialRTT, HopWindow: c.HopWindow,
+	}
+}
+
+func (c *Config) fromCore(cc core.Config) {
+	c.Fanout, c.MaxPayloadBytes, c.MaxHashBytes = cc.Fanout, cc.MaxPayloadBytes, cc.MaxHashBytes
+	c.MinTTL, c.MaxTTL, c.LongTTL, c.MaxSeen, c.MaxActive = cc.MinTTL, cc.MaxTTL, cc.LongTTL, cc.MaxSeen, cc.MaxActive
+	c.AckTimeout, c.MaxAttempts = cc.AckTimeout, cc.MaxAttempts
+	c.RetryBackoff, c.MaxRetryBackoff = cc.RetryBackoff, cc.MaxRetryBackoff
+	c.InitialRTT, c.HopWindow = cc.InitialRTT, cc.HopWindow
+}
+
+func setInt(p *int, def int) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func setDur(p *time.Duration, def time.Duration) {
+	if *p == 0 {
+		*p = def
+	}
+}

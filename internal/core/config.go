@@ -1,0 +1,120 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults for Config. Their reasons are in docs/DESIGN.md.
+const (
+	DefaultFanout          = 3
+	DefaultMaxPayloadBytes = 1 << 20 // 1 MiB
+	DefaultMaxHashBytes    = 256
+	DefaultMinTTL          = 2 * time.Second
+	DefaultMaxTTL          = 64 * time.Second
+	DefaultLongTTL         = 10 * time.Minute
+	DefaultMaxSeen         = 1 << 18 // ids remembered in the long-TTL cache
+	DefaultMaxActive       = 1 << 16 // messages in hot (adaptive-TTL) state
+	DefaultAckTimeout      = 2 * time.Second
+	DefaultMaxAttempts     = 4 // the first send and three retries
+	DefaultRetryBackoff    = 100 * time.Millisecond
+	DefaultMaxRetryBackoff = 2 * time.Second
+	DefaultInitialRTT      = 50 * time.Millisecond
+	DefaultHopWindow       = time.Minute
+)
+
+// Config holds the protocol parameters of one node. The zero value of every
+// field means "use the default"; call Validate to fill them in and reject
+// impossible combinations.
+type Config struct {
+	// Fanout is how many neighbours a node forwards a fresh message to.
+	// Default 3, as in the seed. Candidates exclude the sender, the origin
+	// and the node itself; with fewer candidates the node sends to all.
+	Fanout int
+
+	// MaxPayloadBytes bounds GossipMessage.payload. Default 1 MiB.
+	MaxPayloadBytes int
+	// MaxHashBytes bounds hash, from_hash and origin. Default 256.
+	MaxHashBytes int
+
+	// MinTTL and MaxTTL clamp the adaptive TTL of hot message state.
+	// Defaults 2 s and 64 s, the seed's range.
+	MinTTL, MaxTTL time.Duration
+	// LongTTL is how long a message id is remembered for de-duplication
+	// after its hot state expires. Default 10 min, as in the seed.
+	LongTTL time.Duration
+	// MaxSeen bounds the long-TTL cache (entries). When sustained traffic
+	// exceeds MaxSeen ids per LongTTL, the least valuable ids are evicted
+	// early and a very late duplicate of one of them would be delivered
+	// again; Stats.SeenEvicted counts this. Default 262,144 (~40 MiB worst
+	// case with 100-byte ids).
+	MaxSeen int
+	// MaxActive bounds the number of messages in hot state. Past it the
+	// oldest hot entry is retired early to the long-TTL cache (it stays
+	// de-duplicated; only its ACK bookkeeping ends). Default 65,536.
+	MaxActive int
+
+	// AckTimeout is the deadline of one send attempt. Default 2 s.
+	AckTimeout time.Duration
+	// MaxAttempts bounds the send attempts per (message, neighbour),
+	// the first included. Default 4. 1 disables retries.
+	MaxAttempts int
+	// RetryBackoff is the delay before the first retry; it doubles per
+	// retry up to MaxRetryBackoff, with ±20% jitter. Defaults 100 ms, 2 s.
+	RetryBackoff, MaxRetryBackoff time.Duration
+
+	// InitialRTT is the per-hop latency assumed for a neighbour before any
+	// ACK from it has been timed. Default 50 ms.
+	InitialRTT time.Duration
+	// HopWindow is the decay period of the diameter estimate: the largest
+	// hop count seen is forgotten after one to two windows. Default 1 min.
+	HopWindow time.Duration
+}
+
+// Validate fills zero fields with their defaults and rejects impossible
+// values. It returns the first problem found.
+func (c *Config) Validate() error {
+	setInt(&c.Fanout, DefaultFanout)
+	setInt(&c.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	setInt(&c.MaxHashBytes, DefaultMaxHashBytes)
+	setDur(&c.MinTTL, DefaultMinTTL)
+	setDur(&c.MaxTTL, DefaultMaxTTL)
+	setDur(&c.LongTTL, DefaultLongTTL)
+	setInt(&c.MaxSeen, DefaultMaxSeen)
+	setInt(&c.MaxActive, DefaultMaxActive)
+	setDur(&c.AckTimeout, DefaultAckTimeout)
+	setInt(&c.MaxAttempts, DefaultMaxAttempts)
+	setDur(&c.RetryBackoff, DefaultRetryBackoff)
+	setDur(&c.MaxRetryBackoff, DefaultMaxRetryBackoff)
+	setDur(&c.InitialRTT, DefaultInitialRTT)
+	setDur(&c.HopWindow, DefaultHopWindow)
+
+	switch {
+	case c.Fanout < 0:
+		return fmt.Errorf("fanout must be positive, got %d", c.Fanout)
+	case c.MaxPayloadBytes < 0 || c.MaxHashBytes < 0 || c.MaxSeen < 0 || c.MaxActive < 0 || c.MaxAttempts < 0:
+		return fmt.Errorf("size limits and MaxAttempts must be positive")
+	case c.MinTTL < 0 || c.MaxTTL < 0 || c.LongTTL < 0 || c.AckTimeout < 0 ||
+		c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 || c.InitialRTT < 0 || c.HopWindow < 0:
+		return fmt.Errorf("durations must be positive")
+	case c.MinTTL > c.MaxTTL:
+		return fmt.Errorf("MinTTL (%v) must not exceed MaxTTL (%v)", c.MinTTL, c.MaxTTL)
+	case c.LongTTL < c.MaxTTL:
+		return fmt.Errorf("LongTTL (%v) must be at least MaxTTL (%v): de-duplication must outlive hot state", c.LongTTL, c.MaxTTL)
+	case c.RetryBackoff > c.MaxRetryBackoff:
+		return fmt.Errorf("RetryBackoff (%v) must not exceed MaxRetryBackoff (%v)", c.RetryBackoff, c.MaxRetryBackoff)
+	}
+	return nil
+}
+
+func setInt(p *int, def int) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func setDur(p *time.Duration, def time.Duration) {
+	if *p == 0 {
+		*p = def
+	}
+}

@@ -1,0 +1,272 @@
+package core
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// Target is one forward: a neighbour's id and the endpoint to send to.
+type Target struct {
+	ID   string
+	Addr string
+}
+
+// Result is what Receive decided about one incoming copy.
+type Result struct {
+	// Ack is the acknowledgement to return to the sender (always set when
+	// the error is nil).
+	Ack *pb.GossipAck
+	// Fresh is true on the first receipt: the runtime hands the message to
+	// the application exactly once, and sends Forward to every Target.
+	Fresh bool
+	// Forward is the copy to send on: from_hash set to this node, hops
+	// incremented, origin filled in. It is shared by all targets and must
+	// not be modified.
+	Forward *pb.GossipMessage
+	// Targets are the neighbours chosen by the Router.
+	Targets []Target
+}
+
+// Counters are a node's cumulative protocol counters.
+type Counters struct {
+	Received   uint64 // valid copies received (first and duplicate)
+	Delivered  uint64 // first receipts (handed to the application)
+	Duplicates uint64 // copies suppressed as already seen
+	Invalid    uint64 // messages rejected by validation
+	Forwards   uint64 // forwards planned (one per message and target)
+	Sent       uint64 // send attempts, retries included
+	Acked      uint64 // attempts that got an ACK
+	AckFailed  uint64 // attempts that failed or timed out
+	Retries    uint64 // attempts after the first
+	GaveUp     uint64 // forwards abandoned: attempts exhausted or a permanent error
+	Forgotten  uint64 // first receipts undone by Forget (the application could not take them)
+	Expired    uint64 // hot entries retired by decay
+}
+
+// Node is the protocol state of one gossip node. It is not safe for
+// concurrent use.
+type Node struct {
+	self   string
+	cfg    *Config
+	st     *Storage
+	router Router
+	rnd    *rand.Rand
+
+	neighbors map[string]string // id → endpoint
+	order     []string          // neighbour ids, sorted, for deterministic candidate lists
+	counters  Counters
+}
+
+// NewNode returns the protocol state of node self. cfg must have been
+// validated; st is the node's own Storage; seed makes its random choices
+// reproducible.
+func NewNode(self string, cfg *Config, st *Storage, router Router, seed uint64) *Node {
+	if router == nil {
+		router = RandomRouter{}
+	}
+	return &Node{
+		self:      self,
+		cfg:       cfg,
+		st:        st,
+		router:    router,
+		rnd:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		neighbors: make(map[string]string),
+	}
+}
+
+// ID is the node's id (its hash).
+func (n *Node) ID() string { return n.self }
+
+// Config is the node's validated configuration.
+func (n *Node) Config() *Config { return n.cfg }
+
+// Storage is the node's storage.
+func (n *Node) Storage() *Storage { return n.st }
+
+// Counters returns a copy of the node's counters.
+func (n *Node) Counters() Counters { return n.counters }
+
+// AddNeighbor adds or re-addresses a neighbour. It refreshes the TTL.
+func (n *Node) AddNeighbor(id, addr string) error {
+	switch {
+	case id == "" || addr == "":
+		return ErrEmptyNeighbor
+	case id == n.self:
+		return fmt.Errorf("%w: %q", ErrSelfNeighbor, id)
+	case len(id) > n.cfg.MaxHashBytes:
+		return fmt.Errorf("%w: neighbour id is %d bytes, limit %d", ErrFieldTooLong, len(id), n.cfg.MaxHashBytes)
+	}
+	if _, ok := n.neighbors[id]; !ok {
+		i, _ := slices.BinarySearch(n.order, id)
+		n.order = slices.Insert(n.order, i, id)
+	}
+	n.neighbors[id] = addr
+	n.st.AddPeer(id)
+	return nil
+}
+
+// RemoveNeighbor removes a neighbour and its ACK statistics. It reports
+// whether the neighbour was known.
+func (n *Node) RemoveNeighbor(id string) bool {
+	if _, ok := n.neighbors[id]; !ok {
+		return false
+	}
+	delete(n.neighbors, id)
+	i, _ := slices.BinarySearch(n.order, id)
+	n.order = slices.Delete(n.order, i, i+1)
+	n.st.RemovePeer(id)
+	return true
+}
+
+// Neighbors returns the neighbour ids and endpoints, sorted by id.
+func (n *Node) Neighbors() []Target {
+	out := make([]Target, len(n.order))
+	for i, id := range n.order {
+		out[i] = Target{ID: id, Addr: n.neighbors[id]}
+	}
+	return out
+}
+
+// Receive handles one copy of a message, from a neighbour, a client, or
+// the local application (the seed's PutMessageToClient). It validates,
+// de-duplicates, records and chooses targets; it sends nothing.
+//
+// The origin of a message is the first node that accepts it: when msg has
+// no origin, this node becomes it. from_hash is the previous hop; it may be
+// empty or unknown (an external client).
+func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
+	if err := ValidateMessage(n.cfg, msg); err != nil {
+		n.counters.Invalid++
+		return Result{}, err
+	}
+	n.counters.Received++
+	ack := &pb.GossipAck{Hash: msg.GetHash(), From: n.self}
+	if n.st.Seen(now, msg.GetHash()) {
+		n.counters.Duplicates++
+		if e := n.st.Active(msg.GetHash()); e != nil {
+			e.Copies++
+		}
+		ack.Duplicate = true
+		return Result{Ack: ack}, nil
+	}
+	n.counters.Delivered++
+
+	origin := msg.GetOrigin()
+	if origin == "" {
+		origin = n.self
+	}
+	e := &Entry{Hash: msg.GetHash(), Origin: origin, FirstFrom: msg.GetFromHash(), Hops: msg.GetHops()}
+	n.st.Insert(now, e)
+
+	fwd := &pb.GossipMessage{
+		Hash:            msg.GetHash(),
+		FromHash:        n.self,
+		Payload:         msg.GetPayload(),
+		Origin:          origin,
+		Hops:            msg.GetHops() + 1,
+		CreatedUnixNano: msg.GetCreatedUnixNano(),
+	}
+	if fwd.CreatedUnixNano == 0 && origin == n.self {
+		fwd.CreatedUnixNano = now.UnixNano()
+	}
+
+	candidates := make([]string, 0, len(n.order))
+	for _, id := range n.order {
+		if id != msg.GetFromHash() && id != origin {
+			candidates = append(candidates, id)
+		}
+	}
+	chosen := n.router.SelectTargets(fwd, candidates, n.cfg.Fanout, n.rnd)
+	targets := make([]Target, 0, len(chosen))
+	e.Targets = make([]TargetStatus, 0, len(chosen))
+	for _, id := range chosen {
+		addr, ok := n.neighbors[id]
+		if !ok || id == n.self || id == msg.GetFromHash() || id == origin {
+			continue // a Router returned something it should not have
+		}
+		targets = append(targets, Target{ID: id, Addr: addr})
+		e.Targets = append(e.Targets, TargetStatus{Peer: id})
+	}
+	n.counters.Forwards += uint64(len(targets))
+	return Result{Ack: ack, Fresh: true, Forward: fwd, Targets: targets}, nil
+}
+
+// Forget undoes the first receipt of hash: the id is no longer seen, so the
+// next copy counts as new. The runtime calls it when the application could
+// not take a message, so that a sender's retry delivers it.
+func (n *Node) Forget(hash string) {
+	n.st.Forget(hash)
+	n.counters.Forgotten++
+	n.counters.Delivered--
+}
+
+// AttemptStarted records that attempt (1-based) of a forward is being sent.
+func (n *Node) AttemptStarted(t Target, attempt int) {
+	n.counters.Sent++
+	if attempt > 1 {
+		n.counters.Retries++
+	}
+	n.st.RecordSent(t.ID)
+}
+
+// SendResult records the outcome of one attempt to forward hash to t, which
+// took rtt. err is nil when ack is the neighbour's acknowledgement;
+// retryable says whether the error is transient (timeouts, unavailable
+// peers) rather than a rejection. It returns whether to try again and
+// after how long: retries back off exponentially from RetryBackoff up to
+// MaxRetryBackoff with ±20% jitter, and stop after MaxAttempts attempts.
+func (n *Node) SendResult(now time.Time, t Target, hash string, attempt int, ack *pb.GossipAck, err error, retryable bool, rtt time.Duration) (retry bool, after time.Duration) {
+	e := n.st.Active(hash)
+	var ts *TargetStatus
+	if e != nil {
+		for i := range e.Targets {
+			if e.Targets[i].Peer == t.ID {
+				ts = &e.Targets[i]
+				break
+			}
+		}
+	}
+	if ts != nil {
+		ts.Attempts = attempt
+	}
+	if err == nil {
+		n.counters.Acked++
+		n.st.RecordAck(now, t.ID, rtt, ack.GetDuplicate())
+		if ts != nil {
+			ts.Acked = true
+		}
+		return false, 0
+	}
+	n.counters.AckFailed++
+	n.st.RecordFailure(now, t.ID)
+	if _, still := n.neighbors[t.ID]; !retryable || attempt >= n.cfg.MaxAttempts || !still {
+		n.counters.GaveUp++
+		if ts != nil {
+			ts.GaveUp = true
+		}
+		return false, 0
+	}
+	return true, n.backoff(attempt)
+}
+
+// backoff is the delay after the given failed attempt: RetryBackoff ×
+// 2^(attempt-1), capped at MaxRetryBackoff, with ±20% jitter.
+func (n *Node) backoff(attempt int) time.Duration {
+	d := n.cfg.RetryBackoff
+	for i := 1; i < attempt && d < n.cfg.MaxRetryBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, n.cfg.MaxRetryBackoff)
+	jitter := 0.8 + 0.4*n.rnd.Float64()
+	return time.Duration(float64(d) * jitter)
+}
+
+// Tick runs the periodic decay at now: expired hot state is retired, the
+// long-TTL cache is cleaned, the TTL is recomputed.
+func (n *Node) Tick(now time.Time) {
+	n.counters.Expired += uint64(n.st.Expire(now))
+}

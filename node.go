@@ -1,0 +1,511 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/grpc-gossip/gossip/internal/core"
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// Delivery is one message handed to the application.
+type Delivery struct {
+	Hash       string    // the message id
+	Origin     string    // the node that first accepted it
+	From       string    // the neighbour (or client) the first copy came from
+	Payload    string    // the application payload
+	Hops       uint32    // node-to-node hops the first copy travelled
+	CreatedAt  time.Time // the origin's publish time; zero when unknown
+	ReceivedAt time.Time // when this node accepted it
+}
+
+// DeliveryHandler receives delivered messages; see WithDeliveryHandler.
+type DeliveryHandler func(Delivery)
+
+// GossipNode is one node: the seed's gRPC server and gossip runtime.
+//
+// It is safe for concurrent use. Its goroutines (the gRPC server, one per
+// in-flight forward, the decay ticker, the delivery loop) are all stopped
+// by Close.
+type GossipNode struct {
+	pb.UnimplementedGossipServer
+
+	// Hash is the node's id, as in the seed (messages carry it in
+	// from_hash and origin, ACKs in from).
+	Hash string
+	// Endpoint is the address other nodes reach this one at.
+	Endpoint string
+
+	cfg        Config
+	logger     *slog.Logger
+	storage    *LocalStorage
+	factory    *GossipClientFactory
+	transport  Transport
+	deliver    DeliveryHandler
+	serverOpts []grpc.ServerOption
+	startedAt  time.Time
+
+	mu       sync.Mutex // guards core and peerDown
+	core     *core.Node
+	peerDown map[string]bool // neighbours whose last attempt failed (for log-once)
+
+	ctx    context.Context // cancelled by Close; parent of every send
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // forwards, ticker, server, in-flight PutMessageToClient calls
+	sem    chan struct{}  // one slot per in-flight forward
+
+	deliveries  chan Delivery // nil without a DeliveryHandler
+	deliverDone chan struct{}
+
+	closeMu sync.RWMutex // guards closed against wg.Add
+	closed  bool
+
+	srvMu  sync.Mutex
+	server *grpc.Server
+	lis    net.Listener
+
+	sendsDropped atomic.Uint64
+}
+
+// NewGossipNode creates a node as the seed does. storage, router, logger
+// and clientFactory may be nil (each node then gets its own storage, the
+// random router, a discarding logger and a factory it owns and releases
+// in Close). A storage, router, logger or factory passed in may be shared
+// by many nodes; the caller keeps ownership of a factory it passes.
+//
+// It panics if the arguments are invalid (an empty selfHash, an invalid
+// Config, a storage that already holds a live node with the same id): use
+// New to get an error instead.
+func NewGossipNode(selfHash, endpoint string, storage *LocalStorage, router Router, logger *slog.Logger, clientFactory *GossipClientFactory, opts ...Option) *GossipNode {
+	n, err := newNode(selfHash, endpoint, storage, router, logger, clientFactory, opts)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// New creates a node with the given id and endpoint; defaults as in
+// NewGossipNode. It returns an error for invalid arguments.
+func New(selfHash, endpoint string, storage *LocalStorage, router Router, logger *slog.Logger, clientFactory *GossipClientFactory, opts ...Option) (*GossipNode, error) {
+	return newNode(selfHash, endpoint, storage, router, logger, clientFactory, opts)
+}
+
+func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, logger *slog.Logger, factory *GossipClientFactory, opts []Option) (*GossipNode, error) {
+	var o nodeOptions
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	cfg := o.cfg
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if selfHash == "" {
+		return nil, errors.New("gossip: NewGossipNode: empty node id (selfHash)")
+	}
+	if len(selfHash) > cfg.MaxHashBytes {
+		return nil, fmt.Errorf("gossip: NewGossipNode: node id is %d bytes, limit %d", len(selfHash), cfg.MaxHashBytes)
+	}
+	if storage == nil {
+		storage = NewLocalStorage()
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	transport := o.transport
+	if transport == nil {
+		owned := factory == nil
+		if owned {
+			factory = NewGossipClientFactory()
+		}
+		transport = &grpcTransport{factory: factory, owned: owned}
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	h := fnv.New64a()
+	h.Write([]byte(selfHash))
+	seed ^= h.Sum64()
+
+	cc := cfg.core()
+	_ = cc.Validate() // already valid: fills nothing
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &GossipNode{
+		Hash:       selfHash,
+		Endpoint:   endpoint,
+		cfg:        cfg,
+		logger:     logger.With("node", selfHash),
+		storage:    storage,
+		factory:    factory,
+		transport:  transport,
+		deliver:    o.deliver,
+		serverOpts: o.serverOpts,
+		startedAt:  time.Now(),
+		peerDown:   make(map[string]bool),
+		ctx:        ctx,
+		cancel:     cancel,
+		sem:        make(chan struct{}, cfg.MaxInflightSends),
+	}
+	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
+	if err := storage.attach(n); err != nil {
+		cancel()
+		return nil, err
+	}
+	if n.deliver != nil {
+		n.deliveries = make(chan Delivery, cfg.DeliveryBuffer)
+		n.deliverDone = make(chan struct{})
+		go n.deliveryLoop()
+	}
+	n.wg.Add(1)
+	go n.decayLoop()
+	return n, nil
+}
+
+// Config returns the node's validated configuration.
+func (n *GossipNode) Config() Config { return n.cfg }
+
+// AddNeighbor adds a neighbour (or changes its endpoint) at run time; it is
+// safe while traffic flows. It refreshes the TTL estimate, which depends on
+// the neighbours' latencies.
+func (n *GossipNode) AddNeighbor(nodeHash, endpoint string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.core.AddNeighbor(nodeHash, endpoint); err != nil {
+		return fmt.Errorf("gossip: AddNeighbor: %w", err)
+	}
+	return nil
+}
+
+// RemoveNeighbor removes a neighbour; forwards to it in flight stop
+// retrying. It reports whether the neighbour was known.
+func (n *GossipNode) RemoveNeighbor(nodeHash string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.peerDown, nodeHash)
+	return n.core.RemoveNeighbor(nodeHash)
+}
+
+// Neighbors returns the neighbour map: id → endpoint.
+func (n *GossipNode) Neighbors() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string]string)
+	for _, t := range n.core.Neighbors() {
+		out[t.ID] = t.Addr
+	}
+	return out
+}
+
+// PutMessageToClient is the seed's RPC entry point and the way to publish
+// locally. It validates msg, suppresses it if already seen, records it,
+// queues it for the application, and forwards it asynchronously to up to
+// Fanout neighbours, never to the one it came from nor its origin. It
+// returns the node's ACK (Duplicate set for a copy already seen).
+//
+// Errors wrap the package's sentinel errors and carry their gRPC code:
+// ErrEmptyHash, ErrHashTooLong, ErrFieldTooLong (InvalidArgument),
+// ErrPayloadTooLarge (ResourceExhausted), ErrClosed and ErrBusy
+// (Unavailable). On error nothing was recorded.
+//
+// To publish, set Hash to a new unique id and FromHash to the node's Hash
+// (or leave it empty); Origin, Hops and CreatedUnixNano are filled in.
+// ctx bounds how long the call may wait when the node is saturated.
+func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessage) (*pb.GossipAck, error) {
+	n.closeMu.RLock()
+	if n.closed {
+		n.closeMu.RUnlock()
+		return nil, asRPCError(ErrClosed)
+	}
+	n.wg.Add(1)
+	n.closeMu.RUnlock()
+	defer n.wg.Done()
+
+	now := time.Now()
+	n.mu.Lock()
+	res, err := n.core.Receive(now, msg)
+	n.mu.Unlock()
+	if err != nil {
+		n.logger.Warn("rejected message", "msg", logID(msg.GetHash()), "from", logID(msg.GetFromHash()), "err", err)
+		return nil, asRPCError(err)
+	}
+	if !res.Fresh {
+		return res.Ack, nil
+	}
+	if n.deliveries != nil {
+		if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), now); err != nil {
+			n.mu.Lock()
+			n.core.Forget(msg.GetHash())
+			n.mu.Unlock()
+			return nil, asRPCError(err)
+		}
+	}
+	n.forward(ctx, res.Targets, res.Forward)
+	return res.Ack, nil
+}
+
+// enqueue hands a fresh message to the delivery loop, waiting while the
+// queue is full until ctx or the node ends.
+func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, now time.Time) error {
+	d := Delivery{
+		Hash: fwd.GetHash(), Origin: fwd.GetOrigin(), From: from, Payload: fwd.GetPayload(),
+		Hops: hops, ReceivedAt: now,
+	}
+	if ns := fwd.GetCreatedUnixNano(); ns != 0 {
+		d.CreatedAt = time.Unix(0, ns)
+	}
+	select {
+	case n.deliveries <- d:
+		return nil
+	default:
+	}
+	select {
+	case n.deliveries <- d:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+	case <-n.ctx.Done():
+		return ErrClosed
+	}
+}
+
+func (n *GossipNode) deliveryLoop() {
+	defer close(n.deliverDone)
+	for d := range n.deliveries {
+		n.deliver(d)
+	}
+}
+
+// forward starts one send loop per target. When MaxInflightSends forwards
+// are in flight it waits for a slot until ctx ends; forwards that get none
+// are counted as dropped.
+func (n *GossipNode) forward(ctx context.Context, targets []core.Target, msg *pb.GossipMessage) {
+	for i, t := range targets {
+		select {
+		case n.sem <- struct{}{}:
+		default:
+			select {
+			case n.sem <- struct{}{}:
+			case <-ctx.Done():
+				n.dropSends(targets[i:], msg, ctx.Err())
+				return
+			case <-n.ctx.Done():
+				return
+			}
+		}
+		n.wg.Add(1)
+		go n.sendLoop(t, msg)
+	}
+}
+
+func (n *GossipNode) dropSends(targets []core.Target, msg *pb.GossipMessage, err error) {
+	n.sendsDropped.Add(uint64(len(targets)))
+	n.logger.Warn("forwards dropped: too many in flight", "msg", logID(msg.GetHash()), "targets", len(targets), "err", err)
+}
+
+// sendLoop sends msg to t until it is acknowledged, rejected, or the core
+// says to give up; between attempts it waits the core's backoff.
+func (n *GossipNode) sendLoop(t core.Target, msg *pb.GossipMessage) {
+	defer n.wg.Done()
+	defer func() { <-n.sem }()
+	for attempt := 1; ; attempt++ {
+		n.mu.Lock()
+		n.core.AttemptStarted(t, attempt)
+		n.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.AckTimeout)
+		start := time.Now()
+		ack, err := n.transport.Send(ctx, t.Addr, msg)
+		rtt := time.Since(start)
+		cancel()
+		if n.ctx.Err() != nil {
+			return // closing: the outcome no longer matters
+		}
+		if err == nil && ack.GetHash() != msg.GetHash() {
+			err = fmt.Errorf("neighbour acknowledged %q instead of %q", logID(ack.GetHash()), logID(msg.GetHash()))
+		}
+		n.mu.Lock()
+		retry, after := n.core.SendResult(time.Now(), t, msg.GetHash(), attempt, ack, err, retryable(err), rtt)
+		n.logPeerTransition(t, err)
+		n.mu.Unlock()
+		if err != nil {
+			n.logger.Debug("forward failed", "peer", t.ID, "msg", logID(msg.GetHash()), "attempt", attempt, "retry", retry, "err", err)
+		}
+		if !retry {
+			return
+		}
+		timer := time.NewTimer(after)
+		select {
+		case <-timer.C:
+		case <-n.ctx.Done():
+			timer.Stop()
+			return
+		}
+	}
+}
+
+// logPeerTransition logs once when a neighbour starts failing and once when
+// it answers again, instead of once per failed message. n.mu is held.
+func (n *GossipNode) logPeerTransition(t core.Target, err error) {
+	switch down := n.peerDown[t.ID]; {
+	case err != nil && !down:
+		n.peerDown[t.ID] = true
+		n.logger.Warn("neighbour not answering", "peer", t.ID, "endpoint", t.Addr, "err", err)
+	case err == nil && down:
+		delete(n.peerDown, t.ID)
+		n.logger.Info("neighbour answering again", "peer", t.ID, "endpoint", t.Addr)
+	}
+}
+
+func (n *GossipNode) decayLoop() {
+	defer n.wg.Done()
+	tk := time.NewTicker(n.cfg.DecayInterval)
+	defer tk.Stop()
+	for {
+		select {
+		case now := <-tk.C:
+			n.mu.Lock()
+			n.core.Tick(now)
+			n.mu.Unlock()
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+// Close stops the node: new calls fail with ErrClosed, the gRPC server
+// stops (in-flight RPCs get ShutdownTimeout to finish), forwards in flight
+// are cancelled, messages already queued are handed to the
+// DeliveryHandler, and the transport (and a client factory the node
+// created itself) is closed. Every goroutine of the node has ended when
+// Close returns. A second Close returns ErrClosed.
+func (n *GossipNode) Close() error {
+	n.closeMu.Lock()
+	if n.closed {
+		n.closeMu.Unlock()
+		return ErrClosed
+	}
+	n.closed = true
+	n.closeMu.Unlock()
+
+	n.cancel()
+	n.stopServer()
+	n.wg.Wait()
+	if n.deliveries != nil {
+		close(n.deliveries)
+		<-n.deliverDone
+	}
+	n.storage.detach(n)
+	return n.transport.Close()
+}
+
+// Stats is a snapshot of a node's counters and state.
+type Stats struct {
+	ID        string
+	Endpoint  string
+	Neighbors int
+	Uptime    time.Duration
+
+	Received   uint64 // valid copies received, first and duplicate
+	Delivered  uint64 // messages accepted for the first time (delivered once)
+	Duplicates uint64 // copies suppressed as already seen
+	Invalid    uint64 // messages rejected by validation
+	Forwards   uint64 // forwards planned: one per fresh message and chosen neighbour
+	Sent       uint64 // RPCs sent: forward attempts, retries included
+	Acked      uint64 // attempts acknowledged
+	AckFailed  uint64 // attempts failed or timed out
+	Retries    uint64 // attempts after the first
+	GaveUp     uint64 // forwards abandoned after MaxAttempts or a rejection
+	Forgotten  uint64 // receipts undone because the application queue stayed full
+	Expired    uint64 // hot entries retired by decay
+
+	SendsDropped  uint64 // forwards never started: MaxInflightSends reached until the caller's deadline
+	InflightSends int    // forwards in flight now
+	DeliveryQueue int    // deliveries waiting for the DeliveryHandler
+
+	Active       int           // messages in hot state
+	Seen         int           // ids in the long-TTL cache (estimate)
+	SeenEvicted  uint64        // ids evicted early from the long-TTL cache (MaxSeen)
+	RetiredEarly uint64        // hot entries retired early (MaxActive)
+	TTL          time.Duration // current adaptive TTL
+	Diameter     int           // diameter estimate, hops
+	HopLatency   time.Duration // per-hop latency estimate
+}
+
+// Stats returns a snapshot of the node's counters and storage state.
+func (n *GossipNode) Stats() Stats {
+	n.mu.Lock()
+	c := n.core.Counters()
+	st := n.core.Storage().Stats()
+	neighbors := len(n.core.Neighbors())
+	n.mu.Unlock()
+	return Stats{
+		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: neighbors, Uptime: time.Since(n.startedAt),
+		Received: c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
+		Forwards: c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
+		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired,
+		SendsDropped: n.sendsDropped.Load(), InflightSends: len(n.sem), DeliveryQueue: len(n.deliveries),
+		Active: st.Active, Seen: st.Seen, SeenEvicted: st.SeenEvicted, RetiredEarly: st.RetiredEarly,
+		TTL: st.TTL, Diameter: st.Diameter, HopLatency: st.HopLatency,
+	}
+}
+
+// NeighborStats is one row of the per-neighbour ACK statistics.
+type NeighborStats struct {
+	ID         string
+	Endpoint   string
+	Sent       uint64        // attempts, retries included
+	Acked      uint64        // attempts acknowledged
+	Failed     uint64        // attempts failed or timed out
+	Duplicates uint64        // ACKs saying the neighbour already had the message
+	LastRTT    time.Duration // round trip of the latest ACK
+	SRTT       time.Duration // smoothed round trip; 0 before the first ACK
+	LastAck    time.Time
+	LastFail   time.Time
+	Loss       float64 // smoothed failure ratio of attempts, 0..1
+}
+
+// NeighborStats returns the per-neighbour ACK statistics, sorted by id.
+func (n *GossipNode) NeighborStats() []NeighborStats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	addrs := make(map[string]string)
+	for _, t := range n.core.Neighbors() {
+		addrs[t.ID] = t.Addr
+	}
+	var out []NeighborStats
+	for _, p := range n.core.Storage().Peers() {
+		out = append(out, NeighborStats{
+			ID: p.ID, Endpoint: addrs[p.ID], Sent: p.Sent, Acked: p.Acked, Failed: p.Failed,
+			Duplicates: p.Duplicates, LastRTT: p.LastRTT, SRTT: p.SRTT, LastAck: p.LastAck,
+			LastFail: p.LastFail, Loss: p.Loss,
+		})
+	}
+	return out
+}
+
+// seen reports whether the node remembers msgHash.
+func (n *GossipNode) seen(msgHash string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.core.Storage().Seen(time.Now(), msgHash)
+}
+
+// logID shortens an id for a log line: ids come from the network and may
+// be up to MaxHashBytes long (or longer, when rejected for it).
+func logID(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

@@ -1,0 +1,132 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// StartGRPCServer listens on port and serves the Gossip service (and gRPC
+// reflection, so grpcurl works) in the background until Close. port is
+// ":9001", "9001", "127.0.0.1:9001" or "127.0.0.1:0" (an ephemeral port:
+// see ListenAddr). It returns once the listener is bound.
+func (n *GossipNode) StartGRPCServer(port string) error {
+	addr := port
+	if !strings.Contains(addr, ":") {
+		addr = ":" + addr
+	}
+	n.closeMu.RLock()
+	defer n.closeMu.RUnlock()
+	if n.closed {
+		return ErrClosed
+	}
+	n.srvMu.Lock()
+	defer n.srvMu.Unlock()
+	if n.server != nil {
+		return ErrServerStarted
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("gossip: StartGRPCServer: %w", err)
+	}
+	srv := grpc.NewServer(n.ServerOptions()...)
+	n.Register(srv)
+	reflection.Register(srv)
+	n.server, n.lis = srv, lis
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := srv.Serve(lis); err != nil {
+			n.logger.Error("gRPC server stopped", "err", err)
+		}
+	}()
+	n.logger.Info("gRPC server listening", "addr", lis.Addr().String())
+	return nil
+}
+
+// ListenAddr returns the address the gRPC server is bound to ("" before
+// StartGRPCServer).
+func (n *GossipNode) ListenAddr() string {
+	n.srvMu.Lock()
+	defer n.srvMu.Unlock()
+	if n.lis == nil {
+		return ""
+	}
+	return n.lis.Addr().String()
+}
+
+// ServerOptions are the options StartGRPCServer uses: a receive limit just
+// above MaxPayloadBytes (so an oversized payload reaches validation and
+// gets a clear ResourceExhausted), keepalive enforcement compatible with
+// GossipClientFactory's pings, then the WithServerOptions ones. Use them
+// when registering the node on a server of your own.
+func (n *GossipNode) ServerOptions() []grpc.ServerOption {
+	return append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 64<<10),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}, n.serverOpts...)
+}
+
+// Register registers the node's Gossip service on s, for a caller that runs
+// its own gRPC server. A request whose bytes do not decode as a
+// GossipMessage is answered with InvalidArgument (grpc-go's own handler
+// would say Internal).
+func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
+	desc := pb.Gossip_ServiceDesc
+	desc.Methods = append([]grpc.MethodDesc(nil), desc.Methods...)
+	for i := range desc.Methods {
+		if desc.Methods[i].MethodName == "PutMessageToClient" {
+			desc.Methods[i].Handler = n.putHandler
+		}
+	}
+	s.RegisterService(&desc, n)
+}
+
+func (n *GossipNode) putHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := new(pb.GossipMessage)
+	if err := dec(in); err != nil {
+		n.logger.Warn("rejected undecodable message", "err", err)
+		return nil, status.Errorf(codes.InvalidArgument, "malformed GossipMessage: %s", status.Convert(err).Message())
+	}
+	if interceptor == nil {
+		return n.PutMessageToClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: pb.Gossip_PutMessageToClient_FullMethodName}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return n.PutMessageToClient(ctx, req.(*pb.GossipMessage))
+	})
+}
+
+// stopServer stops the gRPC server gracefully, cutting RPCs still running
+// after ShutdownTimeout.
+func (n *GossipNode) stopServer() {
+	n.srvMu.Lock()
+	srv := n.server
+	n.srvMu.Unlock()
+	if srv == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(n.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		srv.Stop()
+		<-done
+	}
+}
