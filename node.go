@@ -75,6 +75,7 @@ type GossipNode struct {
 	lis    net.Listener
 
 	sendsDropped atomic.Uint64
+	malformed    atomic.Uint64 // requests whose bytes did not decode
 }
 
 // NewGossipNode creates a node as the seed does. storage, router, logger
@@ -419,6 +420,7 @@ type Stats struct {
 	Delivered  uint64 // messages accepted for the first time (delivered once)
 	Duplicates uint64 // copies suppressed as already seen
 	Invalid    uint64 // messages rejected by validation
+	Malformed  uint64 // requests whose bytes did not decode as a GossipMessage
 	Forwards   uint64 // forwards planned: one per fresh message and chosen neighbour
 	Sent       uint64 // RPCs sent: forward attempts, retries included
 	Acked      uint64 // attempts acknowledged
@@ -451,7 +453,8 @@ func (n *GossipNode) Stats() Stats {
 	return Stats{
 		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: neighbors, Uptime: time.Since(n.startedAt),
 		Received: c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
-		Forwards: c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
+		Malformed: n.malformed.Load(),
+		Forwards:  c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
 		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired,
 		SendsDropped: n.sendsDropped.Load(), InflightSends: len(n.sem), DeliveryQueue: len(n.deliveries),
 		Active: st.Active, Seen: st.Seen, SeenEvicted: st.SeenEvicted, RetiredEarly: st.RetiredEarly,

@@ -9,7 +9,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	encproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -67,20 +70,22 @@ func (n *GossipNode) ListenAddr() string {
 
 // ServerOptions are the options StartGRPCServer uses: a receive limit just
 // above MaxPayloadBytes (so an oversized payload reaches validation and
-// gets a clear ResourceExhausted), keepalive enforcement compatible with
-// GossipClientFactory's pings, then the WithServerOptions ones. Use them
-// when registering the node on a server of your own.
+// gets a clear ResourceExhausted), the codec that lets undecodable
+// requests be answered with InvalidArgument, keepalive enforcement
+// compatible with GossipClientFactory's pings, then the WithServerOptions
+// ones. Use them when registering the node on a server of your own.
 func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 64<<10),
+		grpc.ForceServerCodecV2(lenientCodec{encoding.GetCodecV2(encproto.Name)}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}, n.serverOpts...)
 }
 
 // Register registers the node's Gossip service on s, for a caller that runs
-// its own gRPC server. A request whose bytes do not decode as a
-// GossipMessage is answered with InvalidArgument (grpc-go's own handler
-// would say Internal).
+// its own gRPC server. With the codec of ServerOptions on s, a request
+// whose bytes do not decode as a GossipMessage is answered with
+// InvalidArgument; without it, grpc-go answers Internal.
 func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
 	desc := pb.Gossip_ServiceDesc
 	desc.Methods = append([]grpc.MethodDesc(nil), desc.Methods...)
@@ -93,11 +98,16 @@ func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
 }
 
 func (n *GossipNode) putHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(pb.GossipMessage)
-	if err := dec(in); err != nil {
-		n.logger.Warn("rejected undecodable message", "err", err)
-		return nil, status.Errorf(codes.InvalidArgument, "malformed GossipMessage: %s", status.Convert(err).Message())
+	lm := &lenientGossipMessage{GossipMessage: new(pb.GossipMessage)}
+	if err := dec(lm); err != nil {
+		return nil, err
 	}
+	if lm.decodeErr != nil {
+		n.malformed.Add(1)
+		n.logger.Warn("rejected undecodable message", "err", lm.decodeErr)
+		return nil, status.Errorf(codes.InvalidArgument, "malformed GossipMessage: %v", lm.decodeErr)
+	}
+	in := lm.GossipMessage
 	if interceptor == nil {
 		return n.PutMessageToClient(ctx, in)
 	}
@@ -129,4 +139,28 @@ func (n *GossipNode) stopServer() {
 		srv.Stop()
 		<-done
 	}
+}
+
+// lenientGossipMessage is what the PutMessageToClient handler decodes
+// into. With lenientCodec the decode error is kept here instead of being
+// returned: grpc-go answers a codec error itself, with Internal, before the
+// handler can choose the code. Without lenientCodec it decodes as a plain
+// GossipMessage (it embeds one, so it is a proto.Message).
+type lenientGossipMessage struct {
+	*pb.GossipMessage
+	decodeErr error
+}
+
+// lenientCodec is grpc's proto codec, except that it records decode errors
+// of a lenientGossipMessage in the message.
+type lenientCodec struct{ encoding.CodecV2 }
+
+func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if lm, ok := v.(*lenientGossipMessage); ok {
+		if err := c.CodecV2.Unmarshal(data, lm.GossipMessage); err != nil {
+			lm.decodeErr = err
+		}
+		return nil
+	}
+	return c.CodecV2.Unmarshal(data, v)
 }

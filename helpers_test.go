@@ -1,0 +1,77 @@
+package gossip
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is a DeliveryHandler that counts deliveries per message id and
+// signals when a wanted total is reached.
+type recorder struct {
+	mu    sync.Mutex
+	got   map[string]int
+	total int
+	want  int
+	done  chan struct{}
+}
+
+func newRecorder(want int) *recorder {
+	return &recorder{got: make(map[string]int), want: want, done: make(chan struct{})}
+}
+
+func (r *recorder) handle(d Delivery) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got[d.Hash]++
+	r.total++
+	if r.total == r.want {
+		close(r.done)
+	}
+}
+
+func (r *recorder) count(hash string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[hash]
+}
+
+func (r *recorder) snapshot() (total int, perID map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	perID = make(map[string]int, len(r.got))
+	for k, v := range r.got {
+		perID[k] = v
+	}
+	return r.total, perID
+}
+
+// waitFor polls cond until it holds or the deadline passes (the nats-server
+// checkFor pattern): for state that has no channel to wait on.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// await waits for ch to close, failing the test after timeout.
+func await(t *testing.T, ch <-chan struct{}, timeout time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+func nodeID(i int) string { return fmt.Sprintf("node-%02d", i) }
