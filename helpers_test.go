@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ type recorder struct {
 	got   map[string]int
 	total int
 	want  int
+	last  time.Time // ReceivedAt of the latest delivery
 	done  chan struct{}
 }
 
@@ -26,6 +28,9 @@ func (r *recorder) handle(d Delivery) {
 	defer r.mu.Unlock()
 	r.got[d.Hash]++
 	r.total++
+	if d.ReceivedAt.After(r.last) {
+		r.last = d.ReceivedAt
+	}
 	if r.total == r.want {
 		close(r.done)
 	}
@@ -75,3 +80,5 @@ func await(t *testing.T, ch <-chan struct{}, timeout time.Duration, what string)
 }
 
 func nodeID(i int) string { return fmt.Sprintf("node-%02d", i) }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
