@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -167,7 +168,7 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 		FromHash:        n.self,
 		Payload:         msg.GetPayload(),
 		Origin:          origin,
-		Hops:            msg.GetHops() + 1,
+		Hops:            min(msg.GetHops(), math.MaxUint32-1) + 1, // saturate, never wrap to 0
 		CreatedUnixNano: msg.GetCreatedUnixNano(),
 	}
 	if fwd.CreatedUnixNano == 0 && origin == n.self {
@@ -184,8 +185,11 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 	targets := make([]Target, 0, len(chosen))
 	e.Targets = make([]TargetStatus, 0, len(chosen))
 	for _, id := range chosen {
+		if len(targets) == n.cfg.Fanout {
+			break // a Router returned more than fanout
+		}
 		addr, ok := n.neighbors[id]
-		if !ok || id == n.self || id == msg.GetFromHash() || id == origin {
+		if !ok || id == n.self || id == msg.GetFromHash() || id == origin || slices.ContainsFunc(targets, func(t Target) bool { return t.ID == id }) {
 			continue // a Router returned something it should not have
 		}
 		targets = append(targets, Target{ID: id, Addr: addr})
@@ -199,9 +203,10 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 // next copy counts as new. The runtime calls it when the application could
 // not take a message, so that a sender's retry delivers it.
 func (n *Node) Forget(hash string) {
-	n.st.Forget(hash)
-	n.counters.Forgotten++
-	n.counters.Delivered--
+	if n.st.Forget(hash) {
+		n.counters.Forgotten++
+		n.counters.Delivered--
+	}
 }
 
 // AttemptStarted records that attempt (1-based) of a forward is being sent.

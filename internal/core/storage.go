@@ -3,10 +3,7 @@ package core
 import (
 	"container/heap"
 	"sort"
-	"sync/atomic"
 	"time"
-
-	"github.com/maypok86/otter/v2"
 )
 
 // Entry is the hot state of one message on one node: it exists from the
@@ -40,7 +37,7 @@ type PeerStats struct {
 	Failed     uint64        // attempts that failed or timed out
 	Duplicates uint64        // ACKs that said the neighbour already had the message
 	LastRTT    time.Duration // round trip of the latest ACK
-	SRTT       time.Duration // smoothed round trip (EWMA, weight 1/8), 0 until the first ACK
+	SRTT       time.Duration // smoothed round trip (EWMA, weight 1/8); meaningless while Acked is 0
 	LastAck    time.Time     // zero until the first ACK
 	LastFail   time.Time     // zero until the first failure
 	// Loss is a smoothed failure ratio of attempts (EWMA, weight 1/8) in [0,1].
@@ -55,19 +52,26 @@ type PeerStats struct {
 //   - hot state (Entry), kept for the adaptive TTL (MinTTL..MaxTTL), carries
 //     the ACK bookkeeping of its forwards;
 //   - the long-TTL cache keeps only the id for LongTTL (10 min) after first
-//     receipt, so late duplicates are still suppressed. It is an otter cache
-//     bounded to MaxSeen entries.
+//     receipt, so late duplicates are still suppressed. It is bounded to
+//     MaxSeen entries; past that the oldest ids are evicted first.
 //
-// Decay (Expire) retires hot entries whose TTL has passed, lets the otter
-// cache drop expired ids and rotates the diameter estimate.
+// Decay (Expire) retires hot entries whose TTL has passed, drops expired
+// ids from the long-TTL cache and rotates the diameter estimate.
 type Storage struct {
 	cfg *Config
 
 	active map[string]*Entry
 	expiry expiryHeap
 
-	clock *manualClock
-	seen  *otter.Cache[string, struct{}]
+	// The long-TTL cache. Every id gets the same LongTTL at its first
+	// receipt, so insertion order is expiry order, and the oldest id is both
+	// the next to expire and the least likely to see another copy: a FIFO
+	// serves both expiry and eviction. (A frequency-based cache such as
+	// W-TinyLFU is wrong here: every id is written once, so on overflow it
+	// rejects the newest ids and a duplicate seconds late is delivered again.)
+	seen      map[string]int64 // id → end of its LongTTL, UnixNano
+	seenQueue []seenRecord     // ids in insertion order, from seenHead on; may hold stale records (see popSeen)
+	seenHead  int
 
 	peers map[string]*PeerStats
 
@@ -78,8 +82,14 @@ type Storage struct {
 
 	ttl time.Duration // current adaptive TTL, refreshed by refreshTTL
 
-	seenEvicted  atomic.Uint64 // ids dropped from the long cache before LongTTL
-	retiredEarly uint64        // hot entries retired because of MaxActive
+	seenEvicted  uint64 // ids dropped from the long cache before LongTTL
+	retiredEarly uint64 // hot entries retired because of MaxActive
+}
+
+// seenRecord is one id in the long-TTL cache's queue.
+type seenRecord struct {
+	hash    string
+	expires int64 // UnixNano
 }
 
 // priorDiameter is the path length assumed before any hop count has been
@@ -96,34 +106,34 @@ func NewStorage(c *Config) *Storage {
 	s := &Storage{
 		cfg:    c,
 		active: make(map[string]*Entry),
-		clock:  &manualClock{},
+		seen:   make(map[string]int64),
 		peers:  make(map[string]*PeerStats),
 	}
-	s.seen = otter.Must(&otter.Options[string, struct{}]{
-		MaximumSize:      c.MaxSeen,
-		ExpiryCalculator: otter.ExpiryWriting[string, struct{}](c.LongTTL),
-		// Time comes from the caller, and all maintenance runs on the
-		// caller's goroutine: the cache starts no goroutine of its own.
-		Clock:    s.clock,
-		Executor: func(fn func()) { fn() },
-		OnDeletion: func(e otter.DeletionEvent[string, struct{}]) {
-			if e.Cause == otter.CauseOverflow {
-				s.seenEvicted.Add(1)
-			}
-		},
-	})
 	s.refreshTTL()
 	return s
 }
 
-// manualClock is the otter clock: it reads the time last passed in by the
-// Storage's caller, and never ticks (expiry happens during Expire).
-type manualClock struct{ now atomic.Int64 }
-
-func (c *manualClock) NowNano() int64                      { return c.now.Load() }
-func (c *manualClock) Tick(time.Duration) <-chan time.Time { return nil }
-
-func (s *Storage) setNow(now time.Time) { s.clock.now.Store(now.UnixNano()) }
+// popSeen removes the oldest record of the long-TTL queue, and its id if
+// the record is live: a record is stale when its id was forgotten (and
+// perhaps received again, with a later expiry) after it was queued. It
+// reports whether an id was removed.
+func (s *Storage) popSeen() bool {
+	r := s.seenQueue[s.seenHead]
+	s.seenQueue[s.seenHead] = seenRecord{}
+	s.seenHead++
+	if s.seenHead == len(s.seenQueue) {
+		s.seenQueue, s.seenHead = s.seenQueue[:0], 0
+	} else if s.seenHead >= 1024 && s.seenHead >= len(s.seenQueue)/2 {
+		n := copy(s.seenQueue, s.seenQueue[s.seenHead:])
+		clear(s.seenQueue[n:])
+		s.seenQueue, s.seenHead = s.seenQueue[:n], 0
+	}
+	if exp, ok := s.seen[r.hash]; ok && exp == r.expires {
+		delete(s.seen, r.hash)
+		return true
+	}
+	return false
+}
 
 // Seen reports whether hash has been received before and is still
 // remembered (hot or long-TTL).
@@ -131,9 +141,8 @@ func (s *Storage) Seen(now time.Time, hash string) bool {
 	if _, ok := s.active[hash]; ok {
 		return true
 	}
-	s.setNow(now)
-	_, ok := s.seen.GetIfPresent(hash)
-	return ok
+	exp, ok := s.seen[hash]
+	return ok && exp > now.UnixNano()
 }
 
 // Active returns the hot state of hash, or nil.
@@ -152,19 +161,29 @@ func (s *Storage) Insert(now time.Time, e *Entry) {
 	e.Copies = 1
 	s.active[e.Hash] = e
 	heap.Push(&s.expiry, e)
-	s.setNow(now)
-	s.seen.Set(e.Hash, struct{}{})
+	exp := now.Add(s.cfg.LongTTL).UnixNano()
+	s.seen[e.Hash] = exp
+	s.seenQueue = append(s.seenQueue, seenRecord{hash: e.Hash, expires: exp})
+	for len(s.seen) > s.cfg.MaxSeen {
+		if s.popSeen() {
+			s.seenEvicted++
+		}
+	}
 	s.observeHops(now, e.Hops)
 }
 
 // Forget removes every trace of hash, so a later copy counts as new. The
 // runtime uses it when it could not hand a message to the application.
-func (s *Storage) Forget(hash string) {
-	if e, ok := s.active[hash]; ok {
+// It reports whether hash was remembered.
+func (s *Storage) Forget(hash string) bool {
+	e, hot := s.active[hash]
+	if hot {
 		heap.Remove(&s.expiry, e.index)
 		delete(s.active, hash)
 	}
-	s.seen.Invalidate(hash)
+	_, long := s.seen[hash]
+	delete(s.seen, hash) // its queue record is now stale
+	return hot || long
 }
 
 // Expire is the periodic decay: it retires hot entries whose TTL has
@@ -178,8 +197,9 @@ func (s *Storage) Expire(now time.Time) int {
 		delete(s.active, e.Hash)
 		n++
 	}
-	s.setNow(now)
-	s.seen.CleanUp()
+	for nowNano := now.UnixNano(); s.seenHead < len(s.seenQueue) && s.seenQueue[s.seenHead].expires <= nowNano; {
+		s.popSeen()
+	}
 	s.observeHops(now, 0)
 	s.refreshTTL()
 	return n
@@ -229,7 +249,7 @@ func (s *Storage) HopLatency() time.Duration {
 	var sum float64
 	for _, p := range s.peers {
 		rtt := p.SRTT
-		if rtt == 0 {
+		if p.Acked == 0 {
 			rtt = s.cfg.InitialRTT
 		}
 		sum += float64(rtt) + p.Loss*float64(s.cfg.AckTimeout+s.cfg.RetryBackoff)
@@ -247,8 +267,11 @@ func (s *Storage) HopLatency() time.Duration {
 func (s *Storage) TTL() time.Duration { return s.ttl }
 
 func (s *Storage) refreshTTL() {
-	t := time.Duration(ttlSafety*s.Diameter()) * s.HopLatency()
-	s.ttl = min(max(t, s.cfg.MinTTL), s.cfg.MaxTTL)
+	// In floating point: the diameter comes from hop counts on the wire (any
+	// uint32), and for large ones the product overflows time.Duration,
+	// which would turn the longest paths into the shortest TTL.
+	t := float64(ttlSafety*s.Diameter()) * float64(s.HopLatency())
+	s.ttl = time.Duration(min(max(t, float64(s.cfg.MinTTL)), float64(s.cfg.MaxTTL)))
 }
 
 // AddPeer creates the ACK table row of a neighbour if it has none, and
@@ -306,7 +329,7 @@ func (s *Storage) RecordAck(now time.Time, peer string, rtt time.Duration, dupli
 	}
 	p.LastRTT = rtt
 	p.LastAck = now
-	if p.SRTT == 0 {
+	if p.Acked == 1 {
 		p.SRTT = rtt
 	} else {
 		p.SRTT += time.Duration(ewmaWeight * float64(rtt-p.SRTT))
@@ -328,7 +351,7 @@ func (s *Storage) RecordFailure(now time.Time, peer string) {
 // StorageStats is a snapshot of the sizes of a Storage.
 type StorageStats struct {
 	Active       int           // messages in hot state
-	Seen         int           // ids in the long-TTL cache (estimate: may count expired ids until the next Expire)
+	Seen         int           // ids in the long-TTL cache (may count expired ids until the next Expire)
 	SeenEvicted  uint64        // ids evicted from the long cache before LongTTL because of MaxSeen
 	RetiredEarly uint64        // hot entries retired before their TTL because of MaxActive
 	TTL          time.Duration // current adaptive TTL
@@ -340,8 +363,8 @@ type StorageStats struct {
 func (s *Storage) Stats() StorageStats {
 	return StorageStats{
 		Active:       len(s.active),
-		Seen:         s.seen.EstimatedSize(),
-		SeenEvicted:  s.seenEvicted.Load(),
+		Seen:         len(s.seen),
+		SeenEvicted:  s.seenEvicted,
 		RetiredEarly: s.retiredEarly,
 		TTL:          s.ttl,
 		Diameter:     s.Diameter(),
