@@ -32,7 +32,9 @@ func startRing(t *testing.T, n int, cfg Config) ([]*GossipNode, []*recorder, *Go
 		if err := nodes[i].StartGRPCServer("127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
-		nodes[i].Endpoint = nodes[i].ListenAddr()
+		if nodes[i].Endpoint != nodes[i].ListenAddr() {
+			t.Fatalf("Endpoint %q not set to the bound address %q", nodes[i].Endpoint, nodes[i].ListenAddr())
+		}
 	}
 	for i, nd := range nodes {
 		next := nodes[(i+1)%n]

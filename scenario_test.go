@@ -335,6 +335,11 @@ func TestDeliveryBackpressure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A neighbour that is not there: each accepted message plans one
+		// forward, which fails and is given up.
+		if err := n.AddNeighbor("peer", "nowhere"); err != nil {
+			t.Fatal(err)
+		}
 		put := func(h string, timeout time.Duration) error {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
@@ -362,8 +367,8 @@ func TestDeliveryBackpressure(t *testing.T) {
 		if fmt.Sprint(got) != "[a b c]" {
 			t.Errorf("delivered %v, want [a b c]", got)
 		}
-		if st := n.Stats(); st.Forgotten != 1 || st.Delivered != 3 {
-			t.Errorf("Forgotten %d Delivered %d", st.Forgotten, st.Delivered)
+		if st := n.Stats(); st.Forgotten != 1 || st.Delivered != 3 || st.Forwards != 3 {
+			t.Errorf("Forgotten %d Delivered %d Forwards %d", st.Forgotten, st.Delivered, st.Forwards)
 		}
 	})
 }

@@ -22,7 +22,9 @@ import (
 // StartGRPCServer listens on port and serves the Gossip service (and gRPC
 // reflection, so grpcurl works) in the background until Close. port is
 // ":9001", "9001", "127.0.0.1:9001" or "127.0.0.1:0" (an ephemeral port:
-// see ListenAddr). It returns once the listener is bound.
+// see ListenAddr). It returns once the listener is bound. If the node's
+// Endpoint is empty or ends in ":0", it is set to the bound address; call
+// it before other goroutines read Endpoint.
 func (n *GossipNode) StartGRPCServer(port string) error {
 	addr := port
 	if !strings.Contains(addr, ":") {
@@ -46,6 +48,9 @@ func (n *GossipNode) StartGRPCServer(port string) error {
 	n.Register(srv)
 	reflection.Register(srv)
 	n.server, n.lis = srv, lis
+	if n.Endpoint == "" || strings.HasSuffix(n.Endpoint, ":0") {
+		n.Endpoint = lis.Addr().String() // before the node is shared: see StartGRPCServer
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -202,7 +202,12 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 // Forget undoes the first receipt of hash: the id is no longer seen, so the
 // next copy counts as new. The runtime calls it when the application could
 // not take a message, so that a sender's retry delivers it.
+// The forwards Receive planned for it are taken back too (the runtime has
+// not started them).
 func (n *Node) Forget(hash string) {
+	if e := n.st.Active(hash); e != nil {
+		n.counters.Forwards -= uint64(len(e.Targets))
+	}
 	if n.st.Forget(hash) {
 		n.counters.Forgotten++
 		n.counters.Delivered--
