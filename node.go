@@ -236,7 +236,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	res, err := n.core.Receive(now, msg)
 	n.mu.Unlock()
 	if err != nil {
-		n.logger.Warn("rejected message", "msg", logID(msg.GetHash()), "from", logID(msg.GetFromHash()), "err", err)
+		n.logger.Warn("rejected message", "hash", logID(msg.GetHash()), "from", logID(msg.GetFromHash()), "err", err)
 		return nil, asRPCError(err)
 	}
 	if !res.Fresh {
@@ -310,7 +310,7 @@ func (n *GossipNode) forward(ctx context.Context, targets []core.Target, msg *pb
 
 func (n *GossipNode) dropSends(targets []core.Target, msg *pb.GossipMessage, err error) {
 	n.sendsDropped.Add(uint64(len(targets)))
-	n.logger.Warn("forwards dropped: too many in flight", "msg", logID(msg.GetHash()), "targets", len(targets), "err", err)
+	n.logger.Warn("forwards dropped: too many in flight", "hash", logID(msg.GetHash()), "targets", len(targets), "err", err)
 }
 
 // sendLoop sends msg to t until it is acknowledged, rejected, or the core
@@ -339,7 +339,7 @@ func (n *GossipNode) sendLoop(t core.Target, msg *pb.GossipMessage) {
 		n.logPeerTransition(t, err)
 		n.mu.Unlock()
 		if err != nil {
-			n.logger.Debug("forward failed", "peer", t.ID, "msg", logID(msg.GetHash()), "attempt", attempt, "retry", retry, "err", err)
+			n.logger.Debug("forward failed", "peer", t.ID, "hash", logID(msg.GetHash()), "attempt", attempt, "retry", retry, "err", err)
 		}
 		if !retry {
 			return

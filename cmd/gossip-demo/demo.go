@@ -189,7 +189,7 @@ publish:
 					break publish
 				}
 				s.PublishErrors++
-				logger.Error("publish failed", "node", node.Hash, "msg", msg.Hash, "err", err)
+				logger.Error("publish failed", "node", node.Hash, "hash", msg.Hash, "err", err)
 			}
 		}
 	}
