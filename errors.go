@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 
 	"google.golang.org/grpc/codes"
@@ -20,6 +21,7 @@ var (
 	ErrHashTooLong     = core.ErrHashTooLong     // InvalidArgument
 	ErrFieldTooLong    = core.ErrFieldTooLong    // InvalidArgument
 	ErrPayloadTooLarge = core.ErrPayloadTooLarge // ResourceExhausted
+	ErrTwoPayloads     = core.ErrTwoPayloads     // InvalidArgument
 	ErrEmptyNeighbor   = core.ErrEmptyNeighbor
 	ErrSelfNeighbor    = core.ErrSelfNeighbor
 
@@ -30,6 +32,13 @@ var (
 	// delivery queue stayed full until the caller's deadline); the
 	// message was not recorded, and a retry will be treated as new.
 	ErrBusy = errors.New("node busy: delivery queue full")
+	// ErrAlreadySeen is returned by Publish for an id the node has seen.
+	ErrAlreadySeen = errors.New("message id already seen") // AlreadyExists
+	// ErrNotJoined is returned by Join when no seed answered.
+	ErrNotJoined = errors.New("no seed answered") // Unavailable
+
+	errSubscriptionBuffer = fmt.Errorf("subscription buffer must be between 0 and %d", MaxSubscriptionBuffer) // InvalidArgument
+
 	// ErrServerStarted is returned by a second StartGRPCServer.
 	ErrServerStarted = errors.New("gRPC server already started")
 )
@@ -40,9 +49,13 @@ func statusCode(err error) codes.Code {
 	case errors.Is(err, ErrPayloadTooLarge):
 		return codes.ResourceExhausted
 	case errors.Is(err, ErrNilMessage), errors.Is(err, ErrEmptyHash),
-		errors.Is(err, ErrHashTooLong), errors.Is(err, ErrFieldTooLong):
+		errors.Is(err, ErrHashTooLong), errors.Is(err, ErrFieldTooLong),
+		errors.Is(err, ErrTwoPayloads), errors.Is(err, errSubscriptionBuffer),
+		errors.Is(err, ErrEmptyNeighbor), errors.Is(err, ErrSelfNeighbor):
 		return codes.InvalidArgument
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrAlreadySeen):
+		return codes.AlreadyExists
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrBusy), errors.Is(err, ErrNotJoined):
 		return codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded

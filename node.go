@@ -23,10 +23,13 @@ type Delivery struct {
 	Hash       string    // the message id
 	Origin     string    // the node that first accepted it
 	From       string    // the neighbour (or client) the first copy came from
-	Payload    string    // the application payload
+	Payload    string    // the application payload (any bytes: binary_payload when it is not UTF-8)
 	Hops       uint32    // node-to-node hops the first copy travelled
 	CreatedAt  time.Time // the origin's publish time; zero when unknown
 	ReceivedAt time.Time // when this node accepted it
+	// Missed is, on a Subscription, the number of messages it missed
+	// (buffer full) since the previous one it received; 0 otherwise.
+	Missed uint64
 }
 
 // DeliveryHandler receives delivered messages; see WithDeliveryHandler.
@@ -64,8 +67,14 @@ type GossipNode struct {
 	wg     sync.WaitGroup // forwards, ticker, server, in-flight PutMessageToClient calls
 	sem    chan struct{}  // one slot per in-flight forward
 
-	deliveries  chan Delivery // nil without a DeliveryHandler
+	deliveries  chan Delivery // accepted messages, in order, for the handler and subscriptions
 	deliverDone chan struct{}
+
+	subsMu    sync.Mutex
+	subs      map[*Subscription]struct{} // nil once closed
+	subMissed atomic.Uint64
+
+	ready atomic.Bool // joined a cluster, or marked ready as its first node
 
 	closeMu sync.RWMutex // guards closed against wg.Add
 	closed  bool
@@ -156,17 +165,16 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		ctx:        ctx,
 		cancel:     cancel,
 		sem:        make(chan struct{}, cfg.MaxInflightSends),
+		subs:       make(map[*Subscription]struct{}),
 	}
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
 	if err := storage.attach(n); err != nil {
 		cancel()
 		return nil, err
 	}
-	if n.deliver != nil {
-		n.deliveries = make(chan Delivery, cfg.DeliveryBuffer)
-		n.deliverDone = make(chan struct{})
-		go n.deliveryLoop()
-	}
+	n.deliveries = make(chan Delivery, cfg.DeliveryBuffer)
+	n.deliverDone = make(chan struct{})
+	go n.deliveryLoop()
 	n.wg.Add(1)
 	go n.decayLoop()
 	return n, nil
@@ -242,13 +250,11 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	if !res.Fresh {
 		return res.Ack, nil
 	}
-	if n.deliveries != nil {
-		if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), now); err != nil {
-			n.mu.Lock()
-			n.core.Forget(msg.GetHash())
-			n.mu.Unlock()
-			return nil, asRPCError(err)
-		}
+	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), now); err != nil {
+		n.mu.Lock()
+		n.core.Forget(msg.GetHash())
+		n.mu.Unlock()
+		return nil, asRPCError(err)
 	}
 	n.forward(ctx, res.Targets, res.Forward)
 	return res.Ack, nil
@@ -260,6 +266,9 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 	d := Delivery{
 		Hash: fwd.GetHash(), Origin: fwd.GetOrigin(), From: from, Payload: fwd.GetPayload(),
 		Hops: hops, ReceivedAt: now,
+	}
+	if b := fwd.GetBinaryPayload(); len(b) > 0 {
+		d.Payload = string(b)
 	}
 	if ns := fwd.GetCreatedUnixNano(); ns != 0 {
 		d.CreatedAt = time.Unix(0, ns)
@@ -282,7 +291,10 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 func (n *GossipNode) deliveryLoop() {
 	defer close(n.deliverDone)
 	for d := range n.deliveries {
-		n.deliver(d)
+		if n.deliver != nil {
+			n.deliver(d)
+		}
+		n.publishToSubscribers(d)
 	}
 }
 
@@ -387,7 +399,8 @@ func (n *GossipNode) decayLoop() {
 // stops (in-flight RPCs get ShutdownTimeout to finish), forwards in flight
 // are cancelled, messages already queued are handed to the
 // DeliveryHandler, and the transport (and a client factory the node
-// created itself) is closed. Every goroutine of the node has ended when
+// created itself) is closed, and so are the subscriptions (after the
+// messages queued for them). Every goroutine of the node has ended when
 // Close returns. A second Close returns ErrClosed.
 func (n *GossipNode) Close() error {
 	n.closeMu.Lock()
@@ -401,10 +414,9 @@ func (n *GossipNode) Close() error {
 	n.cancel()
 	n.stopServer()
 	n.wg.Wait()
-	if n.deliveries != nil {
-		close(n.deliveries)
-		<-n.deliverDone
-	}
+	close(n.deliveries)
+	<-n.deliverDone
+	n.closeSubscriptions()
 	n.storage.detach(n)
 	return n.transport.Close()
 }
@@ -432,7 +444,12 @@ type Stats struct {
 
 	SendsDropped  uint64 // forwards never started: MaxInflightSends reached until the caller's deadline
 	InflightSends int    // forwards in flight now
-	DeliveryQueue int    // deliveries waiting for the DeliveryHandler
+	DeliveryQueue int    // deliveries waiting for the DeliveryHandler and subscriptions
+
+	Subscribers      int    // live subscriptions
+	SubscriberMissed uint64 // messages subscriptions missed because they fell behind
+	Ready            bool   // joined a cluster, or marked ready (see MarkReady)
+	StartedAt        time.Time
 
 	Active       int           // messages in hot state
 	Seen         int           // ids in the long-TTL cache (estimate)
@@ -457,6 +474,7 @@ func (n *GossipNode) Stats() Stats {
 		Forwards:  c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
 		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired,
 		SendsDropped: n.sendsDropped.Load(), InflightSends: len(n.sem), DeliveryQueue: len(n.deliveries),
+		Subscribers: n.subscriberCount(), SubscriberMissed: n.subMissed.Load(), Ready: n.ready.Load(), StartedAt: n.startedAt,
 		Active: st.Active, Seen: st.Seen, SeenEvicted: st.SeenEvicted, RetiredEarly: st.RetiredEarly,
 		TTL: st.TTL, Diameter: st.Diameter, HopLatency: st.HopLatency,
 	}

@@ -19,8 +19,9 @@ import (
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
-// StartGRPCServer listens on port and serves the Gossip service (and gRPC
-// reflection, so grpcurl works) in the background until Close. port is
+// StartGRPCServer listens on port and serves the node's services (see
+// Register) and gRPC reflection (so grpcurl works) in the background until
+// Close. port is
 // ":9001", "9001", "127.0.0.1:9001" or "127.0.0.1:0" (an ephemeral port:
 // see ListenAddr). It returns once the listener is bound. If the node's
 // Endpoint is empty or ends in ":0", it is set to the bound address; call
@@ -87,8 +88,9 @@ func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 	}, n.serverOpts...)
 }
 
-// Register registers the node's Gossip service on s, for a caller that runs
-// its own gRPC server. With the codec of ServerOptions on s, a request
+// Register registers the node's services on s — Gossip (node to node),
+// NodeService (the client API) and MembershipService (Join) — for a
+// caller that runs its own gRPC server. With the codec of ServerOptions on s, a request
 // whose bytes do not decode as a GossipMessage is answered with
 // InvalidArgument; without it, grpc-go answers Internal.
 func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
@@ -100,6 +102,8 @@ func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
 		}
 	}
 	s.RegisterService(&desc, n)
+	pb.RegisterNodeServiceServer(s, nodeService{n: n})
+	pb.RegisterMembershipServiceServer(s, membershipService{n: n})
 }
 
 func (n *GossipNode) putHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {

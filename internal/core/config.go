@@ -21,6 +21,10 @@ const (
 	DefaultMaxRetryBackoff = 2 * time.Second
 	DefaultInitialRTT      = 50 * time.Millisecond
 	DefaultHopWindow       = time.Minute
+
+	// FanoutAll as Config.Fanout forwards to every neighbour but the
+	// sender and the origin.
+	FanoutAll = -1
 )
 
 // Config holds the protocol parameters of one node. The zero value of every
@@ -30,6 +34,8 @@ type Config struct {
 	// Fanout is how many neighbours a node forwards a fresh message to.
 	// Default 3, as in the seed. Candidates exclude the sender, the origin
 	// and the node itself; with fewer candidates the node sends to all.
+	// FanoutAll (-1) forwards to every candidate: a flood over the
+	// neighbour graph.
 	Fanout int
 
 	// MaxPayloadBytes bounds GossipMessage.payload. Default 1 MiB.
@@ -90,8 +96,8 @@ func (c *Config) Validate() error {
 	setDur(&c.HopWindow, DefaultHopWindow)
 
 	switch {
-	case c.Fanout < 0:
-		return fmt.Errorf("fanout must be positive, got %d", c.Fanout)
+	case c.Fanout < 0 && c.Fanout != FanoutAll:
+		return fmt.Errorf("fanout must be positive or FanoutAll (-1), got %d", c.Fanout)
 	case c.MaxPayloadBytes < 0 || c.MaxHashBytes < 0 || c.MaxSeen < 0 || c.MaxActive < 0 || c.MaxAttempts < 0:
 		return fmt.Errorf("size limits and MaxAttempts must be positive")
 	case c.MinTTL < 0 || c.MaxTTL < 0 || c.LongTTL < 0 || c.AckTimeout < 0 ||

@@ -84,7 +84,7 @@ func TestValidateRejects(t *testing.T) {
 		{"RetryBackoff above MaxRetryBackoff", func(c *Config) { c.RetryBackoff, c.MaxRetryBackoff = time.Second, 500*time.Millisecond }, "RetryBackoff"},
 		{"RetryBackoff above default MaxRetryBackoff", func(c *Config) { c.RetryBackoff = 3 * time.Second }, "RetryBackoff"},
 		{"RetryBackoff equal to MaxRetryBackoff", func(c *Config) { c.RetryBackoff, c.MaxRetryBackoff = time.Second, time.Second }, ""},
-		{"negative Fanout", func(c *Config) { c.Fanout = -1 }, "fanout"},
+		{"negative Fanout", func(c *Config) { c.Fanout = -2 }, "fanout"},
 		{"negative MaxPayloadBytes", func(c *Config) { c.MaxPayloadBytes = -1 }, "positive"},
 		{"negative MaxHashBytes", func(c *Config) { c.MaxHashBytes = -1 }, "positive"},
 		{"negative MaxSeen", func(c *Config) { c.MaxSeen = -1 }, "positive"},

@@ -10,6 +10,7 @@ var (
 	ErrHashTooLong     = errors.New("message hash is too long")
 	ErrFieldTooLong    = errors.New("node id field is too long")
 	ErrPayloadTooLarge = errors.New("payload exceeds the maximum size")
+	ErrTwoPayloads     = errors.New("payload and binary_payload are both set")
 
 	// Neighbour management errors.
 	ErrEmptyNeighbor = errors.New("neighbour id and endpoint must be non-empty")

@@ -167,6 +167,7 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 		Hash:            msg.GetHash(),
 		FromHash:        n.self,
 		Payload:         msg.GetPayload(),
+		BinaryPayload:   msg.GetBinaryPayload(),
 		Origin:          origin,
 		Hops:            min(msg.GetHops(), math.MaxUint32-1) + 1, // saturate, never wrap to 0
 		CreatedUnixNano: msg.GetCreatedUnixNano(),
@@ -181,11 +182,15 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 			candidates = append(candidates, id)
 		}
 	}
-	chosen := n.router.SelectTargets(fwd, candidates, n.cfg.Fanout, n.rnd)
+	fanout := n.cfg.Fanout
+	if fanout == FanoutAll {
+		fanout = len(candidates)
+	}
+	chosen := n.router.SelectTargets(fwd, candidates, fanout, n.rnd)
 	targets := make([]Target, 0, len(chosen))
 	e.Targets = make([]TargetStatus, 0, len(chosen))
 	for _, id := range chosen {
-		if len(targets) == n.cfg.Fanout {
+		if len(targets) == fanout {
 			break // a Router returned more than fanout
 		}
 		addr, ok := n.neighbors[id]

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -628,5 +629,48 @@ func TestForgetUnknownIsNoOp(t *testing.T) {
 	n.Forget("never-seen")
 	if c := n.Counters(); c.Forgotten != 0 || c.Delivered != 0 {
 		t.Errorf("counters after Forget of an unknown id: %+v", c)
+	}
+}
+
+func TestFanoutAllFloods(t *testing.T) {
+	cfg := Config{Fanout: FanoutAll}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := NewNode("x", &cfg, NewStorage(&cfg), nil, 1)
+	for i := range 10 {
+		n.AddNeighbor(fmt.Sprintf("p%d", i), "addr")
+	}
+	res, err := n.Receive(time.Unix(0, 0), &pb.GossipMessage{Hash: "m", FromHash: "p3", Origin: "p7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Targets) != 8 {
+		t.Errorf("FanoutAll chose %d of 8 candidates: %v", len(res.Targets), res.Targets)
+	}
+}
+
+func TestBinaryPayload(t *testing.T) {
+	cfg := Config{MaxPayloadBytes: 4}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		msg  *pb.GossipMessage
+		want error
+	}{
+		{&pb.GossipMessage{Hash: "a", BinaryPayload: []byte{0xff, 0, 1, 2}}, nil},
+		{&pb.GossipMessage{Hash: "a", BinaryPayload: []byte{0xff, 0, 1, 2, 3}}, ErrPayloadTooLarge},
+		{&pb.GossipMessage{Hash: "a", Payload: "ab", BinaryPayload: []byte{1, 2}}, ErrTwoPayloads},
+	} {
+		if err := ValidateMessage(&cfg, tc.msg); !errors.Is(err, tc.want) {
+			t.Errorf("%v: %v, want %v", tc.msg, err, tc.want)
+		}
+	}
+	n := NewNode("x", &cfg, NewStorage(&cfg), nil, 1)
+	n.AddNeighbor("p", "addr")
+	res, _ := n.Receive(time.Unix(0, 0), &pb.GossipMessage{Hash: "b", BinaryPayload: []byte{0xff}})
+	if string(res.Forward.GetBinaryPayload()) != "\xff" {
+		t.Errorf("forward lost the binary payload: %v", res.Forward)
 	}
 }

@@ -21,8 +21,10 @@ func ValidateMessage(c *Config, msg *pb.GossipMessage) error {
 		return fmt.Errorf("%w: from_hash is %d bytes, limit %d", ErrFieldTooLong, len(msg.GetFromHash()), c.MaxHashBytes)
 	case len(msg.GetOrigin()) > c.MaxHashBytes:
 		return fmt.Errorf("%w: origin is %d bytes, limit %d", ErrFieldTooLong, len(msg.GetOrigin()), c.MaxHashBytes)
-	case len(msg.GetPayload()) > c.MaxPayloadBytes:
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(msg.GetPayload()), c.MaxPayloadBytes)
+	case len(msg.GetPayload())+len(msg.GetBinaryPayload()) > c.MaxPayloadBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(msg.GetPayload())+len(msg.GetBinaryPayload()), c.MaxPayloadBytes)
+	case len(msg.GetPayload()) > 0 && len(msg.GetBinaryPayload()) > 0:
+		return ErrTwoPayloads
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ package gossipv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -28,6 +30,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// MemberState is a member's state as this node sees it.
+type MemberState int32
+
+const (
+	MemberState_MEMBER_STATE_UNSPECIFIED MemberState = 0
+	MemberState_MEMBER_STATE_ALIVE       MemberState = 1
+	MemberState_MEMBER_STATE_SUSPECT     MemberState = 2
+	MemberState_MEMBER_STATE_DEAD        MemberState = 3
+	MemberState_MEMBER_STATE_LEFT        MemberState = 4
+)
+
+// Enum value maps for MemberState.
+var (
+	MemberState_name = map[int32]string{
+		0: "MEMBER_STATE_UNSPECIFIED",
+		1: "MEMBER_STATE_ALIVE",
+		2: "MEMBER_STATE_SUSPECT",
+		3: "MEMBER_STATE_DEAD",
+		4: "MEMBER_STATE_LEFT",
+	}
+	MemberState_value = map[string]int32{
+		"MEMBER_STATE_UNSPECIFIED": 0,
+		"MEMBER_STATE_ALIVE":       1,
+		"MEMBER_STATE_SUSPECT":     2,
+		"MEMBER_STATE_DEAD":        3,
+		"MEMBER_STATE_LEFT":        4,
+	}
+)
+
+func (x MemberState) Enum() *MemberState {
+	p := new(MemberState)
+	*p = x
+	return p
+}
+
+func (x MemberState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MemberState) Descriptor() protoreflect.EnumDescriptor {
+	return file_gossip_v1_gossip_rpc_proto_enumTypes[0].Descriptor()
+}
+
+func (MemberState) Type() protoreflect.EnumType {
+	return &file_gossip_v1_gossip_rpc_proto_enumTypes[0]
+}
+
+func (x MemberState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MemberState.Descriptor instead.
+func (MemberState) EnumDescriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{0}
+}
 
 // GossipMessage is one broadcast message as it travels one hop.
 type GossipMessage struct {
@@ -50,8 +108,12 @@ type GossipMessage struct {
 	// The origin's wall-clock time at publish, in Unix nanoseconds; 0 when
 	// unknown. Informational (latency measurement), never used for expiry.
 	CreatedUnixNano int64 `protobuf:"varint,6,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The payload when it is not valid UTF-8 (proto3 strings must be), as
+	// published through NodeService.Publish. At most one of payload and
+	// binary_payload is non-empty; the size limit applies to their sum.
+	BinaryPayload []byte `protobuf:"bytes,7,opt,name=binary_payload,json=binaryPayload,proto3" json:"binary_payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GossipMessage) Reset() {
@@ -126,6 +188,13 @@ func (x *GossipMessage) GetCreatedUnixNano() int64 {
 	return 0
 }
 
+func (x *GossipMessage) GetBinaryPayload() []byte {
+	if x != nil {
+		return x.BinaryPayload
+	}
+	return nil
+}
+
 // GossipAck acknowledges receipt of one GossipMessage.
 type GossipAck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -190,24 +259,1154 @@ func (x *GossipAck) GetDuplicate() bool {
 	return false
 }
 
+type PublishRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The application payload (any bytes), at most the node's max payload.
+	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// An optional caller-chosen unique id; empty: the node assigns one.
+	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishRequest) Reset() {
+	*x = PublishRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishRequest) ProtoMessage() {}
+
+func (x *PublishRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
+func (*PublishRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PublishRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *PublishRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type PublishResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message's id (the caller's, or the one the node assigned).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The publishing node's acknowledgement.
+	Ack           *GossipAck `protobuf:"bytes,2,opt,name=ack,proto3" json:"ack,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishResponse) Reset() {
+	*x = PublishResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishResponse) ProtoMessage() {}
+
+func (x *PublishResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
+func (*PublishResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PublishResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetAck() *GossipAck {
+	if x != nil {
+		return x.Ack
+	}
+	return nil
+}
+
+type SubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Messages buffered for this subscriber before it starts missing them;
+	// 0 means the node's default (1024).
+	Buffer        uint32 `protobuf:"varint,1,opt,name=buffer,proto3" json:"buffer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeRequest) Reset() {
+	*x = SubscribeRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeRequest) ProtoMessage() {}
+
+func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
+func (*SubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SubscribeRequest) GetBuffer() uint32 {
+	if x != nil {
+		return x.Buffer
+	}
+	return 0
+}
+
+// SubscribeResponse is one delivered message.
+type SubscribeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The node that first accepted the message.
+	Origin string `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The payload, as published.
+	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Node-to-node hops the first copy travelled to this node.
+	Hops uint32 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
+	// When this node accepted the message.
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// The origin's publish time, when known.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The neighbour (or client) the first copy came from.
+	From string `protobuf:"bytes,7,opt,name=from,proto3" json:"from,omitempty"`
+	// Messages this subscriber missed (buffer full) since the previous one
+	// it received.
+	Missed        uint64 `protobuf:"varint,8,opt,name=missed,proto3" json:"missed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse) Reset() {
+	*x = SubscribeResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse) ProtoMessage() {}
+
+func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SubscribeResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SubscribeResponse) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *SubscribeResponse) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+func (x *SubscribeResponse) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SubscribeResponse) GetMissed() uint64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+type MembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersRequest) Reset() {
+	*x = MembersRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersRequest) ProtoMessage() {}
+
+func (x *MembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
+func (*MembersRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{6}
+}
+
+type MembersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*Member              `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersResponse) Reset() {
+	*x = MembersResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersResponse) ProtoMessage() {}
+
+func (x *MembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
+func (*MembersResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *MembersResponse) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type Member struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The gRPC address other nodes reach it at.
+	Address string      `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	State   MemberState `protobuf:"varint,3,opt,name=state,proto3,enum=gossip.v1.MemberState" json:"state,omitempty"`
+	// Raised by the member itself to refute suspicion (0 until membership
+	// tracks it).
+	Incarnation uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// When this node last heard from it directly; unset when never.
+	LastHeard *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_heard,json=lastHeard,proto3" json:"last_heard,omitempty"`
+	// True for the answering node itself.
+	Self          bool `protobuf:"varint,6,opt,name=self,proto3" json:"self,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Member) Reset() {
+	*x = Member{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Member) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Member) ProtoMessage() {}
+
+func (x *Member) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Member.ProtoReflect.Descriptor instead.
+func (*Member) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Member) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Member) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Member) GetState() MemberState {
+	if x != nil {
+		return x.State
+	}
+	return MemberState_MEMBER_STATE_UNSPECIFIED
+}
+
+func (x *Member) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *Member) GetLastHeard() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastHeard
+	}
+	return nil
+}
+
+func (x *Member) GetSelf() bool {
+	if x != nil {
+		return x.Self
+	}
+	return false
+}
+
+type NeighborsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborsRequest) Reset() {
+	*x = NeighborsRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborsRequest) ProtoMessage() {}
+
+func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
+func (*NeighborsRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{9}
+}
+
+type NeighborsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Neighbors     []*Neighbor            `protobuf:"bytes,1,rep,name=neighbors,proto3" json:"neighbors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborsResponse) Reset() {
+	*x = NeighborsResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborsResponse) ProtoMessage() {}
+
+func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
+func (*NeighborsResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *NeighborsResponse) GetNeighbors() []*Neighbor {
+	if x != nil {
+		return x.Neighbors
+	}
+	return nil
+}
+
+// Neighbor is one row of the node's per-neighbour ACK statistics.
+type Neighbor struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Address     string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Sent        uint64                 `protobuf:"varint,3,opt,name=sent,proto3" json:"sent,omitempty"`
+	Acked       uint64                 `protobuf:"varint,4,opt,name=acked,proto3" json:"acked,omitempty"`
+	Failed      uint64                 `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	Duplicates  uint64                 `protobuf:"varint,6,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	LastRtt     *durationpb.Duration   `protobuf:"bytes,7,opt,name=last_rtt,json=lastRtt,proto3" json:"last_rtt,omitempty"`
+	SmoothedRtt *durationpb.Duration   `protobuf:"bytes,8,opt,name=smoothed_rtt,json=smoothedRtt,proto3" json:"smoothed_rtt,omitempty"`
+	// Smoothed ratio of failed attempts, 0..1.
+	Loss          float64                `protobuf:"fixed64,9,opt,name=loss,proto3" json:"loss,omitempty"`
+	LastAck       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_ack,json=lastAck,proto3" json:"last_ack,omitempty"`
+	LastFailure   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Neighbor) Reset() {
+	*x = Neighbor{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Neighbor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Neighbor) ProtoMessage() {}
+
+func (x *Neighbor) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
+func (*Neighbor) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Neighbor) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Neighbor) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Neighbor) GetSent() uint64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *Neighbor) GetAcked() uint64 {
+	if x != nil {
+		return x.Acked
+	}
+	return 0
+}
+
+func (x *Neighbor) GetFailed() uint64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *Neighbor) GetDuplicates() uint64 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
+func (x *Neighbor) GetLastRtt() *durationpb.Duration {
+	if x != nil {
+		return x.LastRtt
+	}
+	return nil
+}
+
+func (x *Neighbor) GetSmoothedRtt() *durationpb.Duration {
+	if x != nil {
+		return x.SmoothedRtt
+	}
+	return nil
+}
+
+func (x *Neighbor) GetLoss() float64 {
+	if x != nil {
+		return x.Loss
+	}
+	return 0
+}
+
+func (x *Neighbor) GetLastAck() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAck
+	}
+	return nil
+}
+
+func (x *Neighbor) GetLastFailure() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFailure
+	}
+	return nil
+}
+
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{12}
+}
+
+type StatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The address other nodes reach this one at.
+	AdvertiseAddress string `protobuf:"bytes,2,opt,name=advertise_address,json=advertiseAddress,proto3" json:"advertise_address,omitempty"`
+	// The address the gRPC server is bound to.
+	ListenAddress string                 `protobuf:"bytes,3,opt,name=listen_address,json=listenAddress,proto3" json:"listen_address,omitempty"`
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	Uptime        *durationpb.Duration   `protobuf:"bytes,5,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	Neighbors     uint32                 `protobuf:"varint,6,opt,name=neighbors,proto3" json:"neighbors,omitempty"`
+	Members       uint32                 `protobuf:"varint,7,opt,name=members,proto3" json:"members,omitempty"`
+	// Messages accepted for the first time (delivered once).
+	Delivered uint64 `protobuf:"varint,8,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	// Forwards planned: one per fresh message and chosen neighbour.
+	Forwarded uint64 `protobuf:"varint,9,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	// Copies suppressed as already seen.
+	Duplicates uint64 `protobuf:"varint,10,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// RPCs sent (attempts, retries included), acknowledged, failed.
+	Sent      uint64 `protobuf:"varint,11,opt,name=sent,proto3" json:"sent,omitempty"`
+	Acked     uint64 `protobuf:"varint,12,opt,name=acked,proto3" json:"acked,omitempty"`
+	AckFailed uint64 `protobuf:"varint,13,opt,name=ack_failed,json=ackFailed,proto3" json:"ack_failed,omitempty"`
+	Retries   uint64 `protobuf:"varint,14,opt,name=retries,proto3" json:"retries,omitempty"`
+	// Forwards abandoned, never started, or undone.
+	GaveUp       uint64 `protobuf:"varint,15,opt,name=gave_up,json=gaveUp,proto3" json:"gave_up,omitempty"`
+	SendsDropped uint64 `protobuf:"varint,16,opt,name=sends_dropped,json=sendsDropped,proto3" json:"sends_dropped,omitempty"`
+	// Rejected requests: failed validation, or did not decode.
+	Invalid   uint64 `protobuf:"varint,17,opt,name=invalid,proto3" json:"invalid,omitempty"`
+	Malformed uint64 `protobuf:"varint,18,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	// Messages in hot state, and ids in the long-TTL cache.
+	Active uint64 `protobuf:"varint,19,opt,name=active,proto3" json:"active,omitempty"`
+	Seen   uint64 `protobuf:"varint,20,opt,name=seen,proto3" json:"seen,omitempty"`
+	// The current adaptive TTL and its inputs.
+	Ttl        *durationpb.Duration `protobuf:"bytes,21,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	Diameter   uint32               `protobuf:"varint,22,opt,name=diameter,proto3" json:"diameter,omitempty"`
+	HopLatency *durationpb.Duration `protobuf:"bytes,23,opt,name=hop_latency,json=hopLatency,proto3" json:"hop_latency,omitempty"`
+	// Live subscriptions, and messages they missed because they fell behind.
+	Subscribers      uint32 `protobuf:"varint,24,opt,name=subscribers,proto3" json:"subscribers,omitempty"`
+	SubscriberMissed uint64 `protobuf:"varint,25,opt,name=subscriber_missed,json=subscriberMissed,proto3" json:"subscriber_missed,omitempty"`
+	// True once the node has joined a cluster (or is the first node).
+	Ready         bool   `protobuf:"varint,26,opt,name=ready,proto3" json:"ready,omitempty"`
+	Version       string `protobuf:"bytes,27,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusResponse) Reset() {
+	*x = StatusResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusResponse) ProtoMessage() {}
+
+func (x *StatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
+func (*StatusResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StatusResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetAdvertiseAddress() string {
+	if x != nil {
+		return x.AdvertiseAddress
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetListenAddress() string {
+	if x != nil {
+		return x.ListenAddress
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetUptime() *durationpb.Duration {
+	if x != nil {
+		return x.Uptime
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetNeighbors() uint32 {
+	if x != nil {
+		return x.Neighbors
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMembers() uint32 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetDelivered() uint64 {
+	if x != nil {
+		return x.Delivered
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetForwarded() uint64 {
+	if x != nil {
+		return x.Forwarded
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetDuplicates() uint64 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetSent() uint64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetAcked() uint64 {
+	if x != nil {
+		return x.Acked
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetAckFailed() uint64 {
+	if x != nil {
+		return x.AckFailed
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetRetries() uint64 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetGaveUp() uint64 {
+	if x != nil {
+		return x.GaveUp
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetSendsDropped() uint64 {
+	if x != nil {
+		return x.SendsDropped
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetInvalid() uint64 {
+	if x != nil {
+		return x.Invalid
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetMalformed() uint64 {
+	if x != nil {
+		return x.Malformed
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetActive() uint64 {
+	if x != nil {
+		return x.Active
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetSeen() uint64 {
+	if x != nil {
+		return x.Seen
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetDiameter() uint32 {
+	if x != nil {
+		return x.Diameter
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetHopLatency() *durationpb.Duration {
+	if x != nil {
+		return x.HopLatency
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetSubscribers() uint32 {
+	if x != nil {
+		return x.Subscribers
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetSubscriberMissed() uint64 {
+	if x != nil {
+		return x.SubscriberMissed
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *StatusResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type JoinRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The joining node (id and address are required).
+	Member        *Member `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *JoinRequest) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+type JoinResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering node's members, itself included (self = true).
+	Members       []*Member `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *JoinResponse) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_gossip_v1_gossip_rpc_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x1agossip/v1/gossip_rpc.proto\x12\tgossip.v1\"\xb2\x01\n" +
+	"\x1agossip/v1/gossip_rpc.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x01\n" +
 	"\rGossipMessage\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1b\n" +
 	"\tfrom_hash\x18\x02 \x01(\tR\bfromHash\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\tR\apayload\x12\x16\n" +
 	"\x06origin\x18\x04 \x01(\tR\x06origin\x12\x12\n" +
 	"\x04hops\x18\x05 \x01(\rR\x04hops\x12*\n" +
-	"\x11created_unix_nano\x18\x06 \x01(\x03R\x0fcreatedUnixNano\"Q\n" +
+	"\x11created_unix_nano\x18\x06 \x01(\x03R\x0fcreatedUnixNano\x12%\n" +
+	"\x0ebinary_payload\x18\a \x01(\fR\rbinaryPayload\"Q\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate2N\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\":\n" +
+	"\x0ePublishRequest\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"I\n" +
+	"\x0fPublishResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
+	"\x03ack\x18\x02 \x01(\v2\x14.gossip.v1.GossipAckR\x03ack\"*\n" +
+	"\x10SubscribeRequest\x12\x16\n" +
+	"\x06buffer\x18\x01 \x01(\rR\x06buffer\"\x8d\x02\n" +
+	"\x11SubscribeResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hops\x12;\n" +
+	"\vreceived_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x12\n" +
+	"\x04from\x18\a \x01(\tR\x04from\x12\x16\n" +
+	"\x06missed\x18\b \x01(\x04R\x06missed\"\x10\n" +
+	"\x0eMembersRequest\">\n" +
+	"\x0fMembersResponse\x12+\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\xd1\x01\n" +
+	"\x06Member\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x16.gossip.v1.MemberStateR\x05state\x12 \n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x129\n" +
+	"\n" +
+	"last_heard\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tlastHeard\x12\x12\n" +
+	"\x04self\x18\x06 \x01(\bR\x04self\"\x12\n" +
+	"\x10NeighborsRequest\"F\n" +
+	"\x11NeighborsResponse\x121\n" +
+	"\tneighbors\x18\x01 \x03(\v2\x13.gossip.v1.NeighborR\tneighbors\"\x94\x03\n" +
+	"\bNeighbor\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
+	"\x04sent\x18\x03 \x01(\x04R\x04sent\x12\x14\n" +
+	"\x05acked\x18\x04 \x01(\x04R\x05acked\x12\x16\n" +
+	"\x06failed\x18\x05 \x01(\x04R\x06failed\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x06 \x01(\x04R\n" +
+	"duplicates\x124\n" +
+	"\blast_rtt\x18\a \x01(\v2\x19.google.protobuf.DurationR\alastRtt\x12<\n" +
+	"\fsmoothed_rtt\x18\b \x01(\v2\x19.google.protobuf.DurationR\vsmoothedRtt\x12\x12\n" +
+	"\x04loss\x18\t \x01(\x01R\x04loss\x125\n" +
+	"\blast_ack\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\alastAck\x12=\n" +
+	"\flast_failure\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure\"\x0f\n" +
+	"\rStatusRequest\"\xff\x06\n" +
+	"\x0eStatusResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
+	"\x11advertise_address\x18\x02 \x01(\tR\x10advertiseAddress\x12%\n" +
+	"\x0elisten_address\x18\x03 \x01(\tR\rlistenAddress\x129\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x121\n" +
+	"\x06uptime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1c\n" +
+	"\tneighbors\x18\x06 \x01(\rR\tneighbors\x12\x18\n" +
+	"\amembers\x18\a \x01(\rR\amembers\x12\x1c\n" +
+	"\tdelivered\x18\b \x01(\x04R\tdelivered\x12\x1c\n" +
+	"\tforwarded\x18\t \x01(\x04R\tforwarded\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\n" +
+	" \x01(\x04R\n" +
+	"duplicates\x12\x12\n" +
+	"\x04sent\x18\v \x01(\x04R\x04sent\x12\x14\n" +
+	"\x05acked\x18\f \x01(\x04R\x05acked\x12\x1d\n" +
+	"\n" +
+	"ack_failed\x18\r \x01(\x04R\tackFailed\x12\x18\n" +
+	"\aretries\x18\x0e \x01(\x04R\aretries\x12\x17\n" +
+	"\agave_up\x18\x0f \x01(\x04R\x06gaveUp\x12#\n" +
+	"\rsends_dropped\x18\x10 \x01(\x04R\fsendsDropped\x12\x18\n" +
+	"\ainvalid\x18\x11 \x01(\x04R\ainvalid\x12\x1c\n" +
+	"\tmalformed\x18\x12 \x01(\x04R\tmalformed\x12\x16\n" +
+	"\x06active\x18\x13 \x01(\x04R\x06active\x12\x12\n" +
+	"\x04seen\x18\x14 \x01(\x04R\x04seen\x12+\n" +
+	"\x03ttl\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12\x1a\n" +
+	"\bdiameter\x18\x16 \x01(\rR\bdiameter\x12:\n" +
+	"\vhop_latency\x18\x17 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"hopLatency\x12 \n" +
+	"\vsubscribers\x18\x18 \x01(\rR\vsubscribers\x12+\n" +
+	"\x11subscriber_missed\x18\x19 \x01(\x04R\x10subscriberMissed\x12\x14\n" +
+	"\x05ready\x18\x1a \x01(\bR\x05ready\x12\x18\n" +
+	"\aversion\x18\x1b \x01(\tR\aversion\"8\n" +
+	"\vJoinRequest\x12)\n" +
+	"\x06member\x18\x01 \x01(\v2\x11.gossip.v1.MemberR\x06member\";\n" +
+	"\fJoinResponse\x12+\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers*\x8b\x01\n" +
+	"\vMemberState\x12\x1c\n" +
+	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
+	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
+	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
+	"\x11MEMBER_STATE_LEFT\x10\x042N\n" +
 	"\x06Gossip\x12D\n" +
-	"\x12PutMessageToClient\x12\x18.gossip.v1.GossipMessage\x1a\x14.gossip.v1.GossipAckB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
+	"\x12PutMessageToClient\x12\x18.gossip.v1.GossipMessage\x1a\x14.gossip.v1.GossipAck2\xe2\x02\n" +
+	"\vNodeService\x12@\n" +
+	"\aPublish\x12\x19.gossip.v1.PublishRequest\x1a\x1a.gossip.v1.PublishResponse\x12H\n" +
+	"\tSubscribe\x12\x1b.gossip.v1.SubscribeRequest\x1a\x1c.gossip.v1.SubscribeResponse0\x01\x12@\n" +
+	"\aMembers\x12\x19.gossip.v1.MembersRequest\x1a\x1a.gossip.v1.MembersResponse\x12F\n" +
+	"\tNeighbors\x12\x1b.gossip.v1.NeighborsRequest\x1a\x1c.gossip.v1.NeighborsResponse\x12=\n" +
+	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2L\n" +
+	"\x11MembershipService\x127\n" +
+	"\x04Join\x12\x16.gossip.v1.JoinRequest\x1a\x17.gossip.v1.JoinResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
 
 var (
 	file_gossip_v1_gossip_rpc_proto_rawDescOnce sync.Once
@@ -221,19 +1420,66 @@ func file_gossip_v1_gossip_rpc_proto_rawDescGZIP() []byte {
 	return file_gossip_v1_gossip_rpc_proto_rawDescData
 }
 
-var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_gossip_v1_gossip_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
-	(*GossipMessage)(nil), // 0: gossip.v1.GossipMessage
-	(*GossipAck)(nil),     // 1: gossip.v1.GossipAck
+	(MemberState)(0),              // 0: gossip.v1.MemberState
+	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
+	(*GossipAck)(nil),             // 2: gossip.v1.GossipAck
+	(*PublishRequest)(nil),        // 3: gossip.v1.PublishRequest
+	(*PublishResponse)(nil),       // 4: gossip.v1.PublishResponse
+	(*SubscribeRequest)(nil),      // 5: gossip.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 6: gossip.v1.SubscribeResponse
+	(*MembersRequest)(nil),        // 7: gossip.v1.MembersRequest
+	(*MembersResponse)(nil),       // 8: gossip.v1.MembersResponse
+	(*Member)(nil),                // 9: gossip.v1.Member
+	(*NeighborsRequest)(nil),      // 10: gossip.v1.NeighborsRequest
+	(*NeighborsResponse)(nil),     // 11: gossip.v1.NeighborsResponse
+	(*Neighbor)(nil),              // 12: gossip.v1.Neighbor
+	(*StatusRequest)(nil),         // 13: gossip.v1.StatusRequest
+	(*StatusResponse)(nil),        // 14: gossip.v1.StatusResponse
+	(*JoinRequest)(nil),           // 15: gossip.v1.JoinRequest
+	(*JoinResponse)(nil),          // 16: gossip.v1.JoinResponse
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
-	0, // 0: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
-	1, // 1: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2,  // 0: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
+	17, // 1: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	17, // 2: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 3: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
+	0,  // 4: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
+	17, // 5: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	12, // 6: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
+	18, // 7: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	18, // 8: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	17, // 9: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	17, // 10: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	17, // 11: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	18, // 12: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	18, // 13: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
+	18, // 14: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
+	9,  // 15: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	9,  // 16: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	1,  // 17: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
+	3,  // 18: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
+	5,  // 19: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
+	7,  // 20: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
+	10, // 21: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
+	13, // 22: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
+	15, // 23: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
+	2,  // 24: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
+	4,  // 25: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
+	6,  // 26: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
+	8,  // 27: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
+	11, // 28: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
+	14, // 29: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
+	16, // 30: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_rpc_proto_init() }
@@ -246,13 +1492,14 @@ func file_gossip_v1_gossip_rpc_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   2,
+			NumEnums:      1,
+			NumMessages:   16,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   3,
 		},
 		GoTypes:           file_gossip_v1_gossip_rpc_proto_goTypes,
 		DependencyIndexes: file_gossip_v1_gossip_rpc_proto_depIdxs,
+		EnumInfos:         file_gossip_v1_gossip_rpc_proto_enumTypes,
 		MessageInfos:      file_gossip_v1_gossip_rpc_proto_msgTypes,
 	}.Build()
 	File_gossip_v1_gossip_rpc_proto = out.File
