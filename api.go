@@ -50,6 +50,10 @@ func (s nodeService) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStrea
 			}
 		case <-stream.Context().Done():
 			return status.FromContextError(stream.Context().Err()).Err()
+		case <-s.n.ctx.Done():
+			// Close cancels the node context before it stops the server,
+			// which waits for this handler: leave now.
+			return status.Error(codes.Unavailable, "node is shutting down")
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 type Config struct {
 	// Fanout is how many neighbours a fresh message is forwarded to,
 	// excluding the sender and the origin. Default 3 (the seed's).
+	// FanoutAll floods: every neighbour but the sender and the origin.
 	Fanout int
 
 	// MaxPayloadBytes bounds GossipMessage.payload; larger messages are
@@ -66,6 +67,11 @@ type Config struct {
 	// random seed.
 	Seed uint64
 }
+
+// FanoutAll as Config.Fanout forwards every fresh message to all
+// neighbours except the sender and the origin (a flood over the neighbour
+// graph: complete whenever the graph is connected).
+const FanoutAll = core.FanoutAll
 
 // Defaults of the runtime fields of Config.
 const (
