@@ -52,3 +52,12 @@ fmt-check: ## Fail if any Go file is not gofmt-formatted.
 .PHONY: demo
 demo: ## Run the demo.
 	$(GO) run ./cmd/gossip-demo
+
+.PHONY: build
+build: ## Build gossipd, gossipctl and gossip-demo into bin/.
+	$(GO) build -o bin/ ./cmd/...
+
+N ?= 5
+.PHONY: cluster
+cluster: ## Run N gossipd processes on loopback joined through the first (make cluster N=5); Ctrl-C stops them.
+	scripts/cluster.sh $(N)

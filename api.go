@@ -79,7 +79,7 @@ func (s nodeService) Status(context.Context, *pb.StatusRequest) (*pb.StatusRespo
 	return &pb.StatusResponse{
 		Id: st.ID, AdvertiseAddress: st.Endpoint, ListenAddress: s.n.ListenAddr(),
 		StartedAt: timestamp(st.StartedAt), Uptime: duration(st.Uptime),
-		Neighbors: uint32(st.Neighbors), Members: uint32(st.Neighbors + 1),
+		Neighbors: uint32(st.Neighbors), Members: uint32(len(s.n.Members())),
 		Delivered: st.Delivered, Forwarded: st.Forwards, Duplicates: st.Duplicates,
 		Sent: st.Sent, Acked: st.Acked, AckFailed: st.AckFailed, Retries: st.Retries,
 		GaveUp: st.GaveUp, SendsDropped: st.SendsDropped, Invalid: st.Invalid, Malformed: st.Malformed,

@@ -53,7 +53,7 @@ const DefaultJoinPeers = 4
 // Members returns this node (Self) and its neighbours, sorted by id after
 // the node itself.
 func (n *GossipNode) Members() []Member {
-	out := []Member{{ID: n.Hash, Address: n.Endpoint, State: MemberAlive, Self: true, LastHeard: time.Now()}}
+	out := []Member{{ID: n.Hash, Address: n.Endpoint, State: MemberAlive, Self: true}}
 	stats := n.NeighborStats()
 	n.mu.Lock()
 	defer n.mu.Unlock()

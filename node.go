@@ -79,9 +79,10 @@ type GossipNode struct {
 	closeMu sync.RWMutex // guards closed against wg.Add
 	closed  bool
 
-	srvMu  sync.Mutex
-	server *grpc.Server
-	lis    net.Listener
+	srvMu      sync.Mutex
+	server     *grpc.Server
+	lis        net.Listener
+	listenAddr string // set by SetListenAddr
 
 	sendsDropped atomic.Uint64
 	malformed    atomic.Uint64 // requests whose bytes did not decode

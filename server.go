@@ -63,15 +63,26 @@ func (n *GossipNode) StartGRPCServer(port string) error {
 	return nil
 }
 
-// ListenAddr returns the address the gRPC server is bound to ("" before
-// StartGRPCServer).
+// ListenAddr returns the address the gRPC server is bound to: the one of
+// StartGRPCServer, or the one given to SetListenAddr; "" before either.
 func (n *GossipNode) ListenAddr() string {
 	n.srvMu.Lock()
 	defer n.srvMu.Unlock()
-	if n.lis == nil {
-		return ""
+	switch {
+	case n.lis != nil:
+		return n.lis.Addr().String()
+	case n.listenAddr != "":
+		return n.listenAddr
 	}
-	return n.lis.Addr().String()
+	return ""
+}
+
+// SetListenAddr tells a node served on a caller's own gRPC server (see
+// Register) the address that server is bound to, for ListenAddr and Status.
+func (n *GossipNode) SetListenAddr(addr string) {
+	n.srvMu.Lock()
+	defer n.srvMu.Unlock()
+	n.listenAddr = addr
 }
 
 // ServerOptions are the options StartGRPCServer uses: a receive limit just

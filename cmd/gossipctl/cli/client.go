@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// maxRecvBytes bounds a reply (a subscribed message can be as large as the
+// node's payload limit, which gossipd may raise above gRPC's 4 MiB).
+const maxRecvBytes = 64 << 20
+
+// dial creates the client connection. grpc.NewClient does not connect:
+// the first RPC does, and fails fast (Unavailable) when nothing listens.
+func (g *globals) dial() (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(g.addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUserAgent("gossipctl"),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)),
+		// Notice a daemon that vanished under a long subscribe; pings
+		// only while a stream is open, within gossipd's enforcement
+		// policy (at most one per 10s).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	)
+	if err != nil {
+		// A target grpc cannot parse: a usage error.
+		return nil, fmt.Errorf("invalid --addr %q: %v", g.addr, err)
+	}
+	return conn, nil
+}
+
+// unary calls one unary RPC with the --timeout deadline and turns its
+// error into a failure for the command named name.
+func unary[Req, Resp any](ctx context.Context, g *globals, name string, rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	cctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	var p peer.Peer
+	resp, err := rpc(cctx, req, grpc.Peer(&p))
+	if err != nil {
+		var zero Resp
+		return zero, g.rpcFailure(ctx, name, err, p.Addr != nil)
+	}
+	return resp, nil
+}
+
+// rpcFailure phrases an RPC error as one line. reached says whether the
+// RPC got as far as a connection to the daemon (grpc.Peer was filled in):
+// Unavailable or DeadlineExceeded without one means nothing answered at
+// --addr; with one, the daemon itself answered (e.g. Unavailable "node is
+// shutting down") and its status is shown as is.
+func (g *globals) rpcFailure(ctx context.Context, name string, err error, reached bool) error {
+	if ctx.Err() != nil {
+		return failf("%s: interrupted", name)
+	}
+	st := status.Convert(err)
+	switch code := st.Code(); {
+	case code == codes.DeadlineExceeded && !reached:
+		return failf("cannot reach gossipd at %s: no answer within %v", g.addr, g.timeout)
+	case code == codes.Unavailable && !reached:
+		return failf("cannot reach gossipd at %s: %s", g.addr, dialReason(st.Message()))
+	case code == codes.DeadlineExceeded:
+		return failf("%s: gossipd at %s did not answer within %v (%s)", name, g.addr, g.timeout, code)
+	default:
+		return failf("%s: %s (%s)", name, st.Message(), code)
+	}
+}
+
+// dialReason extracts the root cause from grpc's connection error, e.g.
+// "connection refused" from
+//
+//	connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:9001: connect: connection refused"
+func dialReason(msg string) string {
+	m := strings.TrimRight(strings.TrimSpace(msg), `"`)
+	if i := strings.LastIndex(m, ": "); i >= 0 && i+2 < len(m) {
+		return m[i+2:]
+	}
+	if m == "" {
+		return "unavailable"
+	}
+	return m
+}

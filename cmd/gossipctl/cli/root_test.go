@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// allCommands are the subcommands that talk to the daemon, with valid
+// arguments.
+var allCommands = [][]string{
+	{"publish", "x"}, {"subscribe"}, {"members"}, {"neighbors"}, {"status"}, {"health"},
+}
+
+func TestDaemonNotRunning(t *testing.T) {
+	addr := closedAddr(t)
+	for _, cmd := range allCommands {
+		for _, out := range []string{"table", "json"} {
+			start := time.Now()
+			r := gossipctl(t, append(cmd, "--addr", addr, "-o", out, "--timeout", "3s")...)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("%s took %v, more than --timeout", cmd[0], d)
+			}
+			want := "gossipctl: cannot reach gossipd at " + addr + ": connection refused\n"
+			if r.code != exitFail || r.stderr != want || r.stdout != "" {
+				t.Errorf("%s -o %s: exit %d, stdout %q, stderr %q; want 1, nothing and %q", cmd[0], out, r.code, r.stdout, r.stderr, want)
+			}
+		}
+	}
+}
+
+func TestDaemonNotAnswering(t *testing.T) {
+	addr := silentAddr(t)
+	for _, cmd := range allCommands {
+		start := time.Now()
+		r := gossipctl(t, append(cmd, "--addr", addr, "--timeout", "300ms")...)
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%s took %v with --timeout 300ms", cmd[0], d)
+		}
+		want := "gossipctl: cannot reach gossipd at " + addr + ": no answer within 300ms\n"
+		if r.code != exitFail || r.stderr != want {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", cmd[0], r.code, r.stderr, want)
+		}
+	}
+}
+
+func TestAddrFromEnvironment(t *testing.T) {
+	n := startNode(t, "node-1")
+	env := func(k string) string {
+		if k == EnvAddr {
+			return n.addr
+		}
+		return ""
+	}
+	r := runWith(t, context.Background(), strings.NewReader(""), env, "health")
+	wantOK(t, r)
+
+	// --addr wins over the environment.
+	dead := closedAddr(t)
+	r = runWith(t, context.Background(), strings.NewReader(""), env, "health", "--addr", dead)
+	wantOneLineError(t, r, exitFail, "cannot reach gossipd at "+dead)
+
+	// Without either: the default address.
+	r = runWith(t, context.Background(), strings.NewReader(""), noEnv, "health", "--timeout", "1ns")
+	wantOneLineError(t, r, exitFail, DefaultAddr)
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"bogus"},
+		{"--bogus", "status"},
+		{"status", "--bogus"},
+		{"status", "extra"},
+		{"publish"},
+		{"publish", "a", "b"},
+		{"status", "-o", "yaml"},
+		{"status", "--timeout", "soon"},
+		{"status", "--timeout", "0s"},
+		{"subscribe", "--buffer", "-1"},
+		{"members", "--addr", ""},
+	} {
+		r := gossipctl(t, args...)
+		if r.code != exitUsage || !strings.HasPrefix(r.stderr, "gossipctl: ") || !strings.Contains(r.stderr, "--help' for usage.") || r.stdout != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and a usage hint", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := gossipctl(t, "statsu")
+	if want := "gossipctl: unknown command \"statsu\" (did you mean status?)\nRun 'gossipctl --help' for usage.\n"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	r = gossipctl(t, "publish", "--bogus", "x")
+	if !strings.Contains(r.stderr, "Run 'gossipctl publish --help' for usage.") {
+		t.Errorf("stderr %q; want the hint to name the subcommand", r.stderr)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	r := gossipctl(t, "--help")
+	wantOK(t, r)
+	for _, c := range []string{"publish", "subscribe", "members", "neighbors", "status", "health", "--addr", "--output", "--timeout", EnvAddr} {
+		if !strings.Contains(r.stdout, c) {
+			t.Errorf("help does not mention %s:\n%s", c, r.stdout)
+		}
+	}
+	wantOK(t, gossipctl(t, "publish", "-h"))
+}
+
+func TestMainUsage(t *testing.T) {
+	if code := Main([]string{"bogus"}, strings.NewReader(""), io.Discard, io.Discard); code != exitUsage {
+		t.Fatalf("Main(bogus) = %d, want %d", code, exitUsage)
+	}
+}
+
+func TestDialReason(t *testing.T) {
+	for msg, want := range map[string]string{
+		`connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:9001: connect: connection refused"`: "connection refused",
+		`name resolver error: produced zero addresses`:                                                                    "produced zero addresses",
+		`plain`: "plain",
+		``:      "unavailable",
+	} {
+		if got := dialReason(msg); got != want {
+			t.Errorf("dialReason(%q) = %q, want %q", msg, got, want)
+		}
+	}
+}
+
+func TestAge(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for d, want := range map[time.Duration]string{
+		0:                                 "0.0s ago",
+		-time.Second:                      "0.0s ago",
+		1234 * time.Millisecond:           "1.2s ago",
+		3*time.Minute + 4*time.Second:     "3m4s ago",
+		2*time.Hour + 5*time.Minute + 9e9: "2h5m ago",
+	} {
+		if got := age(now, timestamppb.New(now.Add(-d))); got != want {
+			t.Errorf("age(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if got := age(now, nil); got != "-" {
+		t.Errorf("age(nil) = %q, want -", got)
+	}
+}

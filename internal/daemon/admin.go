@@ -1,0 +1,32 @@
+package daemon
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// adminHandler serves the admin endpoints:
+//
+//   - GET /healthz: 200 "ok" while the gRPC server serves (also while the
+//     node is joining or shutdown drains forwards); 503 once it has stopped.
+//   - GET /readyz: 200 "ready" once the node has joined a cluster or is the
+//     first node; otherwise 503 with the reason ("joining: attempt 3
+//     failed: …", "shutting down").
+func (d *daemon) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if d.grpcStopped.Load() {
+			http.Error(w, "stopped", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ready, reason := d.readiness(); !ready {
+			http.Error(w, reason, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}

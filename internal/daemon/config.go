@@ -1,0 +1,447 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/core"
+)
+
+// Config is gossipd's configuration. Load fills it from flags, the
+// environment and a YAML file; DefaultConfig returns the defaults. Run
+// expects a Config that Load produced or that passes Validate.
+type Config struct {
+	// ID is the node's id, unique in the cluster, at most 256 bytes.
+	// Empty: derived after binding from the host name and the bound gRPC
+	// port ("myhost-9001", see DefaultID), so it is stable across restarts
+	// unless the port is ephemeral.
+	ID string
+	// Listen is the gRPC server's address, host:port. Port 0 picks a free
+	// port; the bound address is logged (key addr). Default 127.0.0.1:9001.
+	Listen string
+	// Advertise is the address other nodes reach this one at. Empty: the
+	// bound listen address, which is refused when Listen binds all
+	// interfaces (0.0.0.0, ::, or no host).
+	Advertise string
+	// Join lists seed addresses (host:port; host names are resolved by
+	// gRPC at each connection attempt). Empty: this is the first node.
+	Join []string
+	// DataDir is a directory for the daemon's state, created with mode
+	// 0700 if missing. Today it holds only a lock file (gossipd.lock, with
+	// the pid) that stops two daemons from sharing it. Empty: none.
+	DataDir string
+	// AdminListen is the HTTP address of /healthz and /readyz. Port 0
+	// picks a free port, logged with key admin_addr. Empty: no admin
+	// server. Default 127.0.0.1:9002.
+	AdminListen string
+	// LogLevel is the minimum level logged. Default info.
+	LogLevel slog.Level
+	// LogFormat is "json" (default) or "text".
+	LogFormat string
+	// Fanout is how many neighbours a new message is forwarded to;
+	// gossip.FanoutAll (-1, the default) floods it to all of them (see the
+	// package comment for why that is the daemon's default).
+	Fanout int
+	// MaxPayload is the largest payload accepted, in bytes, at most
+	// MaxPayloadLimit. Default 1 MiB.
+	MaxPayload int
+	// ShutdownTimeout bounds the graceful part of shutdown (draining
+	// forwards and RPCs). Default 10 s.
+	ShutdownTimeout time.Duration
+
+	// ConfigFile is the YAML file the configuration was read from, if any.
+	// Informational: Run does not read it.
+	ConfigFile string
+}
+
+// Defaults of Config.
+const (
+	DefaultListen          = "127.0.0.1:9001"
+	DefaultAdminListen     = "127.0.0.1:9002"
+	DefaultLogFormat       = "json"
+	DefaultFanout          = gossip.FanoutAll
+	DefaultMaxPayload      = 1 << 20
+	DefaultShutdownTimeout = 10 * time.Second
+
+	// MaxPayloadLimit bounds MaxPayload: a node's gRPC connections carry
+	// messages of at most 20 MiB (gossip.NewGossipClientFactory), and a
+	// forward needs room for its ids and framing.
+	MaxPayloadLimit = 16 << 20
+
+	// EnvPrefix starts the name of every environment variable gossipd
+	// reads: GOSSIPD_ + the flag name in upper case, '-' as '_'.
+	EnvPrefix = "GOSSIPD_"
+)
+
+// DefaultConfig returns the defaults: every setting not given anywhere.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          DefaultListen,
+		AdminListen:     DefaultAdminListen,
+		LogLevel:        slog.LevelInfo,
+		LogFormat:       DefaultLogFormat,
+		Fanout:          DefaultFanout,
+		MaxPayload:      DefaultMaxPayload,
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+}
+
+// Validate checks a Config built in code (Load checks each value as it
+// reads it, and then calls Validate for the rules that involve several
+// settings). Errors name the setting.
+func (c *Config) Validate() error {
+	checks := []struct {
+		name string
+		err  error
+	}{
+		{"id", checkID(c.ID, true)},
+		{"listen", checkAddr(c.Listen, addrListen)},
+		{"advertise", checkAddr(c.Advertise, addrAdvertise)},
+		{"admin-listen", checkAddr(c.AdminListen, addrListen)},
+		{"fanout", checkFanout(c.Fanout)},
+		{"max-payload", checkMaxPayload(c.MaxPayload)},
+		{"shutdown-timeout", checkPositive(c.ShutdownTimeout)},
+	}
+	for _, ch := range checks {
+		if ch.err != nil {
+			return fmt.Errorf("invalid --%s: %w", ch.name, ch.err)
+		}
+	}
+	for _, j := range c.Join {
+		if err := checkAddr(j, addrSeed); err != nil {
+			return fmt.Errorf("invalid --join %q: %w", j, err)
+		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return fmt.Errorf("invalid --log-format %q: want json or text", c.LogFormat)
+	}
+	if c.Advertise == "" && unspecifiedHost(c.Listen) {
+		return errAdvertiseRequired(c.Listen, "")
+	}
+	return nil
+}
+
+func errAdvertiseRequired(listen, from string) error {
+	if from != "" {
+		from = " (" + from + ")"
+	}
+	return fmt.Errorf("--advertise is required when --listen %q%s binds all interfaces: other nodes need an address they can reach", listen, from)
+}
+
+// DefaultID is the id of a node without --id: the host name (characters
+// other than letters, digits, '.', '_' and '-' replaced by '-') and the
+// gRPC port, e.g. "myhost-9001".
+func DefaultID(hostname string, port int) string {
+	h := strings.Map(func(r rune) rune {
+		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '_' || r == '-') {
+			return r
+		}
+		return '-'
+	}, hostname)
+	if h == "" {
+		h = "gossipd"
+	}
+	return fmt.Sprintf("%s-%d", h, port)
+}
+
+// setting is one configuration setting: its flag, environment variable and
+// YAML key, its --help text, and how a value (a string, whatever its
+// source) is parsed into a Config.
+type setting struct {
+	name  string // the flag name; env and YAML key follow from it
+	arg   string // the value placeholder in --help
+	def   string // the default as shown in --help
+	usage string
+	list  bool // comma-separated; repeated flags and YAML sequences add up
+	set   func(c *Config, v string) error
+}
+
+// envName is the environment variable of a setting: GOSSIPD_ADMIN_LISTEN.
+func (s setting) envName() string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+// yamlKey is the YAML key of a setting: admin_listen.
+func (s setting) yamlKey() string { return strings.ReplaceAll(s.name, "-", "_") }
+
+// settings are every setting of Config, in --help order. (--config, which
+// names the YAML file, is handled by Load.)
+var settings = []setting{
+	{
+		name: "id", arg: "string", def: "<host name>-<gRPC port>",
+		usage: "the node's id, unique in the cluster (at most 256 bytes); the default is stable across restarts unless the port is ephemeral",
+		set: func(c *Config, v string) error {
+			if err := checkID(v, false); err != nil {
+				return err
+			}
+			c.ID = v
+			return nil
+		},
+	},
+	{
+		name: "listen", arg: "host:port", def: DefaultListen,
+		usage: "address of the gRPC server (gossip, client API, health, reflection); port 0 picks a free port, logged with key addr",
+		set: func(c *Config, v string) error {
+			if err := checkAddr(v, addrListen); err != nil {
+				return err
+			}
+			c.Listen = v
+			return nil
+		},
+	},
+	{
+		name: "advertise", arg: "host:port", def: "the bound --listen address",
+		usage: "address other nodes reach this one at; required when --listen binds all interfaces (0.0.0.0, ::)",
+		set: func(c *Config, v string) error {
+			if err := checkAddr(v, addrAdvertise); err != nil {
+				return err
+			}
+			c.Advertise = v
+			return nil
+		},
+	},
+	{
+		name: "join", arg: "host:port,...", def: "none: the first node", list: true,
+		usage: "seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (100ms to 5s) until one answers, so nodes can start in any order; the node links to the seed and up to 3 more members",
+		set: func(c *Config, v string) error {
+			seeds, err := parseJoin(v)
+			if err != nil {
+				return err
+			}
+			c.Join = seeds
+			return nil
+		},
+	},
+	{
+		name: "data-dir", arg: "path", def: "none",
+		usage: "directory for the daemon's state, created with mode 0700 if missing; today it holds only a lock file (gossipd.lock, with the pid) that stops two daemons from using the same directory",
+		set:   func(c *Config, v string) error { c.DataDir = v; return nil },
+	},
+	{
+		name: "admin-listen", arg: "host:port", def: DefaultAdminListen,
+		usage: "address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason); port 0 picks a free port, logged with key admin_addr; empty disables it",
+		set: func(c *Config, v string) error {
+			if err := checkAddr(v, addrListen); err != nil {
+				return err
+			}
+			c.AdminListen = v
+			return nil
+		},
+	},
+	{
+		name: "log-level", arg: "level", def: "info",
+		usage: "minimum level logged: debug, info, warn or error",
+		set: func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "debug":
+				c.LogLevel = slog.LevelDebug
+			case "info":
+				c.LogLevel = slog.LevelInfo
+			case "warn":
+				c.LogLevel = slog.LevelWarn
+			case "error":
+				c.LogLevel = slog.LevelError
+			default:
+				return errors.New("want debug, info, warn or error")
+			}
+			return nil
+		},
+	},
+	{
+		name: "log-format", arg: "format", def: DefaultLogFormat,
+		usage: "log format on stderr: json or text",
+		set: func(c *Config, v string) error {
+			switch v = strings.ToLower(v); v {
+			case "json", "text":
+				c.LogFormat = v
+				return nil
+			}
+			return errors.New("want json or text")
+		},
+	},
+	{
+		name: "fanout", arg: "int", def: strconv.Itoa(DefaultFanout),
+		usage: "neighbours each new message is forwarded to; -1 floods it to all of them, which over the sparse overlay that joining builds delivers every message to every connected node; a positive number forwards to that many random neighbours (fewer RPCs, probabilistic delivery)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return errors.New("want an integer: -1 (all neighbours) or a positive number")
+			}
+			if err := checkFanout(n); err != nil {
+				return err
+			}
+			c.Fanout = n
+			return nil
+		},
+	},
+	{
+		name: "max-payload", arg: "bytes", def: "1MiB",
+		usage: "largest message payload accepted, in bytes, or with a KiB or MiB suffix; at most 16MiB",
+		set: func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			if err != nil {
+				return err
+			}
+			if n < 1 || n > MaxPayloadLimit {
+				return fmt.Errorf("%d bytes is not between 1 and %d (16MiB)", n, MaxPayloadLimit)
+			}
+			c.MaxPayload = int(n)
+			return nil
+		},
+	},
+	{
+		name: "shutdown-timeout", arg: "duration", def: DefaultShutdownTimeout.String(),
+		usage: "on SIGINT or SIGTERM, how long in-flight forwards and RPCs get to finish before they are cut",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return errors.New("want a duration such as 10s or 1m30s")
+			}
+			if err := checkPositive(d); err != nil {
+				return err
+			}
+			c.ShutdownTimeout = d
+			return nil
+		},
+	},
+}
+
+func checkID(id string, emptyOK bool) error {
+	switch {
+	case id == "" && emptyOK:
+		return nil
+	case id == "":
+		return errors.New("must not be empty")
+	case len(id) > core.DefaultMaxHashBytes:
+		return fmt.Errorf("is %d bytes, at most %d allowed", len(id), core.DefaultMaxHashBytes)
+	case strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
+		return errors.New("must not contain spaces or control characters")
+	}
+	return nil
+}
+
+// addrKind says which addresses a setting accepts.
+type addrKind int
+
+const (
+	addrListen    addrKind = iota // any host (or none), port 0 allowed, "" allowed
+	addrAdvertise                 // "" allowed; else a specific host and a real port
+	addrSeed                      // a specific host and a real port
+)
+
+func checkAddr(v string, kind addrKind) error {
+	if v == "" {
+		if kind == addrSeed {
+			return errors.New("empty address")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if kind == addrListen {
+		return nil
+	}
+	if p == 0 {
+		return errors.New("port 0 cannot be reached: give the real port")
+	}
+	if unspecifiedHost(v) {
+		return fmt.Errorf("host %q cannot be reached: give an address other nodes can use", host)
+	}
+	return nil
+}
+
+// unspecifiedHost reports whether addr binds every interface.
+func unspecifiedHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+func parseJoin(v string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for s := range strings.SplitSeq(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" || seen[s] {
+			continue
+		}
+		if err := checkAddr(s, addrSeed); err != nil {
+			return nil, fmt.Errorf("seed %q: %w", s, err)
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func checkFanout(n int) error {
+	if n == gossip.FanoutAll || n > 0 {
+		return nil
+	}
+	return fmt.Errorf("%d is not -1 (all neighbours) or a positive number", n)
+}
+
+func checkMaxPayload(n int) error {
+	if n < 1 || n > MaxPayloadLimit {
+		return fmt.Errorf("%d bytes is not between 1 and %d (16MiB)", n, MaxPayloadLimit)
+	}
+	return nil
+}
+
+func checkPositive(d time.Duration) error {
+	if d <= 0 {
+		return errors.New("must be positive")
+	}
+	return nil
+}
+
+// parseBytes parses "1048576", "512KiB" or "1MiB".
+func parseBytes(v string) (int64, error) {
+	num, mult := v, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"B", 1}} {
+		if s, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, mult = strings.TrimSpace(s), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, errors.New("want a number of bytes, optionally with a KiB or MiB suffix (e.g. 1048576, 512KiB, 1MiB)")
+	}
+	if n > math.MaxInt64/mult || n < math.MinInt64/mult {
+		return 0, errors.New("out of range")
+	}
+	return n * mult, nil
+}
+
+// nodeConfig is the library configuration of the daemon's node.
+func (c *Config) nodeConfig() gossip.Config {
+	return gossip.Config{
+		Fanout:          c.Fanout,
+		MaxPayloadBytes: c.MaxPayload,
+		ShutdownTimeout: c.ShutdownTimeout,
+	}
+}

@@ -1,0 +1,371 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	gossip "github.com/grpc-gossip/gossip"
+)
+
+// load runs Load with args, the environment env and, when yamlText is not
+// empty, a config file holding it (named by --config, appended to args).
+func load(t *testing.T, args []string, env map[string]string, yamlText string) (Config, string, error) {
+	t.Helper()
+	path := ""
+	if yamlText != "" {
+		path = writeFile(t, yamlText)
+		args = append(append([]string(nil), args...), "--config", path)
+	}
+	var envList []string
+	for k, v := range env {
+		envList = append(envList, k+"="+v)
+	}
+	var out bytes.Buffer
+	cfg, err := Load(args, envList, &out)
+	if out.Len() > 0 && err == nil {
+		t.Errorf("Load printed %q", out.String())
+	}
+	return cfg, path, err
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gossipd.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, _, err := load(t, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Listen: "127.0.0.1:9001", AdminListen: "127.0.0.1:9002", LogLevel: slog.LevelInfo, LogFormat: "json",
+		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+// TestLoadPrecedence checks flag > environment > YAML file > default, per
+// setting.
+func TestLoadPrecedence(t *testing.T) {
+	const file = "fanout: 3\nlisten: 127.0.0.1:7003\nshutdown_timeout: 3s\njoin: [a:1, b:2]\nlog_level: debug\n"
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want func(*Config)
+	}{
+		{"default", nil, nil, "", func(c *Config) {}},
+		{"yaml over default", nil, nil, file, func(c *Config) {
+			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 3, "127.0.0.1:7003", 3*time.Second, []string{"a:1", "b:2"}, slog.LevelDebug
+		}},
+		{"env over yaml", nil, map[string]string{"GOSSIPD_FANOUT": "4", "GOSSIPD_JOIN": "c:3"}, file, func(c *Config) {
+			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 4, "127.0.0.1:7003", 3*time.Second, []string{"c:3"}, slog.LevelDebug
+		}},
+		{"flag over env over yaml", []string{"--fanout", "5", "--listen=127.0.0.1:7005"}, map[string]string{"GOSSIPD_FANOUT": "4", "GOSSIPD_LISTEN": "127.0.0.1:7004"}, file, func(c *Config) {
+			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 5, "127.0.0.1:7005", 3*time.Second, []string{"a:1", "b:2"}, slog.LevelDebug
+		}},
+		{"flag over default", []string{"--shutdown-timeout", "2s"}, nil, "", func(c *Config) { c.ShutdownTimeout = 2 * time.Second }},
+		{"env over default", nil, map[string]string{"GOSSIPD_MAX_PAYLOAD": "512KiB"}, "", func(c *Config) { c.MaxPayload = 512 << 10 }},
+		{"empty env is a value", nil, map[string]string{"GOSSIPD_ADMIN_LISTEN": ""}, "admin_listen: 127.0.0.1:7777\n", func(c *Config) { c.AdminListen = "" }},
+		{"repeated --join adds up", []string{"--join", "a:1,b:2", "--join", "c:3"}, map[string]string{"GOSSIPD_JOIN": "x:9"}, "", func(c *Config) {
+			c.Join = []string{"a:1", "b:2", "c:3"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, path, err := load(t, tt.args, tt.env, tt.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := DefaultConfig()
+			want.ConfigFile = path
+			tt.want(&want)
+			if !reflect.DeepEqual(cfg, want) {
+				t.Errorf("\n got %+v\nwant %+v", cfg, want)
+			}
+		})
+	}
+}
+
+// TestEverySettingFromEverySource sets each setting alone through its
+// flag, its environment variable and its YAML key.
+func TestEverySettingFromEverySource(t *testing.T) {
+	values := map[string]struct {
+		v    string
+		want func(*Config)
+	}{
+		"id":               {"node-7", func(c *Config) { c.ID = "node-7" }},
+		"listen":           {"127.0.0.1:7001", func(c *Config) { c.Listen = "127.0.0.1:7001" }},
+		"advertise":        {"gossip.example:7001", func(c *Config) { c.Advertise = "gossip.example:7001" }},
+		"join":             {"seed1.example:9001, 127.0.0.2:9001", func(c *Config) { c.Join = []string{"seed1.example:9001", "127.0.0.2:9001"} }},
+		"data-dir":         {"/var/lib/gossipd", func(c *Config) { c.DataDir = "/var/lib/gossipd" }},
+		"admin-listen":     {"127.0.0.1:0", func(c *Config) { c.AdminListen = "127.0.0.1:0" }},
+		"log-level":        {"warn", func(c *Config) { c.LogLevel = slog.LevelWarn }},
+		"log-format":       {"text", func(c *Config) { c.LogFormat = "text" }},
+		"fanout":           {"2", func(c *Config) { c.Fanout = 2 }},
+		"max-payload":      {"65536", func(c *Config) { c.MaxPayload = 65536 }},
+		"shutdown-timeout": {"1m30s", func(c *Config) { c.ShutdownTimeout = 90 * time.Second }},
+	}
+	if len(values) != len(settings) {
+		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))
+	}
+	for _, s := range settings {
+		val, ok := values[s.name]
+		if !ok {
+			t.Fatalf("no test value for setting %q", s.name)
+		}
+		for _, src := range []string{"flag", "env", "yaml"} {
+			t.Run(s.name+"/"+src, func(t *testing.T) {
+				var (
+					args []string
+					env  map[string]string
+					yaml string
+				)
+				switch src {
+				case "flag":
+					args = []string{"--" + s.name + "=" + val.v}
+				case "env":
+					env = map[string]string{s.envName(): val.v}
+				case "yaml":
+					yaml = s.yamlKey() + ": " + val.v + "\n"
+				}
+				cfg, path, err := load(t, args, env, yaml)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := DefaultConfig()
+				want.ConfigFile = path
+				val.want(&want)
+				if !reflect.DeepEqual(cfg, want) {
+					t.Errorf("\n got %+v\nwant %+v", cfg, want)
+				}
+			})
+		}
+	}
+}
+
+func TestLoadBadValues(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want []string // substrings of the error
+	}{
+		{"fanout flag", []string{"--fanout", "many"}, nil, "", []string{"--fanout", `"many"`, "command line"}},
+		{"fanout zero env", nil, map[string]string{"GOSSIPD_FANOUT": "0"}, "", []string{"--fanout", "GOSSIPD_FANOUT", "-1"}},
+		{"fanout negative yaml", nil, nil, "\nfanout: -2\n", []string{"--fanout", "gossipd.yaml, line 2"}},
+		{"listen no port", []string{"--listen", "localhost"}, nil, "", []string{"--listen", "host:port"}},
+		{"listen bad port", nil, map[string]string{"GOSSIPD_LISTEN": "127.0.0.1:99999"}, "", []string{"--listen", "GOSSIPD_LISTEN", "65535"}},
+		{"advertise port 0", []string{"--advertise", "127.0.0.3:0"}, nil, "", []string{"--advertise", "port 0"}},
+		{"advertise unspecified", nil, map[string]string{"GOSSIPD_ADVERTISE": "0.0.0.0:9001"}, "", []string{"--advertise", "GOSSIPD_ADVERTISE", "0.0.0.0"}},
+		{"join no port", nil, nil, "join: [a:1, seed]\n", []string{"--join", "seed", "line 1"}},
+		{"join port 0", []string{"--join", "a:0"}, nil, "", []string{"--join", "port 0"}},
+		{"admin bad", []string{"--admin-listen", "nope"}, nil, "", []string{"--admin-listen", "host:port"}},
+		{"log level", []string{"--log-level", "verbose"}, nil, "", []string{"--log-level", "debug, info, warn or error"}},
+		{"log format", nil, map[string]string{"GOSSIPD_LOG_FORMAT": "xml"}, "", []string{"--log-format", "GOSSIPD_LOG_FORMAT", "json or text"}},
+		{"max payload text", []string{"--max-payload", "big"}, nil, "", []string{"--max-payload", "KiB"}},
+		{"max payload zero", []string{"--max-payload", "0"}, nil, "", []string{"--max-payload", "between 1 and"}},
+		{"max payload too big", nil, nil, "max_payload: 17MiB\n", []string{"--max-payload", "line 1", "16MiB"}},
+		{"max payload overflow", []string{"--max-payload", "9223372036854775807MiB"}, nil, "", []string{"--max-payload", "range"}},
+		{"shutdown timeout unit", []string{"--shutdown-timeout", "10"}, nil, "", []string{"--shutdown-timeout", "duration"}},
+		{"shutdown timeout negative", nil, map[string]string{"GOSSIPD_SHUTDOWN_TIMEOUT": "-1s"}, "", []string{"--shutdown-timeout", "positive"}},
+		{"id empty", []string{"--id", ""}, nil, "", []string{"--id", "empty"}},
+		{"id space", nil, nil, "id: a b\n", []string{"--id", "spaces"}},
+		{"id too long", []string{"--id", strings.Repeat("x", 257)}, nil, "", []string{"--id", "257 bytes"}},
+		{"unknown flag", []string{"--fan-out", "3"}, nil, "", []string{"unknown flag", "--fan-out", "--help"}},
+		{"positional", []string{"start"}, nil, "", []string{`unknown command "start"`}},
+		{"flag without value", []string{"--listen"}, nil, "", []string{"--listen", "needs an argument"}},
+		{"missing config file", []string{"--config", "/nonexistent/gossipd.yaml"}, nil, "", []string{"--config", "/nonexistent/gossipd.yaml", "command line"}},
+		{"missing config file env", nil, map[string]string{"GOSSIPD_CONFIG": "/nonexistent/g.yaml"}, "", []string{"--config", "/nonexistent/g.yaml", "GOSSIPD_CONFIG"}},
+		{"yaml syntax", nil, nil, "fanout: [\n", []string{"gossipd.yaml", "line"}},
+		{"yaml not a mapping", nil, nil, "- fanout\n", []string{"gossipd.yaml", "mapping"}},
+		{"yaml nested value", nil, nil, "listen:\n  host: x\n", []string{"gossipd.yaml", "line 2", "listen", "single value"}},
+		{"yaml repeated key", nil, nil, "fanout: 1\nfanout: 2\n", []string{"gossipd.yaml, line 2", `"fanout"`, "line 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(t, tt.args, tt.env, tt.yaml)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadYAMLUnknownKey(t *testing.T) {
+	_, path, err := load(t, nil, nil, "fanout: 3\nfanot: 4\n")
+	if err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	for _, w := range []string{path, "line 2", `unknown key "fanot"`, "known: id, listen"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+	// The file's name in a key is not a setting either.
+	if _, _, err := load(t, nil, nil, "config: other.yaml\n"); err == nil || !strings.Contains(err.Error(), `unknown key "config"`) {
+		t.Errorf("config key: %v", err)
+	}
+}
+
+func TestLoadConfigFromEnv(t *testing.T) {
+	path := writeFile(t, "fanout: 2\n")
+	cfg, _, err := load(t, nil, map[string]string{"GOSSIPD_CONFIG": path}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Fanout != 2 || cfg.ConfigFile != path {
+		t.Errorf("GOSSIPD_CONFIG: fanout %d, file %q", cfg.Fanout, cfg.ConfigFile)
+	}
+	// An empty file is no settings.
+	cfg, _, err = load(t, nil, nil, "# nothing\n")
+	if err != nil || cfg.Fanout != DefaultFanout {
+		t.Errorf("empty file: %v, fanout %d", err, cfg.Fanout)
+	}
+}
+
+func TestAdvertiseValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr []string
+	}{
+		{"loopback, no advertise", []string{"--listen", "127.0.0.1:9001"}, nil, nil},
+		{"ephemeral, no advertise", []string{"--listen", "127.0.0.1:0"}, nil, nil},
+		{"host name, no advertise", []string{"--listen", "localhost:9001"}, nil, nil},
+		{"all interfaces v4", []string{"--listen", "0.0.0.0:9001"}, nil, []string{"--advertise is required", `--listen "0.0.0.0:9001"`, "command line"}},
+		{"all interfaces v6", nil, map[string]string{"GOSSIPD_LISTEN": "[::]:9001"}, []string{"--advertise is required", "GOSSIPD_LISTEN"}},
+		{"no host", []string{"--listen", ":9001"}, nil, []string{"--advertise is required"}},
+		{"all interfaces with advertise", []string{"--listen", "0.0.0.0:9001", "--advertise", "127.0.0.4:9001"}, nil, nil},
+		{"advertise host name", []string{"--listen", ":9001", "--advertise", "node1.example:9001"}, nil, nil},
+		{"advertise unspecified", []string{"--listen", ":9001", "--advertise", "[::]:9001"}, nil, []string{"--advertise", "cannot be reached"}},
+		{"advertise no host", []string{"--advertise", ":9001"}, nil, []string{"--advertise", "cannot be reached"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := load(t, tt.args, tt.env, "")
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cfg.Validate(); err != nil {
+					t.Errorf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	// Validate, for a Config built in code, applies the same rule.
+	cfg := DefaultConfig()
+	cfg.Listen = "0.0.0.0:9001"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--advertise is required") {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestDefaultID(t *testing.T) {
+	tests := []struct {
+		host string
+		port int
+		want string
+	}{
+		{"myhost", 9001, "myhost-9001"},
+		{"node1.dc1.example.com", 7000, "node1.dc1.example.com-7000"},
+		{"My Host", 1, "My-Host-1"},
+		{"héte", 2, "h-te-2"},
+		{"", 9001, "gossipd-9001"},
+	}
+	for _, tt := range tests {
+		if got := DefaultID(tt.host, tt.port); got != tt.want {
+			t.Errorf("DefaultID(%q, %d) = %q, want %q", tt.host, tt.port, got, tt.want)
+		}
+		if err := checkID(DefaultID(tt.host, tt.port), false); err != nil {
+			t.Errorf("DefaultID(%q) is not a valid id: %v", tt.host, err)
+		}
+	}
+}
+
+func TestHelpDocumentsEverySetting(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var out bytes.Buffer
+		_, err := Load([]string{arg}, nil, &out)
+		if !errors.Is(err, ErrHelp) {
+			t.Fatalf("%s: err = %v, want ErrHelp", arg, err)
+		}
+		help := out.String()
+		for _, s := range settings {
+			for _, w := range []string{"--" + s.name + " ", "(default " + s.def + ";", "env " + s.envName() + ")"} {
+				if !strings.Contains(strings.Join(strings.Fields(help), " "), w) {
+					t.Errorf("%s output lacks %q", arg, w)
+				}
+			}
+		}
+		for _, w := range []string{"--config", "GOSSIPD_CONFIG", "precedence", "flood", "SIGTERM", "lock file"} {
+			if !strings.Contains(help, w) {
+				t.Errorf("%s output lacks %q", arg, w)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if _, err := Load([]string{"--version"}, nil, &out); !errors.Is(err, ErrHelp) || !strings.Contains(out.String(), gossip.Version) {
+		t.Errorf("--version: %v, %q", err, out.String())
+	}
+}
+
+func TestJoinBackoff(t *testing.T) {
+	prevMax := time.Duration(0)
+	for attempt := 1; attempt <= 100; attempt++ {
+		lo, hi := joinBackoff(attempt, 0), joinBackoff(attempt, 0.999999)
+		base := min(joinBackoffMin<<min(attempt-1, 20), joinBackoffMax)
+		if lo != time.Duration(float64(base)*0.8) || hi > joinBackoffMax || hi < lo {
+			t.Errorf("attempt %d: range [%v, %v], base %v", attempt, lo, hi, base)
+		}
+		if hi < prevMax && hi != joinBackoffMax {
+			t.Errorf("attempt %d: backoff shrank: %v after %v", attempt, hi, prevMax)
+		}
+		prevMax = hi
+	}
+	if got := joinBackoff(1, 0.5); got != joinBackoffMin {
+		t.Errorf("first backoff = %v, want %v", got, joinBackoffMin)
+	}
+	if got := joinBackoff(1000, 0.5); got != joinBackoffMax {
+		t.Errorf("late backoff = %v, want %v", got, joinBackoffMax)
+	}
+}

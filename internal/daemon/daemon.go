@@ -1,0 +1,381 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	gossip "github.com/grpc-gossip/gossip"
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// healthServices are the names the health service reports on: the
+// server as a whole ("") and the services clients use.
+var healthServices = []string{"", pb.Gossip_ServiceDesc.ServiceName, pb.NodeService_ServiceDesc.ServiceName}
+
+// reconnectBackoff is how the node's gRPC connections retry a peer that is
+// down. grpc-go's default grows to 120 s; a seed that starts late would
+// then be found up to two minutes after it came up. This matches the join
+// loop's backoff instead.
+var reconnectBackoff = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: joinBackoffMin, Multiplier: 1.6, Jitter: 0.2, MaxDelay: joinBackoffMax},
+	MinConnectTimeout: 20 * time.Second, // grpc-go's default; WithConnectParams would otherwise make it 0
+}
+
+// pollInterval is how often shutdown checks whether forwards are still in
+// flight.
+const pollInterval = 10 * time.Millisecond
+
+// Run runs a daemon with cfg until ctx ends, then shuts it down gracefully
+// (see the package comment) and returns nil. It returns an error, after
+// closing whatever it had opened, when cfg is invalid, when the daemon
+// cannot start (a listener cannot be bound, the data dir is in use) or when
+// a server fails while running. Every goroutine it started has ended when
+// it returns.
+//
+// The bound addresses are logged at info, with keys addr (gRPC) and
+// admin_addr (HTTP), on the line "gossipd started".
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d, err := start(cfg, logger)
+	if err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		d.logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	case runErr = <-d.failed:
+		d.logger.Error("server failed; shutting down", "err", runErr, "timeout", cfg.ShutdownTimeout.String())
+	}
+	d.shutdown()
+	return runErr
+}
+
+// daemon is one running gossipd.
+type daemon struct {
+	cfg       Config
+	logger    *slog.Logger
+	id        string
+	addr      string // bound gRPC address
+	advertise string
+	adminAddr string // bound HTTP address; "" when disabled
+
+	node    *gossip.GossipNode
+	factory *gossip.GossipClientFactory // owned: released after the node closes
+	grpc    *grpc.Server
+	health  *health.Server
+	admin   *http.Server // nil when disabled
+	unlock  func() error // releases the data-dir lock; nil without one
+
+	streams    context.Context // ends when streaming RPCs must end (shutdown)
+	endStreams context.CancelFunc
+	stopJoin   context.CancelFunc
+	joinDone   chan struct{} // closed when the join loop ends; nil without one
+
+	stopping    atomic.Bool            // shutdown has begun
+	grpcStopped atomic.Bool            // the gRPC server no longer serves
+	notReady    atomic.Pointer[string] // why the node is not ready (until it is)
+
+	failed chan error     // a server's unexpected failure
+	wg     sync.WaitGroup // the servers and the join loop
+}
+
+// start binds the listeners, creates the node and starts serving and
+// joining. On error everything opened so far is closed again.
+func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	d := &daemon{cfg: cfg, failed: make(chan error, 2)}
+	if cfg.DataDir != "" {
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { unlock() })
+		d.unlock = unlock
+	}
+	lis, err := listen("--listen", cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { lis.Close() })
+	var adminLis net.Listener
+	if cfg.AdminListen != "" {
+		if adminLis, err = listen("--admin-listen", cfg.AdminListen); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { adminLis.Close() })
+		d.adminAddr = adminLis.Addr().String()
+	}
+
+	d.addr = lis.Addr().String()
+	d.advertise = cfg.Advertise
+	if d.advertise == "" {
+		d.advertise = d.addr
+	}
+	d.id = cfg.ID
+	if d.id == "" {
+		host, _ := os.Hostname() // "" on error: DefaultID falls back to "gossipd"
+		d.id = DefaultID(host, lis.Addr().(*net.TCPAddr).Port)
+	}
+	d.logger = logger.With("node", d.id)
+
+	d.factory = gossip.NewGossipClientFactory(grpc.WithConnectParams(reconnectBackoff))
+	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, gossip.WithConfig(cfg.nodeConfig()))
+	if err != nil {
+		d.factory.Release()
+		return nil, fmt.Errorf("--id %q: %w", d.id, err)
+	}
+
+	d.health = health.NewServer()
+	for _, svc := range healthServices {
+		d.health.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	d.streams, d.endStreams = context.WithCancel(context.Background())
+	d.grpc = grpc.NewServer(append(d.node.ServerOptions(), grpc.ChainStreamInterceptor(d.endStreamsOnShutdown))...)
+	d.node.Register(d.grpc)
+	d.node.SetListenAddr(d.addr)
+	healthpb.RegisterHealthServer(d.grpc, d.health)
+	reflection.Register(d.grpc)
+
+	// Readiness is settled before serving, so that a first node never
+	// reports not ready once its address is known.
+	seeds := make([]string, 0, len(cfg.Join))
+	for _, s := range cfg.Join {
+		if s != d.advertise {
+			seeds = append(seeds, s)
+		}
+	}
+	if len(seeds) == 0 {
+		d.node.MarkReady()
+		d.setServing()
+	} else {
+		reason := "joining: no seed has answered yet"
+		d.notReady.Store(&reason)
+	}
+
+	// Nothing below fails: from here on, shutdown undoes everything.
+	d.wg.Go(func() {
+		if err := d.grpc.Serve(lis); err != nil {
+			d.fail(fmt.Errorf("gRPC server on %s: %w", d.addr, err))
+		}
+	})
+	if adminLis != nil {
+		d.admin = &http.Server{
+			Handler:           d.adminHandler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
+		}
+		d.wg.Go(func() {
+			if err := d.admin.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
+				d.fail(fmt.Errorf("admin server on %s: %w", d.adminAddr, err))
+			}
+		})
+	}
+	attrs := []any{"addr", d.addr, "advertise", d.advertise}
+	if d.adminAddr != "" {
+		attrs = append(attrs, "admin_addr", d.adminAddr)
+	}
+	if len(cfg.Join) > 0 {
+		attrs = append(attrs, "join", strings.Join(cfg.Join, ","))
+	}
+	attrs = append(attrs, "fanout", cfg.Fanout, "max_payload", cfg.MaxPayload)
+	if cfg.DataDir != "" {
+		attrs = append(attrs, "data_dir", cfg.DataDir)
+	}
+	if cfg.ConfigFile != "" {
+		attrs = append(attrs, "config", cfg.ConfigFile)
+	}
+	d.logger.Info("gossipd started", attrs...)
+
+	if len(seeds) == 0 {
+		d.logger.Info("ready", "how", "first node")
+		return d, nil
+	}
+	var joinCtx context.Context
+	joinCtx, d.stopJoin = context.WithCancel(context.Background())
+	d.joinDone = make(chan struct{})
+	d.wg.Go(func() { d.joinLoop(joinCtx, seeds) })
+	return d, nil
+}
+
+// listen binds addr; its error is one line naming the setting and the
+// address.
+func listen(setting, addr string) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			err = op.Err
+		}
+		return nil, fmt.Errorf("%s %s: cannot listen: %w", setting, addr, err)
+	}
+	return lis, nil
+}
+
+// fail reports a server's unexpected failure to Run; later ones are
+// dropped (the first one is the cause).
+func (d *daemon) fail(err error) {
+	select {
+	case d.failed <- err:
+	default:
+	}
+}
+
+// becomeReady marks the daemon ready after joining.
+func (d *daemon) becomeReady(how string, attrs ...any) {
+	d.setServing()
+	d.notReady.Store(nil)
+	d.logger.Info("ready", append([]any{"how", how}, attrs...)...)
+}
+
+// setServing switches the health service to SERVING (unless shutdown has
+// begun: the health server then ignores it).
+func (d *daemon) setServing() {
+	for _, svc := range healthServices {
+		d.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+	}
+}
+
+// readiness reports whether the daemon is ready and, if not, why.
+func (d *daemon) readiness() (bool, string) {
+	switch {
+	case d.stopping.Load():
+		return false, "shutting down"
+	case d.node.Ready():
+		return true, ""
+	}
+	if r := d.notReady.Load(); r != nil {
+		return false, *r
+	}
+	return false, "joining"
+}
+
+// shutdown stops the daemon: NOT_SERVING, drain forwards, stop the gRPC
+// server, close the node and the rest. The graceful steps share
+// cfg.ShutdownTimeout; closing after it is quick (everything is cut).
+func (d *daemon) shutdown() {
+	began := time.Now()
+	deadline := began.Add(d.cfg.ShutdownTimeout)
+	d.stopping.Store(true)
+	d.health.Shutdown() // NOT_SERVING for every service, now and for good
+	if d.stopJoin != nil {
+		d.stopJoin()
+		<-d.joinDone
+	}
+
+	drained := d.waitForwards(deadline)
+	d.endStreams()
+	graceful := d.stopGRPC(deadline)
+	d.grpcStopped.Store(true)
+
+	var errs []error
+	errs = append(errs, d.node.Close(), d.factory.Release())
+	if d.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), max(time.Until(deadline), time.Second))
+		if err := d.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, d.admin.Close())
+		}
+		cancel()
+	}
+	d.wg.Wait()
+	if d.unlock != nil {
+		errs = append(errs, d.unlock())
+	}
+	if err := errors.Join(errs...); err != nil {
+		d.logger.Warn("error while closing", "err", err)
+	}
+	d.logger.Info("gossipd stopped", "took", time.Since(began).Round(time.Millisecond).String(),
+		"forwards_drained", drained, "rpcs_drained", graceful)
+}
+
+// waitForwards waits until no forward is in flight or the deadline
+// passes, and reports whether they all finished.
+func (d *daemon) waitForwards(deadline time.Time) bool {
+	tk := time.NewTicker(pollInterval)
+	defer tk.Stop()
+	for {
+		n := d.node.Stats().InflightSends
+		if n == 0 {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			d.logger.Warn("shutdown timeout: cutting forwards still in flight", "forwards", n)
+			return false
+		}
+		<-tk.C
+	}
+}
+
+// stopGRPC stops the gRPC server gracefully until the deadline, then cuts
+// the RPCs still running. It reports whether they all finished.
+func (d *daemon) stopGRPC(deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() {
+		d.grpc.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		d.logger.Warn("shutdown timeout: cutting RPCs still running")
+		d.grpc.Stop()
+		<-done
+		return false
+	}
+}
+
+// endStreamsOnShutdown is a stream interceptor that ends streaming RPCs
+// (Subscribe, health Watch) when shutdown stops the gRPC server: they
+// would otherwise keep GracefulStop waiting for the whole timeout. The
+// client gets Unavailable.
+func (d *daemon) endStreamsOnShutdown(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	defer context.AfterFunc(d.streams, cancel)()
+	err := handler(srv, serverStream{ss, ctx})
+	if err != nil && d.streams.Err() != nil && ss.Context().Err() == nil {
+		return status.Error(codes.Unavailable, "gossipd is shutting down")
+	}
+	return err
+}
+
+// serverStream is a grpc.ServerStream with another context.
+type serverStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s serverStream) Context() context.Context { return s.ctx }
+
+// oneLine makes an error message fit on one line (errors.Join uses
+// newlines).
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

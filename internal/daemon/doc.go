@@ -1,0 +1,65 @@
+// Package daemon is gossipd: one gossip node run as a long-lived process.
+//
+// cmd/gossipd is a thin main around Main. The pieces are separately
+// usable and testable:
+//
+//   - Load turns command-line arguments, the environment (GOSSIPD_*) and an
+//     optional YAML file into a validated Config, in that order of
+//     precedence over the defaults (DefaultConfig). Every bad value is one
+//     error naming the setting and where the value came from.
+//   - Run binds the listeners, creates the node, serves until its context
+//     ends and then shuts down gracefully; it returns nil after a clean
+//     shutdown.
+//
+// # What a daemon serves
+//
+// On Config.Listen, one gRPC server carries the node's services (Gossip,
+// node to node; NodeService, the client API; MembershipService, Join), the
+// standard gRPC health service and gRPC reflection. On Config.AdminListen
+// an HTTP server answers /healthz (200 while the gRPC server serves) and
+// /readyz (200 once the node is ready, else 503 with the reason).
+//
+// # Readiness
+//
+// A node is ready once it has joined a cluster through one of its seeds
+// (Config.Join), or at once when it has no seeds (the first node). Until
+// then the gRPC health service reports NOT_SERVING for "", gossip.v1.Gossip
+// and gossip.v1.NodeService, and /readyz answers 503. The node still serves
+// the gossip and membership RPCs while not ready: that is how other nodes
+// join through it, so nodes can start in any order.
+//
+// Joining retries with exponential backoff (100 ms doubling to 5 s, ±20%
+// jitter) until a seed answers or the daemon stops; the node's gRPC
+// connections reconnect on the same schedule, so a seed that starts late
+// is found within about one backoff interval of its start.
+//
+// # Topology: a sparse overlay, flooded
+//
+// Join links the new node symmetrically to the seed that answered and to up
+// to gossip.DefaultJoinPeers-1 (3) more members from the seed's list. Every
+// node is therefore linked to at least one earlier node, and the links form
+// a sparse connected graph. With the default fanout, gossip.FanoutAll (-1),
+// each node forwards a new message to all its neighbours except the one it
+// came from and the origin: a flood over that graph, so every connected
+// node receives every message, at a cost of about one RPC per link per
+// message. A positive fanout forwards to that many random neighbours
+// instead: fewer RPCs, but delivery becomes probabilistic (docs/DESIGN.md,
+// section 6).
+//
+// # Shutdown
+//
+// When Run's context ends (gossipd: SIGINT or SIGTERM), the daemon
+//
+//  1. reports NOT_SERVING on the health service and 503 on /readyz, and
+//     stops joining;
+//  2. waits until no forward is in flight (gossip.Stats.InflightSends == 0),
+//     or Config.ShutdownTimeout has passed;
+//  3. ends streaming RPCs (Subscribe, health Watch) with Unavailable and
+//     stops the gRPC server gracefully, cutting the RPCs still running when
+//     the timeout is reached;
+//  4. closes the node, its connections, the admin server and the data-dir
+//     lock.
+//
+// Every goroutine the daemon starts (gRPC and HTTP servers, the join loop)
+// has ended when Run returns.
+package daemon
