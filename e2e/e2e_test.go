@@ -1,0 +1,455 @@
+// Package e2e tests the binaries as a user runs them: real gossipd
+// processes on loopback, driven with gossipctl and plain gRPC clients.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gossip-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/grpc-gossip/gossip/cmd/gossipd", "github.com/grpc-gossip/gossip/cmd/gossipctl")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		os.Exit(1)
+	}
+	code := 0
+	func() {
+		defer os.RemoveAll(dir)
+		defer func() {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, "goleak:", err)
+				code = 1
+			}
+		}()
+		code = m.Run()
+	}()
+	os.Exit(code)
+}
+
+// lines collects the lines a process writes, and signals each new one.
+type lines struct {
+	mu    sync.Mutex
+	all   []string
+	added chan struct{}
+}
+
+func newLines() *lines { return &lines{added: make(chan struct{}, 1)} }
+
+func (l *lines) read(r io.Reader, done chan<- struct{}) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	for sc.Scan() {
+		l.mu.Lock()
+		l.all = append(l.all, sc.Text())
+		l.mu.Unlock()
+		select {
+		case l.added <- struct{}{}:
+		default:
+		}
+	}
+	close(done)
+}
+
+func (l *lines) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.all...)
+}
+
+// waitLine waits for a line that match accepts, and returns it.
+func (l *lines) waitLine(t *testing.T, what string, timeout time.Duration, match func(string) bool) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		for _, s := range l.snapshot() {
+			if match(s) {
+				return s
+			}
+		}
+		select {
+		case <-l.added:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s; lines so far:\n%s", what, strings.Join(l.snapshot(), "\n"))
+		}
+	}
+}
+
+// proc is a running binary.
+type proc struct {
+	cmd      *exec.Cmd
+	out, err *lines
+	outDone  chan struct{}
+	errDone  chan struct{}
+	exited   chan struct{}
+	exitErr  error
+}
+
+func start(t *testing.T, stdin io.Reader, name string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Stdin = stdin
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: newLines(), err: newLines(), outDone: make(chan struct{}), errDone: make(chan struct{}), exited: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go p.out.read(stdout, p.outDone)
+	go p.err.read(stderr, p.errDone)
+	go func() {
+		<-p.outDone
+		<-p.errDone
+		p.exitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// stop sends sig and waits for the exit; it returns the exit code.
+func (p *proc) stop(t *testing.T, sig os.Signal, timeout time.Duration) int {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		t.Fatalf("%s did not exit within %v of %v", p.cmd.Path, timeout, sig)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// daemon is a running gossipd.
+type daemon struct {
+	*proc
+	id, addr, admin string
+}
+
+func startDaemon(t *testing.T, id string, extra ...string) *daemon {
+	t.Helper()
+	args := append([]string{"--id", id, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	p := start(t, nil, "gossipd", args...)
+	line := p.err.waitLine(t, id+" started", 15*time.Second, func(s string) bool { return strings.Contains(s, `"gossipd started"`) })
+	var rec struct {
+		Addr  string `json:"addr"`
+		Admin string `json:"admin_addr"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" || rec.Admin == "" {
+		t.Fatalf("start line %q: %v", line, err)
+	}
+	return &daemon{proc: p, id: id, addr: rec.Addr, admin: rec.Admin}
+}
+
+// ctl runs gossipctl to completion.
+func ctl(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "gossipctl"), args...)
+	cmd.Stdin = stdin
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), cmd.ProcessState.ExitCode()
+}
+
+func statusOf(t *testing.T, d *daemon) map[string]any {
+	t.Helper()
+	out, errOut, code := ctl(t, nil, "--addr", d.addr, "-o", "json", "status")
+	if code != 0 {
+		t.Fatalf("gossipctl status on %s: exit %d: %s", d.id, code, errOut)
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status json %q: %v", out, err)
+	}
+	return st
+}
+
+// eventually polls cond until it holds (checkFor): for state a process
+// exposes only by being asked.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func httpStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestCluster: four gossipd processes joined through the first; messages
+// published with gossipctl (argument and stdin), with a plain NodeService
+// client and with the seed's PutMessageToClient are delivered exactly once
+// on every node's `gossipctl subscribe` stream; SIGTERM exits 0.
+func TestCluster(t *testing.T) {
+	seed := startDaemon(t, "node-1")
+	nodes := []*daemon{seed}
+	for i := 2; i <= 4; i++ {
+		nodes = append(nodes, startDaemon(t, fmt.Sprintf("node-%d", i), "--join", seed.addr))
+	}
+	for _, d := range nodes {
+		eventually(t, d.id+" SERVING", 15*time.Second, func() error {
+			if out, _, code := ctl(t, nil, "--addr", d.addr, "health"); code != 0 {
+				return fmt.Errorf("health: %s", out)
+			}
+			return nil
+		})
+		if c := httpStatus("http://" + d.admin + "/readyz"); c != http.StatusOK {
+			t.Errorf("%s /readyz = %d", d.id, c)
+		}
+	}
+
+	subs := make([]*proc, len(nodes))
+	for i, d := range nodes {
+		subs[i] = start(t, nil, "gossipctl", "--addr", d.addr, "subscribe")
+		eventually(t, d.id+" subscriber registered", 10*time.Second, func() error {
+			if n := statusOf(t, d)["subscribers"]; n != float64(1) {
+				return fmt.Errorf("subscribers = %v", n)
+			}
+			return nil
+		})
+	}
+
+	// Publish four ways, through four different nodes.
+	if out, errOut, code := ctl(t, nil, "--addr", nodes[0].addr, "publish", "--id", "e2e-arg", "hello from an argument"); code != 0 || !strings.Contains(out, "e2e-arg") {
+		t.Fatalf("publish: exit %d: %s %s", code, out, errOut)
+	}
+	if _, errOut, code := ctl(t, strings.NewReader("hello\nfrom stdin"), "--addr", nodes[1].addr, "publish", "--id", "e2e-stdin", "-"); code != 0 {
+		t.Fatalf("publish -: exit %d: %s", code, errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pubResp, err := pb.NewNodeServiceClient(dial(t, nodes[2].addr)).Publish(ctx, &pb.PublishRequest{Payload: []byte{0xff, 0x00, 0x01}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcID := pubResp.GetId()
+	ack, err := pb.NewGossipClient(dial(t, nodes[3].addr)).PutMessageToClient(ctx, &pb.GossipMessage{Hash: "e2e-seed-rpc", FromHash: "client", Payload: "seed API"})
+	if err != nil || ack.GetFrom() != "node-4" {
+		t.Fatalf("PutMessageToClient: %v %v", ack, err)
+	}
+	want := map[string]string{
+		"e2e-arg":      "hello from an argument",
+		"e2e-stdin":    "hello\nfrom stdin",
+		grpcID:         "\xff\x00\x01",
+		"e2e-seed-rpc": "seed API",
+	}
+
+	// Wait until every node delivered all four and no forward is pending,
+	// then end the subscribers and read everything they printed.
+	for _, d := range nodes {
+		eventually(t, d.id+" settled", 20*time.Second, func() error {
+			st := statusOf(t, d)
+			if st["delivered"] != float64(len(want)) || st["sent"] != st["acked"].(float64)+st["ack_failed"].(float64) {
+				return fmt.Errorf("delivered %v sent %v acked %v failed %v", st["delivered"], st["sent"], st["acked"], st["ack_failed"])
+			}
+			return nil
+		})
+	}
+	for i, s := range subs {
+		if code := s.stop(t, syscall.SIGINT, 10*time.Second); code != 0 {
+			t.Errorf("subscribe on %s: exit %d: %v", nodes[i].id, code, s.err.snapshot())
+		}
+		got := map[string]int{}
+		for _, l := range s.out.snapshot() {
+			var m struct {
+				ID      string `json:"id"`
+				Origin  string `json:"origin"`
+				Payload string `json:"payload"`
+				B64     []byte `json:"payload_base64"`
+			}
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("subscribe line %q: %v", l, err)
+			}
+			got[m.ID]++
+			if p := m.Payload + string(m.B64); p != want[m.ID] {
+				t.Errorf("%s: %s payload %q, want %q", nodes[i].id, m.ID, p, want[m.ID])
+			}
+		}
+		for id := range want {
+			if got[id] != 1 {
+				t.Errorf("%s delivered %s %d times on its subscribe stream", nodes[i].id, id, got[id])
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s subscribe stream had %v", nodes[i].id, got)
+		}
+	}
+
+	for _, d := range nodes {
+		if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+			t.Errorf("%s exit %d after SIGTERM; log:\n%s", d.id, code, strings.Join(d.err.snapshot(), "\n"))
+		}
+		d.err.waitLine(t, d.id+" stopped", time.Second, func(s string) bool { return strings.Contains(s, `"gossipd stopped"`) })
+	}
+}
+
+// TestBadInput: each kind of bad input gets a clear error and the daemon
+// keeps serving.
+func TestBadInput(t *testing.T) {
+	d := startDaemon(t, "solo", "--max-payload", "1024")
+	cc := dial(t, d.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	_, err := pb.NewGossipClient(cc).PutMessageToClient(ctx, &pb.GossipMessage{FromHash: "x", Payload: "no id"})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "hash is empty") {
+		t.Errorf("empty hash: %v", err)
+	}
+	_, errOut, code := ctl(t, bytes.NewReader(bytes.Repeat([]byte("x"), 2048)), "--addr", d.addr, "publish", "-")
+	if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "ResourceExhausted") {
+		t.Errorf("oversized publish: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = ctl(t, nil, "--addr", d.addr, "publish", "--id", strings.Repeat("i", 300), "p")
+	if code != 1 || !strings.Contains(errOut, "InvalidArgument") {
+		t.Errorf("over-long id: exit %d, stderr %q", code, errOut)
+	}
+
+	// A subscriber killed mid-stream.
+	sub := start(t, nil, "gossipctl", "--addr", d.addr, "subscribe")
+	eventually(t, "subscriber registered", 10*time.Second, func() error {
+		if n := statusOf(t, d)["subscribers"]; n != float64(1) {
+			return fmt.Errorf("subscribers = %v", n)
+		}
+		return nil
+	})
+	sub.stop(t, syscall.SIGKILL, 5*time.Second)
+	eventually(t, "subscriber gone", 10*time.Second, func() error {
+		if n := statusOf(t, d)["subscribers"]; n != float64(0) {
+			return fmt.Errorf("subscribers = %v", n)
+		}
+		return nil
+	})
+
+	// Still serving: a good message goes through.
+	if _, errOut, code := ctl(t, nil, "--addr", d.addr, "publish", "fine"); code != 0 {
+		t.Fatalf("publish after bad input: exit %d: %s", code, errOut)
+	}
+	st := statusOf(t, d)
+	if st["invalid"] != float64(3) || st["delivered"] != float64(1) { // empty hash, oversized payload, over-long id
+		t.Errorf("invalid %v delivered %v", st["invalid"], st["delivered"])
+	}
+	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestUnreachableJoin: a daemon whose seed never answers keeps retrying,
+// reports not ready, still serves, and stops cleanly.
+func TestUnreachableJoin(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := l.Addr().String()
+	l.Close()
+
+	d := startDaemon(t, "lonely", "--join", nowhere)
+	d.err.waitLine(t, "a failed join attempt", 15*time.Second, func(s string) bool {
+		return strings.Contains(s, nowhere) && strings.Contains(strings.ToLower(s), "join")
+	})
+	if out, _, code := ctl(t, nil, "--addr", d.addr, "health"); code == 0 || !strings.Contains(out, "NOT_SERVING") {
+		t.Errorf("health while joining: exit %d, %q", code, out)
+	}
+	if c := httpStatus("http://" + d.admin + "/readyz"); c != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while joining = %d", c)
+	}
+	if c := httpStatus("http://" + d.admin + "/healthz"); c != http.StatusOK {
+		t.Errorf("/healthz while joining = %d", c)
+	}
+	if st := statusOf(t, d); st["ready"] != false {
+		t.Errorf("ready = %v", st["ready"])
+	}
+	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestDaemonNotRunning: gossipctl against an address where nothing
+// listens prints one line naming it and exits non-zero, quickly.
+func TestDaemonNotRunning(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for _, cmd := range [][]string{{"status"}, {"members"}, {"publish", "x"}, {"health"}, {"subscribe"}} {
+		start := time.Now()
+		_, errOut, code := ctl(t, nil, append([]string{"--addr", addr}, cmd...)...)
+		if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, addr) || time.Since(start) > 10*time.Second {
+			t.Errorf("%v: exit %d after %v, stderr %q", cmd, code, time.Since(start), errOut)
+		}
+	}
+}
