@@ -5,6 +5,7 @@ package topology
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 )
 
 // Graph is a directed adjacency list: g[i] lists the nodes i sends to
@@ -63,11 +64,18 @@ func RandomRegular(n, k int, seed uint64) (Graph, error) {
 		}
 		g := make(Graph, n)
 		for i := range g {
-			for j := range n {
-				if j != i && adj[i][j] != dense {
-					g[i] = append(g[i], j)
+			if dense { // the complement: every node not adjacent in the sparse draw
+				for j := range n {
+					if j != i && !adj[i][j] {
+						g[i] = append(g[i], j)
+					}
 				}
+				continue
 			}
+			for j := range adj[i] {
+				g[i] = append(g[i], j)
+			}
+			slices.Sort(g[i])
 		}
 		if g.Connected() {
 			return g, nil
