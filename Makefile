@@ -34,10 +34,14 @@ proto-check: proto ## Fail if the committed generated code differs from a fresh 
 	@echo "proto-check: generated code is up to date."
 
 .PHONY: test
-test: ## vet, race tests, then proto lint and drift check; stops at the first failure.
+test: ## vet, race tests (library and bench module), then proto lint and drift check; stops at the first failure.
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
-	$(MAKE) proto-lint proto-check
+	$(MAKE) bench-test proto-lint proto-check
+
+.PHONY: bench-test
+bench-test: ## vet and race-test the bench module (its own go.mod: memberlist, libp2p).
+	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 .PHONY: fmt-check
 fmt-check: ## Fail if any Go file is not gofmt-formatted.
@@ -61,3 +65,14 @@ N ?= 5
 .PHONY: cluster
 cluster: ## Run N gossipd processes on loopback joined through the first (make cluster N=5); Ctrl-C stops them.
 	scripts/cluster.sh $(N)
+
+# The benchmark suite is its own module (bench/go.mod), so memberlist's and
+# libp2p's dependencies stay out of the library. See docs/PERFORMANCE.md.
+BENCH_FLAGS ?=
+.PHONY: bench
+bench: ## Full benchmark vs memberlist and GossipSub: N=20,50 × 100 B/1 KiB/64 KiB × 2 profiles (see docs/PERFORMANCE.md).
+	cd bench && $(GO) run ./cmd/bench $(BENCH_FLAGS)
+
+.PHONY: bench-quick
+bench-quick: ## Quick benchmark: N=20, 100 B, both profiles, every system; under 3 minutes.
+	cd bench && $(GO) run ./cmd/bench --quick $(BENCH_FLAGS)

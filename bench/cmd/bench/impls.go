@@ -1,0 +1,37 @@
+package main
+
+import (
+	"github.com/grpc-gossip/gossip/bench/internal/harness"
+	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipsub"
+	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipunary"
+	"github.com/grpc-gossip/gossip/bench/internal/impl/memberlist"
+)
+
+// impls lists the systems the driver can run, in the order it runs and
+// reports them. A new system (e.g. this project's streaming transport) is
+// one line here.
+var impls = []struct {
+	name string
+	new  func() harness.Impl
+}{
+	{gossipunary.Name, gossipunary.New},
+	{"memberlist", memberlist.New},
+	{"gossipsub", func() harness.Impl { return gossipsub.New() }},
+}
+
+func newImpl(name string) (harness.Impl, bool) {
+	for _, i := range impls {
+		if i.name == name {
+			return i.new(), true
+		}
+	}
+	return nil, false
+}
+
+func implNames() []string {
+	out := make([]string, len(impls))
+	for i, im := range impls {
+		out[i] = im.name
+	}
+	return out
+}

@@ -1,0 +1,149 @@
+package harness
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Duration is a time.Duration written to JSON as a string ("1.5s").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes d as "1.5s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "1.5s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Phases is the scenario every system runs, in this order:
+//
+//  1. warm-up: publish at LatencyRate for WarmUp, then drain (connections
+//     are dialled, caches and meshes settle); reported, not judged;
+//  2. idle: publish nothing for Idle; its CPU rate is subtracted from the
+//     CPU of every later phase;
+//  3. latency: publish at LatencyRate (open-loop Poisson, publishers
+//     uniformly at random) for Latency, then drain for up to Drain;
+//  4. ramp: steps at RampStart, RampStart·RampFactor, … ≤ RampMax msg/s,
+//     each publishing for Step then draining for up to StepDrain; the ramp
+//     stops after the first step that does not hold (it is recorded).
+//
+// A drain ends early once every message of its phase has reached every
+// receiver. A step holds when its delivery ratio is at least HoldDelivery
+// and the 99th percentile over its messages of the time until 100% of the
+// receivers had the message is below HoldP99 (see Judge).
+type Phases struct {
+	WarmUp       Duration `json:"warm_up"`
+	Idle         Duration `json:"idle"`
+	LatencyRate  float64  `json:"latency_rate"`
+	Latency      Duration `json:"latency"`
+	Drain        Duration `json:"drain"`
+	RampStart    float64  `json:"ramp_start"`
+	RampFactor   float64  `json:"ramp_factor"`
+	RampMax      float64  `json:"ramp_max"`
+	Step         Duration `json:"step"`
+	StepDrain    Duration `json:"step_drain"`
+	HoldDelivery float64  `json:"hold_delivery"`
+	HoldP99      Duration `json:"hold_p99"`
+	// Seed seeds the schedules and the choice of publishers, so every
+	// system sees the same sequence of (time, publisher).
+	Seed int64 `json:"seed"`
+}
+
+// FullPhases is the scenario of `make bench`.
+func FullPhases() Phases {
+	return Phases{
+		WarmUp: Duration(3 * time.Second), Idle: Duration(5 * time.Second),
+		LatencyRate: 50, Latency: Duration(20 * time.Second), Drain: Duration(5 * time.Second),
+		RampStart: 100, RampFactor: 2, RampMax: 51200,
+		Step: Duration(5 * time.Second), StepDrain: Duration(5 * time.Second),
+		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Seed: 1,
+	}
+}
+
+// QuickPhases is the scenario of `make bench-quick`: the same shape,
+// shorter phases.
+func QuickPhases() Phases {
+	return Phases{
+		WarmUp: Duration(time.Second), Idle: Duration(time.Second),
+		LatencyRate: 50, Latency: Duration(4 * time.Second), Drain: Duration(2 * time.Second),
+		RampStart: 100, RampFactor: 2, RampMax: 51200,
+		Step: Duration(2 * time.Second), StepDrain: Duration(2 * time.Second),
+		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Seed: 1,
+	}
+}
+
+// Validate rejects a scenario that cannot run.
+func (p Phases) Validate() error {
+	var errs []error
+	if p.WarmUp < 0 || p.Idle < 0 || p.Latency < 0 || p.Drain < 0 || p.Step < 0 || p.StepDrain < 0 {
+		errs = append(errs, errors.New("phase durations must not be negative"))
+	}
+	if p.Idle <= 0 {
+		errs = append(errs, errors.New("idle must be positive (its CPU is subtracted)"))
+	}
+	if p.LatencyRate <= 0 {
+		errs = append(errs, errors.New("latency rate must be positive"))
+	}
+	if p.RampMax > 0 && (p.RampStart <= 0 || p.RampFactor <= 1 || p.Step <= 0) {
+		errs = append(errs, fmt.Errorf("ramp needs a positive start, a factor > 1 and a positive step (got %g, %g, %v)", p.RampStart, p.RampFactor, p.Step.D()))
+	}
+	if p.HoldDelivery <= 0 || p.HoldDelivery > 1 || p.HoldP99 <= 0 {
+		errs = append(errs, errors.New("hold criteria: delivery in (0,1], p99 positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Rates returns the offered rates of the ramp steps.
+func (p Phases) Rates() []float64 {
+	var out []float64
+	if p.RampStart <= 0 || p.RampFactor <= 1 {
+		return nil
+	}
+	for r := p.RampStart; r <= p.RampMax*(1+1e-9); r *= p.RampFactor {
+		out = append(out, r)
+	}
+	return out
+}
+
+// MaxDuration bounds how long the scenario can take, start-up and close
+// excluded: the pacer may publish until the end of a phase's drain window,
+// and the drain then runs in full.
+func (p Phases) MaxDuration() time.Duration {
+	d := p.WarmUp + 2*p.Drain + p.Idle + p.Latency + 2*p.Drain
+	for range p.Rates() {
+		d += p.Step + 2*p.StepDrain
+	}
+	return d.D()
+}
+
+// Judge decides whether a ramp step held: delivery ratio ≥ HoldDelivery
+// and p99 of time-to-100% < HoldP99. reason says why not.
+func (p Phases) Judge(r PhaseResult) (holds bool, reason string) {
+	switch {
+	case r.Scheduled == 0:
+		return false, "no messages scheduled"
+	case r.DeliveryRatio < p.HoldDelivery:
+		return false, fmt.Sprintf("delivery %.4f%% < %.4g%%", 100*r.DeliveryRatio, 100*p.HoldDelivery)
+	case r.T100.P99.Duration() >= p.HoldP99.D():
+		if r.T100.P99.IsInf() {
+			return false, fmt.Sprintf("p99 time-to-100%% never (%d of %d messages incomplete)", r.T100.Missing, r.Scheduled)
+		}
+		return false, fmt.Sprintf("p99 time-to-100%% %.0f ms ≥ %v", float64(r.T100.P99), p.HoldP99.D())
+	}
+	return true, ""
+}

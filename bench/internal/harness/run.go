@@ -1,0 +1,266 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"time"
+)
+
+// Run starts impl with cfg, runs the scenario ph with payloads of payload
+// bytes, closes impl and returns the figures. It returns an error only
+// when the run could not be carried out (Start failed, ctx ended); a
+// system that delivers badly is a result, not an error.
+func Run(ctx context.Context, impl Impl, cfg ClusterConfig, ph Phases, payload int, log *slog.Logger) (*RunResult, error) {
+	if err := ph.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ValidatePayloadSize(payload); err != nil {
+		return nil, err
+	}
+	rec, err := NewRecorder(cfg.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxPayload < payload {
+		cfg.MaxPayload = payload
+	}
+	res := &RunResult{
+		Impl: impl.Name(), Profile: cfg.Profile, Nodes: cfg.Nodes, Payload: payload,
+		Degree: cfg.Degree, Phases: ph,
+	}
+	r := &runner{impl: impl, rec: rec, ph: ph, payload: payload, nodes: cfg.Nodes, log: log}
+
+	t0 := time.Now()
+	if err := impl.Start(ctx, cfg, rec.Deliver); err != nil {
+		closeErr := impl.Close()
+		return nil, errors.Join(fmt.Errorf("%s: start: %w", impl.Name(), err), closeErr)
+	}
+	res.StartupSec = time.Since(t0).Seconds()
+	res.Describe = impl.Describe()
+	log.Info("started", "took", time.Since(t0).Round(time.Millisecond))
+
+	runErr := r.scenario(ctx, res)
+
+	t1 := time.Now()
+	closeErr := impl.Close()
+	res.CloseSec = time.Since(t1).Seconds()
+	res.AppDuplicates, res.SelfReceipts, res.Unknown = rec.Counters()
+	if err := errors.Join(runErr, closeErr); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+type runner struct {
+	impl    Impl
+	rec     *Recorder
+	ph      Phases
+	payload int
+	nodes   int
+	log     *slog.Logger
+	phaseNo uint64
+	idleCPU float64 // CPU-seconds per second when idle
+}
+
+func (r *runner) scenario(ctx context.Context, res *RunResult) error {
+	var err error
+	if res.WarmUp, err = r.phase(ctx, "warm-up", r.ph.LatencyRate, r.ph.WarmUp.D(), r.ph.Drain.D()); err != nil {
+		return err
+	}
+
+	runtime.GC() // start idle from a collected heap, the same for everyone
+	wm0, wb0 := r.impl.Wire()
+	c0, t0 := CPUTime(), time.Now()
+	select {
+	case <-time.After(r.ph.Idle.D()):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c1, dur := CPUTime(), time.Since(t0)
+	wm1, wb1 := r.impl.Wire()
+	res.Idle = IdleResult{
+		DurationSec: dur.Seconds(), CPUSec: (c1 - c0).Seconds(), CPUPerSec: (c1 - c0).Seconds() / dur.Seconds(),
+		WireMsgs: wm1 - wm0, WireBytes: wb1 - wb0,
+	}
+	r.idleCPU = res.Idle.CPUPerSec
+	r.log.Info("idle", "cpu_per_s", fmt.Sprintf("%.4f", r.idleCPU), "wire_msgs", res.Idle.WireMsgs)
+
+	if res.Latency, err = r.phase(ctx, "latency", r.ph.LatencyRate, r.ph.Latency.D(), r.ph.Drain.D()); err != nil {
+		return err
+	}
+	res.LowRateRSSPerNodeMiB = float64(PeakRSS()) / (1 << 20) / float64(r.nodes)
+
+	var heldCPU, heldMsgs float64
+	for _, rate := range r.ph.Rates() {
+		step, err := r.phase(ctx, fmt.Sprintf("ramp-%g", rate), rate, r.ph.Step.D(), r.ph.StepDrain.D())
+		if err != nil {
+			return err
+		}
+		step.Holds, step.Reason = r.ph.Judge(step)
+		res.Ramp = append(res.Ramp, step)
+		r.log.Info("ramp step", "rate", rate, "holds", step.Holds, "reason", step.Reason)
+		if !step.Holds {
+			break
+		}
+		res.MaxHoldingRate = rate
+		heldCPU += step.CPUNetSec
+		heldMsgs += float64(step.Scheduled)
+	}
+	if heldMsgs > 0 {
+		res.CPUPer1k = 1000 * heldCPU / heldMsgs
+		res.CPUBasis = "ramp steps that held"
+	} else {
+		res.CPUPer1k = res.Latency.CPUPer1k
+		res.CPUBasis = "latency phase (no ramp step held)"
+	}
+	return nil
+}
+
+// phase publishes at rate (open-loop Poisson) for dur, drains for up to
+// drain, and measures. Latency is measured from each message's scheduled
+// time, so a pacer held up by a slow Publish does not hide the delay
+// (no coordinated omission). If the pacer falls so far behind that a
+// message's Publish would start after the end of the drain window
+// (dur + drain from the start), it stops and counts the rest of the
+// schedule as unpublished (never delivered).
+func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drain time.Duration) (PhaseResult, error) {
+	r.phaseNo++
+	rnd := rand.New(rand.NewPCG(uint64(r.ph.Seed), r.phaseNo))
+	res := PhaseResult{Name: name, OfferedRate: rate, DurationSec: dur.Seconds()}
+
+	dups0, _, _ := r.rec.Counters()
+	wm0, wb0 := r.impl.Wire()
+	cpu0 := CPUTime()
+	first := r.rec.Next()
+	start := r.rec.Now()
+	cutoff := start + int64(dur+drain)
+
+	// The pacer: one goroutine, the caller's.
+	unpublished := 0
+	for t := rnd.ExpFloat64() / rate; t < dur.Seconds(); t += rnd.ExpFloat64() / rate {
+		node := rnd.IntN(r.nodes)
+		sched := start + int64(t*1e9)
+		now := r.rec.Now()
+		if now > cutoff {
+			unpublished++
+			continue
+		}
+		if d := sched - now; d > 0 {
+			if err := sleep(ctx, time.Duration(d)); err != nil {
+				return res, err
+			}
+		}
+		id, err := r.rec.Add(sched, node)
+		if err != nil {
+			return res, err
+		}
+		p := MakePayload(id, r.payload)
+		pubAt := r.rec.Now()
+		err = r.impl.Publish(node, p)
+		r.rec.Published(id, pubAt, err)
+		if err != nil {
+			res.PublishErrors++
+			if res.PublishErrors == 1 {
+				r.log.Warn("publish failed", "phase", name, "node", node, "err", err)
+			}
+		}
+	}
+	last := r.rec.Next()
+
+	// The drain: until every message reached every receiver, or the
+	// window ends.
+	end := max(r.rec.Now(), start+int64(dur)) + int64(drain)
+	for next := first; ; {
+		for next < last && r.rec.Complete(next) {
+			next++
+		}
+		if next == last || r.rec.Now() >= end {
+			break
+		}
+		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+			return res, err
+		}
+	}
+	windowEnd := r.rec.Now()
+	cpu1 := CPUTime()
+	wm1, wb1 := r.impl.Wire()
+	dups1, _, _ := r.rec.Counters()
+
+	r.measure(&res, first, last, unpublished, windowEnd)
+	res.WindowSec = float64(windowEnd-start) / 1e9
+	res.AppDuplicates = dups1 - dups0
+	res.WireMsgs, res.WireBytes = wm1-wm0, wb1-wb0
+	if res.FirstReceipts > 0 {
+		res.CopiesPerDelivery = float64(res.WireMsgs) / float64(res.FirstReceipts)
+		res.BytesPerDelivery = float64(res.WireBytes) / float64(res.FirstReceipts)
+	}
+	res.CPUSec = (cpu1 - cpu0).Seconds()
+	res.CPUNetSec = res.CPUSec - r.idleCPU*res.WindowSec
+	if res.Scheduled > 0 {
+		res.CPUPer1k = 1000 * res.CPUNetSec / float64(res.Scheduled)
+	}
+	r.log.Info("phase", "name", name, "scheduled", res.Scheduled, "delivery", fmt.Sprintf("%.5f", res.DeliveryRatio),
+		"t100_p50_ms", float64(res.T100.P50), "t100_p99_ms", float64(res.T100.P99), "window_s", fmt.Sprintf("%.2f", res.WindowSec))
+	return res, nil
+}
+
+// measure fills the delivery and latency figures of messages [first, last)
+// plus unpublished messages that were never registered. Receipts after
+// windowEnd are not counted as reaching a quantile.
+func (r *runner) measure(res *PhaseResult, first, last uint64, unpublished int, windowEnd int64) {
+	n := int(last-first) + unpublished
+	res.Scheduled, res.Unpublished = n, unpublished
+	t50 := make([]Millis, 0, n)
+	t99 := make([]Millis, 0, n)
+	t100 := make([]Millis, 0, n)
+	late := make([]Millis, 0, n)
+	since := func(t, sched int64) Millis {
+		if t == 0 || t > windowEnd {
+			return Inf
+		}
+		return ToMillis(t - sched)
+	}
+	for id := first; id < last; id++ {
+		m := r.rec.Snapshot(id)
+		if m.State == statePublished {
+			res.Published++
+		}
+		late = append(late, ToMillis(max(0, m.PubAt-m.Sched)))
+		res.FirstReceipts += uint64(m.Count)
+		if m.TAll != 0 && m.TAll <= windowEnd {
+			res.Complete++
+		}
+		t50 = append(t50, since(m.T50, m.Sched))
+		t99 = append(t99, since(m.T99, m.Sched))
+		t100 = append(t100, since(m.TAll, m.Sched))
+	}
+	for range unpublished {
+		t50, t99, t100, late = append(t50, Inf), append(t99, Inf), append(t100, Inf), append(late, Inf)
+	}
+	if n > 0 {
+		res.DeliveryRatio = float64(res.FirstReceipts) / (float64(n) * float64(r.rec.Receivers()))
+	}
+	if res.DurationSec > 0 {
+		res.DeliveredRate = float64(res.FirstReceipts) / float64(r.rec.Receivers()) / res.DurationSec
+	}
+	res.Late = Summarise(late)
+	res.T50, res.T99, res.T100 = Summarise(t50), Summarise(t99), Summarise(t100)
+	res.T100CDF = CDF(t100)
+	res.T100Hist = NewHistogram(t100)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

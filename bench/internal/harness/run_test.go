@@ -1,0 +1,115 @@
+package harness
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeImpl delivers synchronously inside Publish to every node except
+// those its drop function rejects; it counts one wire message per copy.
+type fakeImpl struct {
+	n       int
+	deliver Deliver
+	drop    func(id uint64, node int) bool
+	msgs    atomic.Uint64
+	closed  bool
+}
+
+func (f *fakeImpl) Name() string { return "fake" }
+func (f *fakeImpl) Start(_ context.Context, cfg ClusterConfig, d Deliver) error {
+	f.n, f.deliver = cfg.Nodes, d
+	return nil
+}
+func (f *fakeImpl) Publish(node int, p []byte) error {
+	id, _ := PayloadID(p)
+	for i := range f.n {
+		if f.drop == nil || !f.drop(id, i) {
+			f.msgs.Add(1)
+			f.deliver(i, p)
+		}
+	}
+	return nil
+}
+func (f *fakeImpl) Wire() (uint64, uint64) { return f.msgs.Load(), 100 * f.msgs.Load() }
+func (f *fakeImpl) Describe() []string     { return []string{"fake"} }
+func (f *fakeImpl) Close() error           { f.closed = true; return nil }
+
+func tinyPhases() Phases {
+	ms := func(n int) Duration { return Duration(time.Duration(n) * time.Millisecond) }
+	return Phases{
+		WarmUp: ms(50), Idle: ms(50), LatencyRate: 200, Latency: ms(200), Drain: ms(100),
+		RampStart: 100, RampFactor: 2, RampMax: 400, Step: ms(100), StepDrain: ms(100),
+		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Seed: 7,
+	}
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+func TestRunPerfectSystem(t *testing.T) {
+	f := &fakeImpl{}
+	res, err := Run(context.Background(), f, ClusterConfig{Nodes: 5, Profile: ProfileDefault}, tinyPhases(), 100, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.closed {
+		t.Error("not closed")
+	}
+	lat := res.Latency
+	if lat.Scheduled == 0 || lat.Published != lat.Scheduled || lat.DeliveryRatio != 1 || lat.Complete != lat.Scheduled {
+		t.Errorf("latency phase: %+v", lat)
+	}
+	if lat.T100.Missing != 0 || lat.T100.P99.IsInf() || len(lat.T100CDF) != 101 {
+		t.Errorf("latency T100: %+v", lat.T100)
+	}
+	// 5 copies per message on the fake wire, 4 of them count as receipts.
+	if lat.CopiesPerDelivery != 5.0/4 || lat.BytesPerDelivery != 500.0/4 {
+		t.Errorf("per delivery: %g copies, %g bytes", lat.CopiesPerDelivery, lat.BytesPerDelivery)
+	}
+	if len(res.Ramp) != 3 || res.MaxHoldingRate != 400 {
+		t.Errorf("ramp: %d steps, max %g", len(res.Ramp), res.MaxHoldingRate)
+	}
+	if res.CPUBasis != "ramp steps that held" {
+		t.Errorf("CPU basis %q", res.CPUBasis)
+	}
+	if res.SelfReceipts == 0 || res.AppDuplicates != 0 || res.Unknown != 0 {
+		t.Errorf("counters: self %d, dups %d, unknown %d", res.SelfReceipts, res.AppDuplicates, res.Unknown)
+	}
+}
+
+// TestRunBreaksOnLoss: a system that loses nodes 3's and 4's copies of
+// every 20th message delivers about 99% (< 99.9%), and the ramp stops at
+// its first step.
+func TestRunBreaksOnLoss(t *testing.T) {
+	f := &fakeImpl{drop: func(id uint64, node int) bool { return node >= 3 && id%20 == 0 }}
+	ph := tinyPhases()
+	ph.RampStart, ph.Step = 400, Duration(300*time.Millisecond) // ~120 messages in the first step
+	res, err := Run(context.Background(), f, ClusterConfig{Nodes: 5, Profile: ProfileDefault}, ph, 8, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Ramp) != 1 || res.Ramp[0].Holds || res.MaxHoldingRate != 0 {
+		for _, st := range res.Ramp {
+			t.Errorf("step %s: delivery %g, holds %v", st.Name, st.DeliveryRatio, st.Holds)
+		}
+		t.Fatalf("ramp: %d steps, max holding %g; want 1 step that breaks", len(res.Ramp), res.MaxHoldingRate)
+	}
+	if res.CPUBasis != "latency phase (no ramp step held)" {
+		t.Errorf("CPU basis %q", res.CPUBasis)
+	}
+}
+
+func TestRunContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f := &fakeImpl{}
+	if _, err := Run(ctx, f, ClusterConfig{Nodes: 3}, tinyPhases(), 100, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Error("no error after cancel")
+	}
+	if !f.closed {
+		t.Error("not closed after cancel")
+	}
+}
