@@ -148,8 +148,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	h.Write([]byte(selfHash))
 	seed ^= h.Sum64()
 
-	cc := cfg.core()
-	_ = cc.Validate() // already valid: fills nothing
+	cc := cfg.core() // already validated with cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &GossipNode{
 		Hash:       selfHash,

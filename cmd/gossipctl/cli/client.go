@@ -12,6 +12,10 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/spf13/cobra"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
 // maxRecvBytes bounds a reply (a subscribed message can be as large as the
@@ -49,6 +53,30 @@ func unary[Req, Resp any](ctx context.Context, g *globals, name string, rpc func
 		return zero, g.rpcFailure(ctx, name, err, p.Addr != nil)
 	}
 	return resp, nil
+}
+
+// query is the body of a read-only subcommand: one NodeService call, then
+// the response as JSON (-o json) or as a table.
+func query[Req, Resp any](cmd *cobra.Command, g *globals, name string,
+	rpc func(pb.NodeServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req,
+	asJSON func(Resp) any, table func(Resp) error) error {
+	conn, err := g.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := pb.NewNodeServiceClient(conn)
+	call := func(ctx context.Context, req Req, opts ...grpc.CallOption) (Resp, error) {
+		return rpc(client, ctx, req, opts...)
+	}
+	resp, err := unary(cmd.Context(), g, name, call, req)
+	if err != nil {
+		return err
+	}
+	if g.json() {
+		return output(name, writeJSON(g.stdout, asJSON(resp)))
+	}
+	return output(name, table(resp))
 }
 
 // rpcFailure phrases an RPC error as one line. reached says whether the

@@ -19,19 +19,9 @@ with their state (alive, suspect, dead, left), incarnation and how long
 ago the node last heard from them directly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := g.dial()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			resp, err := unary(cmd.Context(), g, "members", pb.NewNodeServiceClient(conn).Members, &pb.MembersRequest{})
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return output("members", writeJSON(g.stdout, membersJSON(resp.GetMembers())))
-			}
-			return output("members", printMembers(g, resp.GetMembers(), time.Now()))
+			return query(cmd, g, "members", pb.NodeServiceClient.Members, &pb.MembersRequest{},
+				func(resp *pb.MembersResponse) any { return membersJSON(resp.GetMembers()) },
+				func(resp *pb.MembersResponse) error { return printMembers(g, resp.GetMembers(), time.Now()) })
 		},
 	}
 }

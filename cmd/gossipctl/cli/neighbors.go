@@ -20,19 +20,9 @@ round-trip time and the smoothed loss ratio of attempts.`,
 		Aliases: []string{"neighbours"},
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := g.dial()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			resp, err := unary(cmd.Context(), g, "neighbors", pb.NewNodeServiceClient(conn).Neighbors, &pb.NeighborsRequest{})
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return output("neighbors", writeJSON(g.stdout, neighborsJSON(resp.GetNeighbors())))
-			}
-			return output("neighbors", printNeighbors(g, resp.GetNeighbors()))
+			return query(cmd, g, "neighbors", pb.NodeServiceClient.Neighbors, &pb.NeighborsRequest{},
+				func(resp *pb.NeighborsResponse) any { return neighborsJSON(resp.GetNeighbors()) },
+				func(resp *pb.NeighborsResponse) error { return printNeighbors(g, resp.GetNeighbors()) })
 		},
 	}
 }

@@ -22,19 +22,9 @@ active, ids seen) and the adaptive TTL with its inputs (diameter, hop
 latency); and its neighbours, members and subscribers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := g.dial()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			resp, err := unary(cmd.Context(), g, "status", pb.NewNodeServiceClient(conn).Status, &pb.StatusRequest{})
-			if err != nil {
-				return err
-			}
-			if g.json() {
-				return output("status", writeJSON(g.stdout, toStatusJSON(resp)))
-			}
-			return output("status", printStatus(g, resp))
+			return query(cmd, g, "status", pb.NodeServiceClient.Status, &pb.StatusRequest{},
+				func(resp *pb.StatusResponse) any { return toStatusJSON(resp) },
+				func(resp *pb.StatusResponse) error { return printStatus(g, resp) })
 		},
 	}
 }
