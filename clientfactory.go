@@ -141,3 +141,7 @@ type errClient struct{ err error }
 func (c errClient) PutMessageToClient(context.Context, *pb.GossipMessage, ...grpc.CallOption) (*pb.GossipAck, error) {
 	return nil, c.err
 }
+
+func (c errClient) Stream(context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[pb.Envelope, pb.Envelope], error) {
+	return nil, c.err
+}

@@ -112,6 +112,15 @@ type GossipMessage struct {
 	// published through NodeService.Publish. At most one of payload and
 	// binary_payload is non-empty; the size limit applies to their sum.
 	BinaryPayload []byte `protobuf:"bytes,7,opt,name=binary_payload,json=binaryPayload,proto3" json:"binary_payload,omitempty"`
+	// The dissemination sequence (set by the first streaming node that
+	// accepts the message, never changed afterwards): the numbering node's
+	// id, its epoch (a new random value each time that node starts, so
+	// numbers never repeat across restarts) and the message's number in that
+	// (node, epoch) sequence, from 1. 0 in seq means "not numbered". Nodes
+	// use it to announce and compare ranges of messages instead of ids.
+	SeqNode       string `protobuf:"bytes,8,opt,name=seq_node,json=seqNode,proto3" json:"seq_node,omitempty"`
+	SeqEpoch      uint64 `protobuf:"varint,9,opt,name=seq_epoch,json=seqEpoch,proto3" json:"seq_epoch,omitempty"`
+	Seq           uint64 `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -195,6 +204,27 @@ func (x *GossipMessage) GetBinaryPayload() []byte {
 	return nil
 }
 
+func (x *GossipMessage) GetSeqNode() string {
+	if x != nil {
+		return x.SeqNode
+	}
+	return ""
+}
+
+func (x *GossipMessage) GetSeqEpoch() uint64 {
+	if x != nil {
+		return x.SeqEpoch
+	}
+	return 0
+}
+
+func (x *GossipMessage) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // GossipAck acknowledges receipt of one GossipMessage.
 type GossipAck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -259,6 +289,375 @@ func (x *GossipAck) GetDuplicate() bool {
 	return false
 }
 
+// Envelope is one frame of a Stream: a batch of whatever was queued for the
+// peer when the writer became free. Every field is optional.
+type Envelope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sender's identity; required in the first envelope from the
+	// dialling side, ignored afterwards.
+	Hello *Hello `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	// Messages, each a serialized GossipMessage (marshalled once by the
+	// sender and reused for every peer). Pushed eagerly, or sent in answer
+	// to a graft or a digest.
+	Messages [][]byte `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Cumulative acknowledgement: the number of envelopes with messages the
+	// sender of this envelope has processed on this stream so far. 0: none
+	// (or nothing new).
+	Ack uint64 `protobuf:"varint,3,opt,name=ack,proto3" json:"ack,omitempty"`
+	// Lazy announcements: "I have these messages" (Plumtree IHAVE).
+	Ihave []*SeqRange `protobuf:"bytes,4,rep,name=ihave,proto3" json:"ihave,omitempty"`
+	// Requests for messages, answered with messages; the requester becomes
+	// an eager peer of the receiver (Plumtree GRAFT).
+	Graft []*SeqRange `protobuf:"bytes,5,rep,name=graft,proto3" json:"graft,omitempty"`
+	// True: stop pushing messages to me eagerly, announce them lazily
+	// instead (Plumtree PRUNE).
+	Prune bool `protobuf:"varint,6,opt,name=prune,proto3" json:"prune,omitempty"`
+	// An anti-entropy digest of the messages the sender holds. The receiver
+	// answers with the messages the digest lacks and, when it lacks some
+	// itself, with its own digest (reply = true), which is not answered by
+	// another digest.
+	Digest        *Digest `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Envelope) Reset() {
+	*x = Envelope{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Envelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Envelope) ProtoMessage() {}
+
+func (x *Envelope) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
+func (*Envelope) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Envelope) GetHello() *Hello {
+	if x != nil {
+		return x.Hello
+	}
+	return nil
+}
+
+func (x *Envelope) GetMessages() [][]byte {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *Envelope) GetAck() uint64 {
+	if x != nil {
+		return x.Ack
+	}
+	return 0
+}
+
+func (x *Envelope) GetIhave() []*SeqRange {
+	if x != nil {
+		return x.Ihave
+	}
+	return nil
+}
+
+func (x *Envelope) GetGraft() []*SeqRange {
+	if x != nil {
+		return x.Graft
+	}
+	return nil
+}
+
+func (x *Envelope) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+func (x *Envelope) GetDigest() *Digest {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+// Hello introduces the dialling side of a Stream.
+type Hello struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sender's node id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The address the sender is reached at.
+	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hello) Reset() {
+	*x = Hello{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hello) ProtoMessage() {}
+
+func (x *Hello) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hello.ProtoReflect.Descriptor instead.
+func (*Hello) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Hello) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Hello) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// SeqRange names the messages first..last (inclusive) of one dissemination
+// sequence (see GossipMessage.seq_node).
+type SeqRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	First         uint64                 `protobuf:"varint,3,opt,name=first,proto3" json:"first,omitempty"`
+	Last          uint64                 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeqRange) Reset() {
+	*x = SeqRange{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeqRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeqRange) ProtoMessage() {}
+
+func (x *SeqRange) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeqRange.ProtoReflect.Descriptor instead.
+func (*SeqRange) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SeqRange) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *SeqRange) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SeqRange) GetFirst() uint64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *SeqRange) GetLast() uint64 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+// Digest summarises the messages a node holds, per dissemination sequence.
+type Digest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Sequences []*SeqSummary          `protobuf:"bytes,1,rep,name=sequences,proto3" json:"sequences,omitempty"`
+	// True when this digest answers another one.
+	Reply         bool `protobuf:"varint,2,opt,name=reply,proto3" json:"reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Digest) Reset() {
+	*x = Digest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Digest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Digest) ProtoMessage() {}
+
+func (x *Digest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Digest.ProtoReflect.Descriptor instead.
+func (*Digest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Digest) GetSequences() []*SeqSummary {
+	if x != nil {
+		return x.Sequences
+	}
+	return nil
+}
+
+func (x *Digest) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
+}
+
+// SeqSummary is what a node holds of one sequence: every number up to
+// contiguous, and the listed numbers above it. When truncated is true the
+// list was cut: numbers above the last listed one are unknown.
+type SeqSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Contiguous    uint64                 `protobuf:"varint,3,opt,name=contiguous,proto3" json:"contiguous,omitempty"`
+	Above         []uint64               `protobuf:"varint,4,rep,packed,name=above,proto3" json:"above,omitempty"`
+	Truncated     bool                   `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeqSummary) Reset() {
+	*x = SeqSummary{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeqSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeqSummary) ProtoMessage() {}
+
+func (x *SeqSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeqSummary.ProtoReflect.Descriptor instead.
+func (*SeqSummary) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SeqSummary) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *SeqSummary) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SeqSummary) GetContiguous() uint64 {
+	if x != nil {
+		return x.Contiguous
+	}
+	return 0
+}
+
+func (x *SeqSummary) GetAbove() []uint64 {
+	if x != nil {
+		return x.Above
+	}
+	return nil
+}
+
+func (x *SeqSummary) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 type PublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The application payload (any bytes), at most the node's max payload.
@@ -271,7 +670,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +682,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +695,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{2}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PublishRequest) GetPayload() []byte {
@@ -325,7 +724,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +736,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +749,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{3}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PublishResponse) GetId() string {
@@ -378,7 +777,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +789,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +802,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{4}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubscribeRequest) GetBuffer() uint32 {
@@ -438,7 +837,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +849,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +862,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{5}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubscribeResponse) GetId() string {
@@ -530,7 +929,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +941,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +954,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{6}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{11}
 }
 
 type MembersResponse struct {
@@ -567,7 +966,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +978,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +991,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{7}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -621,7 +1020,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +1032,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +1045,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{8}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Member) GetId() string {
@@ -699,7 +1098,7 @@ type NeighborsRequest struct {
 
 func (x *NeighborsRequest) Reset() {
 	*x = NeighborsRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +1110,7 @@ func (x *NeighborsRequest) String() string {
 func (*NeighborsRequest) ProtoMessage() {}
 
 func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +1123,7 @@ func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
 func (*NeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{9}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{14}
 }
 
 type NeighborsResponse struct {
@@ -736,7 +1135,7 @@ type NeighborsResponse struct {
 
 func (x *NeighborsResponse) Reset() {
 	*x = NeighborsResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +1147,7 @@ func (x *NeighborsResponse) String() string {
 func (*NeighborsResponse) ProtoMessage() {}
 
 func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +1160,7 @@ func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
 func (*NeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{10}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NeighborsResponse) GetNeighbors() []*Neighbor {
@@ -792,7 +1191,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1203,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1216,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{11}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Neighbor) GetId() string {
@@ -905,7 +1304,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1316,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1329,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{12}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{17}
 }
 
 type StatusResponse struct {
@@ -980,7 +1379,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1391,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1404,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{13}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1207,7 +1606,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1618,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1631,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{14}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -1252,7 +1651,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1663,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1676,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{15}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JoinResponse) GetMembers() []*Member {
@@ -1291,7 +1690,7 @@ var File_gossip_v1_gossip_rpc_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\n" +
-	"\x1agossip/v1/gossip_rpc.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x01\n" +
+	"\x1agossip/v1/gossip_rpc.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n" +
 	"\rGossipMessage\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1b\n" +
 	"\tfrom_hash\x18\x02 \x01(\tR\bfromHash\x12\x18\n" +
@@ -1299,11 +1698,43 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x06origin\x18\x04 \x01(\tR\x06origin\x12\x12\n" +
 	"\x04hops\x18\x05 \x01(\rR\x04hops\x12*\n" +
 	"\x11created_unix_nano\x18\x06 \x01(\x03R\x0fcreatedUnixNano\x12%\n" +
-	"\x0ebinary_payload\x18\a \x01(\fR\rbinaryPayload\"Q\n" +
+	"\x0ebinary_payload\x18\a \x01(\fR\rbinaryPayload\x12\x19\n" +
+	"\bseq_node\x18\b \x01(\tR\aseqNode\x12\x1b\n" +
+	"\tseq_epoch\x18\t \x01(\x04R\bseqEpoch\x12\x10\n" +
+	"\x03seq\x18\n" +
+	" \x01(\x04R\x03seq\"Q\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\":\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xf7\x01\n" +
+	"\bEnvelope\x12&\n" +
+	"\x05hello\x18\x01 \x01(\v2\x10.gossip.v1.HelloR\x05hello\x12\x1a\n" +
+	"\bmessages\x18\x02 \x03(\fR\bmessages\x12\x10\n" +
+	"\x03ack\x18\x03 \x01(\x04R\x03ack\x12)\n" +
+	"\x05ihave\x18\x04 \x03(\v2\x13.gossip.v1.SeqRangeR\x05ihave\x12)\n" +
+	"\x05graft\x18\x05 \x03(\v2\x13.gossip.v1.SeqRangeR\x05graft\x12\x14\n" +
+	"\x05prune\x18\x06 \x01(\bR\x05prune\x12)\n" +
+	"\x06digest\x18\a \x01(\v2\x11.gossip.v1.DigestR\x06digest\"1\n" +
+	"\x05Hello\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"^\n" +
+	"\bSeqRange\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x14\n" +
+	"\x05first\x18\x03 \x01(\x04R\x05first\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\x04R\x04last\"S\n" +
+	"\x06Digest\x123\n" +
+	"\tsequences\x18\x01 \x03(\v2\x15.gossip.v1.SeqSummaryR\tsequences\x12\x14\n" +
+	"\x05reply\x18\x02 \x01(\bR\x05reply\"\x8a\x01\n" +
+	"\n" +
+	"SeqSummary\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1e\n" +
+	"\n" +
+	"contiguous\x18\x03 \x01(\x04R\n" +
+	"contiguous\x12\x14\n" +
+	"\x05above\x18\x04 \x03(\x04R\x05above\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\":\n" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"I\n" +
@@ -1396,9 +1827,10 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x042N\n" +
+	"\x11MEMBER_STATE_LEFT\x10\x042\x86\x01\n" +
 	"\x06Gossip\x12D\n" +
-	"\x12PutMessageToClient\x12\x18.gossip.v1.GossipMessage\x1a\x14.gossip.v1.GossipAck2\xe2\x02\n" +
+	"\x12PutMessageToClient\x12\x18.gossip.v1.GossipMessage\x1a\x14.gossip.v1.GossipAck\x126\n" +
+	"\x06Stream\x12\x13.gossip.v1.Envelope\x1a\x13.gossip.v1.Envelope(\x010\x012\xe2\x02\n" +
 	"\vNodeService\x12@\n" +
 	"\aPublish\x12\x19.gossip.v1.PublishRequest\x1a\x1a.gossip.v1.PublishResponse\x12H\n" +
 	"\tSubscribe\x12\x1b.gossip.v1.SubscribeRequest\x1a\x1c.gossip.v1.SubscribeResponse0\x01\x12@\n" +
@@ -1421,65 +1853,77 @@ func file_gossip_v1_gossip_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
 	(*GossipAck)(nil),             // 2: gossip.v1.GossipAck
-	(*PublishRequest)(nil),        // 3: gossip.v1.PublishRequest
-	(*PublishResponse)(nil),       // 4: gossip.v1.PublishResponse
-	(*SubscribeRequest)(nil),      // 5: gossip.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 6: gossip.v1.SubscribeResponse
-	(*MembersRequest)(nil),        // 7: gossip.v1.MembersRequest
-	(*MembersResponse)(nil),       // 8: gossip.v1.MembersResponse
-	(*Member)(nil),                // 9: gossip.v1.Member
-	(*NeighborsRequest)(nil),      // 10: gossip.v1.NeighborsRequest
-	(*NeighborsResponse)(nil),     // 11: gossip.v1.NeighborsResponse
-	(*Neighbor)(nil),              // 12: gossip.v1.Neighbor
-	(*StatusRequest)(nil),         // 13: gossip.v1.StatusRequest
-	(*StatusResponse)(nil),        // 14: gossip.v1.StatusResponse
-	(*JoinRequest)(nil),           // 15: gossip.v1.JoinRequest
-	(*JoinResponse)(nil),          // 16: gossip.v1.JoinResponse
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	(*Envelope)(nil),              // 3: gossip.v1.Envelope
+	(*Hello)(nil),                 // 4: gossip.v1.Hello
+	(*SeqRange)(nil),              // 5: gossip.v1.SeqRange
+	(*Digest)(nil),                // 6: gossip.v1.Digest
+	(*SeqSummary)(nil),            // 7: gossip.v1.SeqSummary
+	(*PublishRequest)(nil),        // 8: gossip.v1.PublishRequest
+	(*PublishResponse)(nil),       // 9: gossip.v1.PublishResponse
+	(*SubscribeRequest)(nil),      // 10: gossip.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 11: gossip.v1.SubscribeResponse
+	(*MembersRequest)(nil),        // 12: gossip.v1.MembersRequest
+	(*MembersResponse)(nil),       // 13: gossip.v1.MembersResponse
+	(*Member)(nil),                // 14: gossip.v1.Member
+	(*NeighborsRequest)(nil),      // 15: gossip.v1.NeighborsRequest
+	(*NeighborsResponse)(nil),     // 16: gossip.v1.NeighborsResponse
+	(*Neighbor)(nil),              // 17: gossip.v1.Neighbor
+	(*StatusRequest)(nil),         // 18: gossip.v1.StatusRequest
+	(*StatusResponse)(nil),        // 19: gossip.v1.StatusResponse
+	(*JoinRequest)(nil),           // 20: gossip.v1.JoinRequest
+	(*JoinResponse)(nil),          // 21: gossip.v1.JoinResponse
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
-	2,  // 0: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	17, // 1: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	17, // 2: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
-	0,  // 4: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	17, // 5: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
-	12, // 6: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	18, // 7: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	18, // 8: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	17, // 9: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	17, // 10: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	17, // 11: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	18, // 12: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	18, // 13: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
-	18, // 14: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
-	9,  // 15: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
-	9,  // 16: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	1,  // 17: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
-	3,  // 18: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
-	5,  // 19: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
-	7,  // 20: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
-	10, // 21: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
-	13, // 22: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
-	15, // 23: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
-	2,  // 24: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	4,  // 25: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
-	6,  // 26: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
-	8,  // 27: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
-	11, // 28: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
-	14, // 29: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
-	16, // 30: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	4,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
+	5,  // 1: gossip.v1.Envelope.ihave:type_name -> gossip.v1.SeqRange
+	5,  // 2: gossip.v1.Envelope.graft:type_name -> gossip.v1.SeqRange
+	6,  // 3: gossip.v1.Envelope.digest:type_name -> gossip.v1.Digest
+	7,  // 4: gossip.v1.Digest.sequences:type_name -> gossip.v1.SeqSummary
+	2,  // 5: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
+	22, // 6: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	22, // 7: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	14, // 8: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
+	0,  // 9: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
+	22, // 10: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	17, // 11: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
+	23, // 12: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	23, // 13: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	22, // 14: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	22, // 15: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	22, // 16: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	23, // 17: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	23, // 18: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
+	23, // 19: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
+	14, // 20: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	14, // 21: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	1,  // 22: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
+	3,  // 23: gossip.v1.Gossip.Stream:input_type -> gossip.v1.Envelope
+	8,  // 24: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
+	10, // 25: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
+	12, // 26: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
+	15, // 27: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
+	18, // 28: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
+	20, // 29: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
+	2,  // 30: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
+	3,  // 31: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
+	9,  // 32: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
+	11, // 33: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
+	13, // 34: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
+	16, // 35: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
+	19, // 36: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
+	21, // 37: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_rpc_proto_init() }
@@ -1493,7 +1937,7 @@ func file_gossip_v1_gossip_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -28,6 +28,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Gossip_PutMessageToClient_FullMethodName = "/gossip.v1.Gossip/PutMessageToClient"
+	Gossip_Stream_FullMethodName             = "/gossip.v1.Gossip/Stream"
 )
 
 // GossipClient is the client API for Gossip service.
@@ -45,6 +46,19 @@ type GossipClient interface {
 	// that cannot be decoded; RESOURCE_EXHAUSTED for a payload over the
 	// node's limit; UNAVAILABLE when the node is shutting down.
 	PutMessageToClient(ctx context.Context, in *GossipMessage, opts ...grpc.CallOption) (*GossipAck, error)
+	// Stream is the streaming transport between nodes: one long-lived stream
+	// per (sender, neighbour) pair, opened by the sender. Both directions
+	// carry Envelopes: the dialling side pushes messages, announcements,
+	// grafts, prunes and anti-entropy digests; the answering side returns
+	// cumulative ACKs and its answers (prunes, grafts, messages a digest
+	// showed missing). The first envelope from the dialling side must carry
+	// hello. A node that answers UNIMPLEMENTED is sent to with
+	// PutMessageToClient instead.
+	//
+	// Errors: INVALID_ARGUMENT when the first envelope has no hello or a
+	// frame does not decode (the stream ends; the sender re-dials with
+	// backoff); UNAVAILABLE when the node is shutting down.
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Envelope, Envelope], error)
 }
 
 type gossipClient struct {
@@ -65,6 +79,19 @@ func (c *gossipClient) PutMessageToClient(ctx context.Context, in *GossipMessage
 	return out, nil
 }
 
+func (c *gossipClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Envelope, Envelope], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Gossip_ServiceDesc.Streams[0], Gossip_Stream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Envelope, Envelope]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Gossip_StreamClient = grpc.BidiStreamingClient[Envelope, Envelope]
+
 // GossipServer is the server API for Gossip service.
 // All implementations must embed UnimplementedGossipServer
 // for forward compatibility.
@@ -80,6 +107,19 @@ type GossipServer interface {
 	// that cannot be decoded; RESOURCE_EXHAUSTED for a payload over the
 	// node's limit; UNAVAILABLE when the node is shutting down.
 	PutMessageToClient(context.Context, *GossipMessage) (*GossipAck, error)
+	// Stream is the streaming transport between nodes: one long-lived stream
+	// per (sender, neighbour) pair, opened by the sender. Both directions
+	// carry Envelopes: the dialling side pushes messages, announcements,
+	// grafts, prunes and anti-entropy digests; the answering side returns
+	// cumulative ACKs and its answers (prunes, grafts, messages a digest
+	// showed missing). The first envelope from the dialling side must carry
+	// hello. A node that answers UNIMPLEMENTED is sent to with
+	// PutMessageToClient instead.
+	//
+	// Errors: INVALID_ARGUMENT when the first envelope has no hello or a
+	// frame does not decode (the stream ends; the sender re-dials with
+	// backoff); UNAVAILABLE when the node is shutting down.
+	Stream(grpc.BidiStreamingServer[Envelope, Envelope]) error
 	mustEmbedUnimplementedGossipServer()
 }
 
@@ -92,6 +132,9 @@ type UnimplementedGossipServer struct{}
 
 func (UnimplementedGossipServer) PutMessageToClient(context.Context, *GossipMessage) (*GossipAck, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutMessageToClient not implemented")
+}
+func (UnimplementedGossipServer) Stream(grpc.BidiStreamingServer[Envelope, Envelope]) error {
+	return status.Error(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedGossipServer) mustEmbedUnimplementedGossipServer() {}
 func (UnimplementedGossipServer) testEmbeddedByValue()                {}
@@ -132,6 +175,13 @@ func _Gossip_PutMessageToClient_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gossip_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(GossipServer).Stream(&grpc.GenericServerStream[Envelope, Envelope]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Gossip_StreamServer = grpc.BidiStreamingServer[Envelope, Envelope]
+
 // Gossip_ServiceDesc is the grpc.ServiceDesc for Gossip service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -144,7 +194,14 @@ var Gossip_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Gossip_PutMessageToClient_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Stream",
+			Handler:       _Gossip_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "gossip/v1/gossip_rpc.proto",
 }
 
