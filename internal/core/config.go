@@ -21,6 +21,13 @@ const (
 	DefaultMaxRetryBackoff = 2 * time.Second
 	DefaultInitialRTT      = 50 * time.Millisecond
 	DefaultHopWindow       = time.Minute
+	DefaultGraftTimeout    = 200 * time.Millisecond
+	DefaultSyncInterval    = time.Second
+	DefaultStoreBytes      = 64 << 20
+	DefaultMaxGraft        = 1024
+	DefaultMaxSyncMessages = 4096
+	DefaultMaxDigestAbove  = 256
+	DefaultMaxHoles        = 4096
 
 	// FanoutAll as Config.Fanout forwards to every neighbour but the
 	// sender and the origin.
@@ -75,6 +82,36 @@ type Config struct {
 	// HopWindow is the decay period of the diameter estimate: the largest
 	// hop count seen is forgotten after one to two windows. Default 1 min.
 	HopWindow time.Duration
+
+	// Streaming dissemination (Plumtree and anti-entropy; DESIGN.md §6a).
+
+	// GraftTimeout is how long a node waits for a message announced to it
+	// (IHAVE) before requesting it (GRAFT), and how long it waits for the
+	// answer before asking the next announcer. Anti-entropy also leaves
+	// alone messages younger than this, which are probably in flight.
+	// Default 200 ms: far above a loopback or LAN round trip under load,
+	// so that slow eager copies do not trigger redundant grafts.
+	GraftTimeout time.Duration
+	// SyncInterval is the period of anti-entropy: a digest to one random
+	// stream neighbour. Default 1 s.
+	SyncInterval time.Duration
+	// StoreBytes bounds the messages kept (serialized) to answer grafts
+	// and digests; they are kept at most LongTTL. Repair after a
+	// partition covers what still fits. Default 64 MiB.
+	StoreBytes int
+	// MaxGraft bounds the numbers one graft asks for, and the messages
+	// one graft is answered with. Default 1024.
+	MaxGraft int
+	// MaxSyncMessages bounds the messages sent in answer to one digest;
+	// the rest follow in later rounds. Default 4096.
+	MaxSyncMessages int
+	// MaxDigestAbove bounds the numbers above the contiguous prefix that
+	// a digest lists per sequence. Default 256.
+	MaxDigestAbove int
+	// MaxHoles bounds the numbers a node holds above a gap in one
+	// sequence; past it the oldest gap is given up (Counters.HolesSkipped).
+	// Default 4096.
+	MaxHoles int
 }
 
 // Validate fills zero fields with their defaults and rejects impossible
@@ -94,14 +131,23 @@ func (c *Config) Validate() error {
 	setDur(&c.MaxRetryBackoff, DefaultMaxRetryBackoff)
 	setDur(&c.InitialRTT, DefaultInitialRTT)
 	setDur(&c.HopWindow, DefaultHopWindow)
+	setDur(&c.GraftTimeout, DefaultGraftTimeout)
+	setDur(&c.SyncInterval, DefaultSyncInterval)
+	setInt(&c.StoreBytes, DefaultStoreBytes)
+	setInt(&c.MaxGraft, DefaultMaxGraft)
+	setInt(&c.MaxSyncMessages, DefaultMaxSyncMessages)
+	setInt(&c.MaxDigestAbove, DefaultMaxDigestAbove)
+	setInt(&c.MaxHoles, DefaultMaxHoles)
 
 	switch {
 	case c.Fanout < 0 && c.Fanout != FanoutAll:
 		return fmt.Errorf("fanout must be positive or FanoutAll (-1), got %d", c.Fanout)
-	case c.MaxPayloadBytes < 0 || c.MaxHashBytes < 0 || c.MaxSeen < 0 || c.MaxActive < 0 || c.MaxAttempts < 0:
+	case c.MaxPayloadBytes < 0 || c.MaxHashBytes < 0 || c.MaxSeen < 0 || c.MaxActive < 0 || c.MaxAttempts < 0 ||
+		c.StoreBytes < 0 || c.MaxGraft < 0 || c.MaxSyncMessages < 0 || c.MaxDigestAbove < 0 || c.MaxHoles < 0:
 		return fmt.Errorf("size limits and MaxAttempts must be positive")
 	case c.MinTTL < 0 || c.MaxTTL < 0 || c.LongTTL < 0 || c.AckTimeout < 0 ||
-		c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 || c.InitialRTT < 0 || c.HopWindow < 0:
+		c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 || c.InitialRTT < 0 || c.HopWindow < 0 ||
+		c.GraftTimeout < 0 || c.SyncInterval < 0:
 		return fmt.Errorf("durations must be positive")
 	case c.MinTTL > c.MaxTTL:
 		return fmt.Errorf("MinTTL (%v) must not exceed MaxTTL (%v)", c.MinTTL, c.MaxTTL)

@@ -59,6 +59,13 @@ func TestValidateKeepsSetValues(t *testing.T) {
 		MaxRetryBackoff: time.Second,
 		InitialRTT:      time.Millisecond,
 		HopWindow:       time.Second,
+		GraftTimeout:    time.Millisecond,
+		SyncInterval:    time.Minute,
+		StoreBytes:      5,
+		MaxGraft:        6,
+		MaxSyncMessages: 7,
+		MaxDigestAbove:  8,
+		MaxHoles:        9,
 	}
 	c := set
 	if err := c.Validate(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
@@ -28,9 +30,30 @@ type Result struct {
 	// incremented, origin filled in. It is shared by all targets and must
 	// not be modified.
 	Forward *pb.GossipMessage
-	// Targets are the neighbours chosen by the Router.
+	// Targets are the unary neighbours chosen by the Router (the seed's
+	// push, with per-message ACKs and retries).
 	Targets []Target
+	// Out are the frames for stream neighbours: the message (Wire) for
+	// the eager ones, an announcement for the lazy ones. Plumtree; see
+	// plumtree.go.
+	Out []Out
+	// Wire is Forward serialized once, shared by every eager peer and
+	// kept for repair. Set when the node has stream neighbours.
+	Wire []byte
+	// Prune is set on a redundant copy that arrived by eager push: the
+	// source (seq node) whose messages its sender should push lazily; the
+	// runtime answers the sender with a PRUNE of it. "" otherwise.
+	Prune string
 }
+
+// Via says how a copy arrived; it decides whether a duplicate prunes.
+type Via uint8
+
+const (
+	ViaUnary  Via = iota // PutMessageToClient, or a local publish
+	ViaEager             // pushed eagerly on a stream
+	ViaRepair            // answered a graft or a digest
+)
 
 // Counters are a node's cumulative protocol counters.
 type Counters struct {
@@ -46,6 +69,20 @@ type Counters struct {
 	GaveUp     uint64 // forwards abandoned: attempts exhausted or a permanent error
 	Forgotten  uint64 // first receipts undone by Forget (the application could not take them)
 	Expired    uint64 // hot entries retired by decay
+
+	// Streaming (Plumtree and anti-entropy).
+	EagerSent       uint64 // message frames pushed eagerly
+	IHavesSent      uint64 // messages announced lazily
+	IHavesReceived  uint64 // message numbers announced to this node
+	PrunesSent      uint64 // duplicates answered with PRUNE
+	PrunesReceived  uint64 // neighbours that asked for lazy push
+	GraftsSent      uint64 // message numbers requested by GRAFT
+	GraftsServed    uint64 // messages sent in answer to a GRAFT
+	DigestsSent     uint64 // anti-entropy digests sent (replies included)
+	DigestsReceived uint64 // anti-entropy digests received
+	SyncSent        uint64 // messages sent in answer to a digest
+	Repaired        uint64 // first receipts that came by graft or digest answer
+	HolesSkipped    uint64 // sequence numbers given up (MaxHoles)
 }
 
 // Node is the protocol state of one gossip node. It is not safe for
@@ -58,8 +95,15 @@ type Node struct {
 	rnd    *rand.Rand
 
 	neighbors map[string]string // id → endpoint
-	order     []string          // neighbour ids, sorted, for deterministic candidate lists
+	peers     map[string]*peerState
+	order     []string // neighbour ids, sorted, for deterministic candidate lists
 	counters  Counters
+
+	parents map[string]string // source (seq node) → the peer that brought its latest first copy
+	epoch   uint64 // this run's sequence epoch (never 0)
+	nextSeq uint64 // the last number this node gave a message
+	seqs    map[SeqKey]*seqTrack
+	store   *msgStore
 }
 
 // NewNode returns the protocol state of node self. cfg must have been
@@ -69,15 +113,24 @@ func NewNode(self string, cfg *Config, st *Storage, router Router, seed uint64) 
 	if router == nil {
 		router = RandomRouter{}
 	}
+	rnd := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	return &Node{
 		self:      self,
 		cfg:       cfg,
 		st:        st,
 		router:    router,
-		rnd:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		rnd:       rnd,
 		neighbors: make(map[string]string),
+		peers:     make(map[string]*peerState),
+		epoch:     rnd.Uint64() | 1,
+		seqs:      make(map[SeqKey]*seqTrack),
+		parents:   make(map[string]string),
+		store:     newMsgStore(cfg.StoreBytes, cfg.LongTTL),
 	}
 }
+
+// Epoch is the epoch of the sequence this node numbers messages in.
+func (n *Node) Epoch() uint64 { return n.epoch }
 
 // ID is the node's id (its hash).
 func (n *Node) ID() string { return n.self }
@@ -104,6 +157,7 @@ func (n *Node) AddNeighbor(id, addr string) error {
 	if _, ok := n.neighbors[id]; !ok {
 		i, _ := slices.BinarySearch(n.order, id)
 		n.order = slices.Insert(n.order, i, id)
+		n.peers[id] = &peerState{}
 	}
 	n.neighbors[id] = addr
 	n.st.AddPeer(id)
@@ -117,6 +171,7 @@ func (n *Node) RemoveNeighbor(id string) bool {
 		return false
 	}
 	delete(n.neighbors, id)
+	delete(n.peers, id)
 	i, _ := slices.BinarySearch(n.order, id)
 	n.order = slices.Delete(n.order, i, i+1)
 	n.st.RemovePeer(id)
@@ -140,6 +195,11 @@ func (n *Node) Neighbors() []Target {
 // no origin, this node becomes it. from_hash is the previous hop; it may be
 // empty or unknown (an external client).
 func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
+	return n.ReceiveVia(now, msg, ViaUnary)
+}
+
+// ReceiveVia is Receive for a copy that arrived as via says.
+func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result, error) {
 	if err := ValidateMessage(n.cfg, msg); err != nil {
 		n.counters.Invalid++
 		return Result{}, err
@@ -152,7 +212,38 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 			e.Copies++
 		}
 		ack.Duplicate = true
-		return Result{Ack: ack}, nil
+		if k, seq := keyOf(msg); seq != 0 && k.Node != "" {
+			n.track(now, k).add(seq, now)
+		}
+		res := Result{Ack: ack}
+		e := n.st.Active(msg.GetHash())
+		from, src := msg.GetFromHash(), msg.GetSeqNode()
+		if p := n.peers[from]; via == ViaEager && p != nil && p.kind == KindStream && src != "" &&
+			from != n.parents[src] && (e == nil || e.FirstVia == ViaEager) {
+			// A redundant eager copy: the link it came on becomes lazy
+			// for this source, both ways (Plumtree keeps links
+			// symmetric), and its sender is told so (PRUNE). Never the
+			// parent (the peer that brought the latest first copy from
+			// this source), so a node keeps a link into the source's tree
+			// while concurrent messages race along different paths; and
+			// not when the first copy was a repair: then the eager copy
+			// is the tree's own, merely slower than the graft.
+			res.Prune = src
+			n.counters.PrunesSent++
+			p.setLazy(src, true)
+		}
+		return res, nil
+	}
+	if via == ViaRepair {
+		n.counters.Repaired++
+	}
+	if via != ViaUnary && msg.GetSeqNode() != "" {
+		if p := n.peers[msg.GetFromHash()]; p != nil && p.kind == KindStream {
+			// The link that brought the first copy is in the source's
+			// tree: eager (again) both ways.
+			n.parents[msg.GetSeqNode()] = msg.GetFromHash()
+			p.setLazy(msg.GetSeqNode(), false)
+		}
 	}
 	n.counters.Delivered++
 
@@ -160,7 +251,7 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 	if origin == "" {
 		origin = n.self
 	}
-	e := &Entry{Hash: msg.GetHash(), Origin: origin, FirstFrom: msg.GetFromHash(), Hops: msg.GetHops()}
+	e := &Entry{Hash: msg.GetHash(), Origin: origin, FirstFrom: msg.GetFromHash(), Hops: msg.GetHops(), FirstVia: via}
 	n.st.Insert(now, e)
 
 	fwd := &pb.GossipMessage{
@@ -175,11 +266,50 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 	if fwd.CreatedUnixNano == 0 && origin == n.self {
 		fwd.CreatedUnixNano = now.UnixNano()
 	}
+	key, seq := keyOf(msg)
+	if seq == 0 || key.Node == "" {
+		// The first streaming node to accept a message numbers it.
+		n.nextSeq++
+		key, seq = SeqKey{Node: n.self, Epoch: n.epoch}, n.nextSeq
+	}
+	fwd.SeqNode, fwd.SeqEpoch, fwd.Seq = key.Node, key.Epoch, seq
+	n.track(now, key).add(seq, now)
 
+	res := Result{Ack: ack, Fresh: true, Forward: fwd}
 	candidates := make([]string, 0, len(n.order))
+	streams := 0
 	for _, id := range n.order {
+		if n.peers[id].kind == KindStream {
+			streams++
+			continue
+		}
 		if id != msg.GetFromHash() && id != origin {
 			candidates = append(candidates, id)
+		}
+	}
+	if streams > 0 {
+		wire, err := proto.Marshal(fwd)
+		if err != nil {
+			panic("core: marshal of a validated message failed: " + err.Error()) // broken invariant
+		}
+		res.Wire = wire
+		n.store.put(&storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now})
+		res.Out = make([]Out, 0, streams)
+		for _, id := range n.order {
+			p := n.peers[id]
+			if p.kind != KindStream || id == msg.GetFromHash() || id == origin {
+				continue
+			}
+			if p.lazyFor(key.Node) {
+				n.counters.IHavesSent++
+				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameIHave, Range: &pb.SeqRange{Node: key.Node, Epoch: key.Epoch, First: seq, Last: seq}}})
+			} else {
+				n.counters.EagerSent++
+				// A message that reached this node by repair is late: its
+				// copies do not prune (Repair) so that they cannot cut tree
+				// links that were merely slower than the repair.
+				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameMessage, Wire: wire, Hash: fwd.Hash, Repair: via == ViaRepair}})
+			}
 		}
 	}
 	fanout := n.cfg.Fanout
@@ -201,7 +331,8 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 		e.Targets = append(e.Targets, TargetStatus{Peer: id})
 	}
 	n.counters.Forwards += uint64(len(targets))
-	return Result{Ack: ack, Fresh: true, Forward: fwd, Targets: targets}, nil
+	res.Targets = targets
+	return res, nil
 }
 
 // Forget undoes the first receipt of hash: the id is no longer seen, so the
@@ -284,4 +415,5 @@ func (n *Node) backoff(attempt int) time.Duration {
 // long-TTL cache is cleaned, the TTL is recomputed.
 func (n *Node) Tick(now time.Time) {
 	n.counters.Expired += uint64(n.st.Expire(now))
+	n.expireSeqs(now)
 }

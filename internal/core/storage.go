@@ -16,6 +16,7 @@ type Entry struct {
 	FirstSeen time.Time // when the first copy arrived
 	Expires   time.Time // end of hot state; then only the id is remembered
 	Copies    int       // copies received, the first included
+	FirstVia  Via       // how the first copy arrived
 	// Targets records what happened to each forward of this message.
 	Targets []TargetStatus
 

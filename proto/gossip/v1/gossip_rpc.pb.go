@@ -309,14 +309,18 @@ type Envelope struct {
 	// Requests for messages, answered with messages; the requester becomes
 	// an eager peer of the receiver (Plumtree GRAFT).
 	Graft []*SeqRange `protobuf:"bytes,5,rep,name=graft,proto3" json:"graft,omitempty"`
-	// True: stop pushing messages to me eagerly, announce them lazily
-	// instead (Plumtree PRUNE).
-	Prune bool `protobuf:"varint,6,opt,name=prune,proto3" json:"prune,omitempty"`
+	// Sequence nodes (GossipMessage.seq_node) whose messages the receiver
+	// should stop pushing to the sender eagerly and announce lazily instead
+	// (Plumtree PRUNE, kept per source: one tree per publishing node).
+	Prune []string `protobuf:"bytes,6,rep,name=prune,proto3" json:"prune,omitempty"`
 	// An anti-entropy digest of the messages the sender holds. The receiver
 	// answers with the messages the digest lacks and, when it lacks some
 	// itself, with its own digest (reply = true), which is not answered by
 	// another digest.
-	Digest        *Digest `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest *Digest `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Messages sent in answer to a graft or a digest, serialized like
+	// messages. A duplicate among them does not prune its sender.
+	Repairs       [][]byte `protobuf:"bytes,8,rep,name=repairs,proto3" json:"repairs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,16 +390,23 @@ func (x *Envelope) GetGraft() []*SeqRange {
 	return nil
 }
 
-func (x *Envelope) GetPrune() bool {
+func (x *Envelope) GetPrune() []string {
 	if x != nil {
 		return x.Prune
 	}
-	return false
+	return nil
 }
 
 func (x *Envelope) GetDigest() *Digest {
 	if x != nil {
 		return x.Digest
+	}
+	return nil
+}
+
+func (x *Envelope) GetRepairs() [][]byte {
+	if x != nil {
+		return x.Repairs
 	}
 	return nil
 }
@@ -583,12 +594,16 @@ func (x *Digest) GetReply() bool {
 // contiguous, and the listed numbers above it. When truncated is true the
 // list was cut: numbers above the last listed one are unknown.
 type SeqSummary struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Contiguous    uint64                 `protobuf:"varint,3,opt,name=contiguous,proto3" json:"contiguous,omitempty"`
-	Above         []uint64               `protobuf:"varint,4,rep,packed,name=above,proto3" json:"above,omitempty"`
-	Truncated     bool                   `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Node       string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Epoch      uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Contiguous uint64                 `protobuf:"varint,3,opt,name=contiguous,proto3" json:"contiguous,omitempty"`
+	Above      []uint64               `protobuf:"varint,4,rep,packed,name=above,proto3" json:"above,omitempty"`
+	Truncated  bool                   `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// The lowest number the sender can still send (older ones left its
+	// store); 0 when it stores none. A receiver missing numbers below every
+	// peer's floor gives them up.
+	Floor         uint64 `protobuf:"varint,6,opt,name=floor,proto3" json:"floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -656,6 +671,13 @@ func (x *SeqSummary) GetTruncated() bool {
 		return x.Truncated
 	}
 	return false
+}
+
+func (x *SeqSummary) GetFloor() uint64 {
+	if x != nil {
+		return x.Floor
+	}
+	return 0
 }
 
 type PublishRequest struct {
@@ -1706,15 +1728,16 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xf7\x01\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\x91\x02\n" +
 	"\bEnvelope\x12&\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.gossip.v1.HelloR\x05hello\x12\x1a\n" +
 	"\bmessages\x18\x02 \x03(\fR\bmessages\x12\x10\n" +
 	"\x03ack\x18\x03 \x01(\x04R\x03ack\x12)\n" +
 	"\x05ihave\x18\x04 \x03(\v2\x13.gossip.v1.SeqRangeR\x05ihave\x12)\n" +
 	"\x05graft\x18\x05 \x03(\v2\x13.gossip.v1.SeqRangeR\x05graft\x12\x14\n" +
-	"\x05prune\x18\x06 \x01(\bR\x05prune\x12)\n" +
-	"\x06digest\x18\a \x01(\v2\x11.gossip.v1.DigestR\x06digest\"1\n" +
+	"\x05prune\x18\x06 \x03(\tR\x05prune\x12)\n" +
+	"\x06digest\x18\a \x01(\v2\x11.gossip.v1.DigestR\x06digest\x12\x18\n" +
+	"\arepairs\x18\b \x03(\fR\arepairs\"1\n" +
 	"\x05Hello\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"^\n" +
@@ -1725,7 +1748,7 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x04last\x18\x04 \x01(\x04R\x04last\"S\n" +
 	"\x06Digest\x123\n" +
 	"\tsequences\x18\x01 \x03(\v2\x15.gossip.v1.SeqSummaryR\tsequences\x12\x14\n" +
-	"\x05reply\x18\x02 \x01(\bR\x05reply\"\x8a\x01\n" +
+	"\x05reply\x18\x02 \x01(\bR\x05reply\"\xa0\x01\n" +
 	"\n" +
 	"SeqSummary\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -1734,7 +1757,8 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"contiguous\x18\x03 \x01(\x04R\n" +
 	"contiguous\x12\x14\n" +
 	"\x05above\x18\x04 \x03(\x04R\x05above\x12\x1c\n" +
-	"\ttruncated\x18\x05 \x01(\bR\ttruncated\":\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\x12\x14\n" +
+	"\x05floor\x18\x06 \x01(\x04R\x05floor\":\n" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"I\n" +

@@ -1,0 +1,468 @@
+package core
+
+import (
+	"slices"
+	"time"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// This file is the streaming half of the protocol: Plumtree (Leitão,
+// Pereira, Rodrigues 2007) over the neighbours that speak Gossip.Stream,
+// plus anti-entropy. Its outputs are Frames for the runtime to queue on
+// the peer's stream; see docs/DESIGN.md §6a.
+//
+//   - Eager push: a fresh message goes in full to every eager stream
+//     neighbour (all of them at first).
+//   - Lazy push: the other stream neighbours get an announcement (IHAVE) of
+//     its place in its sequence, which the runtime coalesces into ranges.
+//   - PRUNE: a copy that arrives by eager push after the first one tells
+//     its sender to make this node lazy: the eager links converge to a
+//     spanning tree, so each node receives each message about once.
+//   - GRAFT: numbers announced but not received within GraftTimeout are
+//     requested from an announcer, which also makes the requester eager
+//     again (the tree repairs itself around failed nodes and lost links).
+//   - Anti-entropy: every SyncInterval the runtime sends a digest of what
+//     the node holds to a random stream neighbour, which answers with what
+//     the digest lacks and its own digest when it lacks something itself.
+
+// PeerKind is how a neighbour is sent to.
+type PeerKind uint8
+
+const (
+	// KindUnary neighbours get the seed's push: Fanout of them (Router's
+	// choice) get each fresh message by PutMessageToClient, with retries.
+	KindUnary PeerKind = iota
+	// KindStream neighbours speak Gossip.Stream and take part in
+	// Plumtree and anti-entropy.
+	KindStream
+)
+
+// FrameKind says what a Frame carries.
+type FrameKind uint8
+
+const (
+	FrameMessage FrameKind = iota + 1 // Wire: one serialized GossipMessage
+	FrameIHave                        // Range: an announcement
+	FrameGraft                        // Range: a request
+	FramePrune                        // Range.Node: "push this source's messages to me lazily"
+	FrameDigest                       // Digest: anti-entropy
+)
+
+// Frame is one item for a peer's stream. The runtime queues frames per
+// peer and its writer coalesces whatever is queued into one Envelope
+// (consecutive IHAVE numbers become one range).
+type Frame struct {
+	Kind   FrameKind
+	Wire   []byte // FrameMessage; shared between peers, never modified
+	Hash   string // FrameMessage: the message id
+	Repair bool   // FrameMessage: an answer to a graft or a digest
+	Range  *pb.SeqRange
+	Digest *pb.Digest
+}
+
+// Out is a Frame addressed to a peer.
+type Out struct {
+	Peer  string
+	Frame Frame
+}
+
+// peerState is the Plumtree state of one neighbour.
+type peerState struct {
+	kind PeerKind
+	// lazy records, per source (seq node), whether this stream neighbour
+	// gets that source's messages announced rather than pushed: one
+	// Plumtree per source, so concurrent messages from different sources
+	// cannot prune each other's tree links. A source without an entry
+	// starts from shared, the state of the latest prune or graft of any
+	// source: a new source's first messages follow the tree the others
+	// built instead of flooding.
+	lazy   map[string]bool
+	shared bool
+}
+
+// lazyFor returns whether src's messages go lazily to this peer; a source
+// seen for the first time starts from the shared state (a snapshot, so
+// that later prunes of other sources do not move its tree).
+func (p *peerState) lazyFor(src string) bool {
+	if l, ok := p.lazy[src]; ok {
+		return l
+	}
+	if p.lazy == nil {
+		p.lazy = make(map[string]bool)
+	}
+	p.lazy[src] = p.shared
+	return p.shared
+}
+
+func (p *peerState) setLazy(src string, lazy bool) {
+	if p.lazy == nil {
+		p.lazy = make(map[string]bool)
+	}
+	p.lazy[src] = lazy
+	p.shared = lazy
+}
+
+// SetPeerKind sets how neighbour id is sent to; it reports whether id is
+// a neighbour. A neighbour becoming a stream neighbour starts eager.
+func (n *Node) SetPeerKind(id string, k PeerKind) bool {
+	p := n.peers[id]
+	if p == nil {
+		return false
+	}
+	if p.kind != k {
+		p.kind, p.lazy, p.shared = k, nil, false
+	}
+	return true
+}
+
+// PeerKind returns how neighbour id is sent to.
+func (n *Node) PeerKindOf(id string) (PeerKind, bool) {
+	p := n.peers[id]
+	if p == nil {
+		return 0, false
+	}
+	return p.kind, true
+}
+
+// LazySources returns how many sources' messages stream neighbour id gets
+// announced rather than pushed (for Stats).
+func (n *Node) LazySources(id string) int {
+	k := 0
+	if p := n.peers[id]; p != nil {
+		for _, l := range p.lazy {
+			if l {
+				k++
+			}
+		}
+	}
+	return k
+}
+
+// track returns the tracker of k, creating it.
+func (n *Node) track(now time.Time, k SeqKey) *seqTrack {
+	t := n.seqs[k]
+	if t == nil {
+		t = newSeqTrack(now)
+		n.seqs[k] = t
+	}
+	return t
+}
+
+func keyOf(m *pb.GossipMessage) (SeqKey, uint64) {
+	return SeqKey{Node: m.GetSeqNode(), Epoch: m.GetSeqEpoch()}, m.GetSeq()
+}
+
+// HandlePrune records that stream neighbour from wants lazy push for the
+// messages of the given sources.
+func (n *Node) HandlePrune(from string, sources []string) {
+	p := n.peers[from]
+	if p == nil || p.kind != KindStream {
+		return
+	}
+	for _, src := range sources {
+		if src == "" || len(src) > n.cfg.MaxHashBytes {
+			n.counters.Invalid++
+			continue
+		}
+		n.counters.PrunesReceived++
+		p.setLazy(src, true)
+	}
+}
+
+// HandleIHave records announcements from peer from: numbers this node
+// lacks are requested from an announcer if they have not arrived
+// GraftTimeout later (see Grafts).
+func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) {
+	for _, r := range ranges {
+		if !validRange(n.cfg, r) {
+			n.counters.Invalid++
+			continue
+		}
+		n.counters.IHavesReceived += r.GetLast() - r.GetFirst() + 1
+		k := SeqKey{Node: r.GetNode(), Epoch: r.GetEpoch()}
+		t := n.track(now, k)
+		if r.GetLast() <= t.contiguous {
+			continue
+		}
+		if len(t.missing(k, r.GetLast(), 1)) == 0 {
+			continue
+		}
+		// Numbers announced together are waited for together: a later
+		// announcement gets its own deadline, so a graft never asks for
+		// numbers announced less than GraftTimeout ago (most of them are
+		// still on their way through the tree).
+		if l := len(t.pend); l > 0 && r.GetLast() <= t.pend[l-1].upto {
+			if e := t.pend[l-1]; !slices.Contains(e.peers, from) && len(e.peers) < maxAnnouncers {
+				e.peers = append(e.peers, from)
+			}
+			continue
+		}
+		if len(t.pend) >= maxPending {
+			e := t.pend[len(t.pend)-1] // merge into the newest rather than grow
+			e.upto = r.GetLast()
+			continue
+		}
+		t.pend = append(t.pend, &pendGraft{upto: r.GetLast(), deadline: now.Add(n.cfg.GraftTimeout), peers: []string{from}})
+	}
+}
+
+// maxPending bounds the pending announcements per sequence.
+const maxPending = 256
+
+// maxAnnouncers bounds the announcers remembered per pending graft.
+const maxAnnouncers = 8
+
+// maxGraftTries bounds the grafts per pending range before the node
+// leaves the gap to anti-entropy.
+const maxGraftTries = 8
+
+// Grafts returns the requests due at now: for each sequence with numbers
+// announced GraftTimeout ago and still missing, a GRAFT of those numbers
+// to the next announcer. A request unanswered after another GraftTimeout
+// goes to the next announcer.
+func (n *Node) Grafts(now time.Time) []Out {
+	var out []Out
+	for k, t := range n.seqs {
+		keep := t.pend[:0]
+		for _, e := range t.pend {
+			if now.Before(e.deadline) {
+				keep = append(keep, e)
+				continue
+			}
+			miss := t.missing(k, e.upto, n.cfg.MaxGraft)
+			if len(miss) == 0 || e.tries >= maxGraftTries {
+				continue // received, or left to anti-entropy
+			}
+			peer := e.peers[e.next%len(e.peers)]
+			if p := n.peers[peer]; p != nil && p.kind == KindStream {
+				p.setLazy(k.Node, false) // the graft makes the link eager both ways
+			}
+			e.next++
+			e.tries++
+			e.deadline = now.Add(n.cfg.GraftTimeout)
+			keep = append(keep, e)
+			for _, r := range miss {
+				if slices.ContainsFunc(out, func(o Out) bool {
+					return o.Peer == peer && o.Frame.Range.GetNode() == r.Node && o.Frame.Range.GetEpoch() == r.Epoch && o.Frame.Range.GetFirst() == r.First
+				}) {
+					continue // an older announcement asked for it already
+				}
+				out = append(out, Out{Peer: peer, Frame: Frame{Kind: FrameGraft, Range: r}})
+				n.counters.GraftsSent += r.GetLast() - r.GetFirst() + 1
+			}
+		}
+		clear(t.pend[len(keep):])
+		t.pend = keep
+	}
+	// Map order is random; sort for reproducible runs.
+	slices.SortFunc(out, func(a, b Out) int {
+		if c := cmpStr(a.Peer, b.Peer); c != 0 {
+			return c
+		}
+		if c := cmpStr(a.Frame.Range.GetNode(), b.Frame.Range.GetNode()); c != 0 {
+			return c
+		}
+		return cmpU64(a.Frame.Range.GetFirst(), b.Frame.Range.GetFirst())
+	})
+	return out
+}
+
+// HandleGraft answers peer from's request: the requested messages this
+// node still holds, in order. from becomes eager (if it is a stream
+// neighbour): it asked because the tree did not reach it.
+func (n *Node) HandleGraft(now time.Time, from string, ranges []*pb.SeqRange) []Frame {
+	p := n.peers[from]
+	if p != nil && p.kind != KindStream {
+		p = nil
+	}
+	var out []Frame
+	budget := n.cfg.MaxGraft
+	for _, r := range ranges {
+		if !validRange(n.cfg, r) {
+			n.counters.Invalid++
+			continue
+		}
+		k := SeqKey{Node: r.GetNode(), Epoch: r.GetEpoch()}
+		if p != nil {
+			p.setLazy(k.Node, false)
+		}
+		for s := r.GetFirst(); s <= r.GetLast() && budget > 0; s++ {
+			budget--
+			if m := n.store.get(k, s); m != nil {
+				out = append(out, Frame{Kind: FrameMessage, Wire: m.wire, Hash: m.hash, Repair: true})
+			}
+		}
+	}
+	n.counters.GraftsServed += uint64(len(out))
+	return out
+}
+
+// validRange rejects ranges a correct peer never sends: empty ids,
+// inverted or absurdly long ranges.
+func validRange(c *Config, r *pb.SeqRange) bool {
+	return r.GetNode() != "" && len(r.GetNode()) <= c.MaxHashBytes && r.GetFirst() >= 1 &&
+		r.GetFirst() <= r.GetLast() && r.GetLast()-r.GetFirst() < 1<<20
+}
+
+// Digest summarises what the node holds, for anti-entropy.
+func (n *Node) Digest(reply bool) *pb.Digest {
+	d := &pb.Digest{Reply: reply, Sequences: make([]*pb.SeqSummary, 0, len(n.seqs))}
+	for k, t := range n.seqs {
+		if t.max == 0 {
+			continue // heard of, nothing held
+		}
+		sum := t.summary(k, n.cfg.MaxDigestAbove)
+		if sm := n.store.bySeq[k]; sm != nil {
+			sum.Floor = sm.min
+		}
+		d.Sequences = append(d.Sequences, sum)
+	}
+	slices.SortFunc(d.Sequences, func(a, b *pb.SeqSummary) int {
+		if c := cmpStr(a.GetNode(), b.GetNode()); c != 0 {
+			return c
+		}
+		return cmpU64(a.GetEpoch(), b.GetEpoch())
+	})
+	return d
+}
+
+// SyncTarget picks the stream neighbour to send the periodic digest to
+// (uniformly at random), and the digest. ok is false without stream
+// neighbours.
+func (n *Node) SyncTarget() (peer string, f Frame, ok bool) {
+	var cands []string
+	for _, id := range n.order {
+		if n.peers[id].kind == KindStream {
+			cands = append(cands, id)
+		}
+	}
+	if len(cands) == 0 {
+		return "", Frame{}, false
+	}
+	n.counters.DigestsSent++
+	return cands[n.rnd.IntN(len(cands))], Frame{Kind: FrameDigest, Digest: n.Digest(false)}, true
+}
+
+// HandleDigest answers peer from's digest: the messages this node holds
+// that the digest lacks (oldest first, at most MaxSyncMessages, only
+// those accepted at least GraftTimeout ago: younger ones are probably in
+// flight to the peer already), then, if the digest names messages this
+// node lacks and is not itself a reply, this node's own digest.
+func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
+	n.counters.DigestsReceived++
+	peer := make(map[SeqKey]*pb.SeqSummary, len(d.GetSequences()))
+	lack := false
+	for _, s := range d.GetSequences() {
+		if s.GetNode() == "" || len(s.GetNode()) > n.cfg.MaxHashBytes {
+			n.counters.Invalid++
+			continue
+		}
+		if !slices.IsSorted(s.Above) {
+			slices.Sort(s.Above)
+		}
+		k := SeqKey{Node: s.GetNode(), Epoch: s.GetEpoch()}
+		peer[k] = s
+		t := n.seqs[k]
+		if t != nil && s.GetFloor() > 0 && s.GetContiguous()+1 >= s.GetFloor() {
+			// The peer holds everything from its floor up; what this node
+			// lacks below it the peer can no longer send.
+			n.counters.HolesSkipped += t.giveUpBelow(s.GetFloor())
+		}
+		if t == nil {
+			lack = lack || s.GetContiguous() > 0 || len(s.GetAbove()) > 0
+		} else if !lack {
+			lack = t.lacks(s)
+		}
+	}
+	var out []Frame
+	budget := n.cfg.MaxSyncMessages
+	cutoff := now.Add(-n.cfg.GraftTimeout)
+	keys := make([]SeqKey, 0, len(n.store.bySeq))
+	for k := range n.store.bySeq {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b SeqKey) int {
+		if c := cmpStr(a.Node, b.Node); c != 0 {
+			return c
+		}
+		return cmpU64(a.Epoch, b.Epoch)
+	})
+	for _, k := range keys {
+		sm := n.store.bySeq[k]
+		ps := peer[k]
+		lo := sm.min
+		if ps != nil {
+			lo = max(lo, ps.GetContiguous()+1)
+		}
+		for s := lo; s <= sm.max && budget > 0; s++ {
+			m := sm.m[s]
+			if m == nil {
+				continue
+			}
+			has, known := summaryHas(ps, s)
+			if !known {
+				break
+			}
+			if has || m.at.After(cutoff) {
+				continue
+			}
+			budget--
+			out = append(out, Frame{Kind: FrameMessage, Wire: m.wire, Hash: m.hash, Repair: true})
+		}
+	}
+	n.counters.SyncSent += uint64(len(out))
+	if lack && !d.GetReply() {
+		n.counters.DigestsSent++
+		out = append(out, Frame{Kind: FrameDigest, Digest: n.Digest(true)})
+	}
+	return out
+}
+
+// expireSeqs forgets sequences with nothing new for LongTTL and nothing
+// pending, and gives up holes past MaxHoles.
+func (n *Node) expireSeqs(now time.Time) {
+	live := make(map[string]bool)
+	for k, t := range n.seqs {
+		if now.Sub(t.lastNew) >= n.cfg.LongTTL && len(t.pend) == 0 {
+			delete(n.seqs, k)
+			continue
+		}
+		live[k.Node] = true
+		n.counters.HolesSkipped += t.skipHoles(n.cfg.MaxHoles)
+	}
+	// Per-source tree state of sources gone quiet goes with them.
+	for src := range n.parents {
+		if !live[src] {
+			delete(n.parents, src)
+		}
+	}
+	for _, p := range n.peers {
+		for src := range p.lazy {
+			if !live[src] {
+				delete(p.lazy, src)
+			}
+		}
+	}
+	n.store.expire(now)
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
