@@ -100,8 +100,8 @@ type Node struct {
 	counters  Counters
 
 	parents map[string]string // source (seq node) → the peer that brought its latest first copy
-	epoch   uint64 // this run's sequence epoch (never 0)
-	nextSeq uint64 // the last number this node gave a message
+	epoch   uint64            // this run's sequence epoch (never 0)
+	nextSeq uint64            // the last number this node gave a message
 	seqs    map[SeqKey]*seqTrack
 	store   *msgStore
 }
