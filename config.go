@@ -47,6 +47,39 @@ type Config struct {
 	// HopWindow is the decay period of the diameter estimate. Default 1 min.
 	HopWindow time.Duration
 
+	// Streaming dissemination (docs/DESIGN.md §6a). Between nodes that
+	// both speak Gossip.Stream, messages travel on one long-lived stream
+	// per neighbour, in batches, along per-source Plumtree trees with
+	// IHAVE/GRAFT repair and periodic anti-entropy; Fanout and the retry
+	// settings then apply only to neighbours that answer the stream with
+	// Unimplemented (the seed's unary RPC).
+
+	// DisableStreaming makes the node send to every neighbour with the
+	// seed's unary PutMessageToClient (push to Fanout neighbours with
+	// retries), as before streaming existed. It still serves streams.
+	DisableStreaming bool
+	// GraftTimeout is how long a node waits for a message announced to it
+	// before requesting it, and for the answer before asking another
+	// announcer. Default 200 ms.
+	GraftTimeout time.Duration
+	// SyncInterval is the period of anti-entropy with one random stream
+	// neighbour. Default 1 s.
+	SyncInterval time.Duration
+	// StoreBytes bounds the messages kept to answer grafts and
+	// anti-entropy (each kept at most LongTTL). Default 64 MiB.
+	StoreBytes int
+	// StreamQueueBytes bounds the bytes queued for one neighbour's stream.
+	// Past it, messages for that neighbour are announced (IHAVE) instead
+	// of pushed, so a slow neighbour pulls them at its own pace
+	// (Stats.Deferred); past four times it, frames are dropped and left to
+	// anti-entropy (Stats.FramesDropped). Default 8 MiB.
+	StreamQueueBytes int
+	// MaxQueuedBytes bounds the bytes queued for all streams together.
+	// Past it the node is saturated: Publish waits for room until its
+	// context ends, then fails with ResourceExhausted
+	// (Stats.PublishRejected). Default 64 MiB.
+	MaxQueuedBytes int
+
 	// DecayInterval is how often the node runs periodic decay (expiry of
 	// hot state and of the long-TTL cache). Default 1 s.
 	DecayInterval time.Duration
@@ -79,6 +112,8 @@ const (
 	DefaultDeliveryBuffer   = 1024
 	DefaultMaxInflightSends = 4096
 	DefaultShutdownTimeout  = 5 * time.Second
+	DefaultStreamQueueBytes = 8 << 20
+	DefaultMaxQueuedBytes   = 64 << 20
 )
 
 // DefaultConfig returns a Config with every field at its default.
@@ -101,8 +136,11 @@ func (c *Config) Validate() error {
 	setInt(&c.DeliveryBuffer, DefaultDeliveryBuffer)
 	setInt(&c.MaxInflightSends, DefaultMaxInflightSends)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
-	if c.DecayInterval < 0 || c.ShutdownTimeout < 0 || c.DeliveryBuffer < 0 || c.MaxInflightSends < 0 {
-		return fmt.Errorf("gossip: invalid config: DecayInterval, ShutdownTimeout, DeliveryBuffer and MaxInflightSends must be positive")
+	setInt(&c.StreamQueueBytes, DefaultStreamQueueBytes)
+	setInt(&c.MaxQueuedBytes, DefaultMaxQueuedBytes)
+	if c.DecayInterval < 0 || c.ShutdownTimeout < 0 || c.DeliveryBuffer < 0 || c.MaxInflightSends < 0 ||
+		c.StreamQueueBytes < 0 || c.MaxQueuedBytes < 0 {
+		return fmt.Errorf("gossip: invalid config: DecayInterval, ShutdownTimeout, DeliveryBuffer, MaxInflightSends, StreamQueueBytes and MaxQueuedBytes must be positive")
 	}
 	return nil
 }
@@ -114,6 +152,7 @@ func (c *Config) core() core.Config {
 		AckTimeout: c.AckTimeout, MaxAttempts: c.MaxAttempts,
 		RetryBackoff: c.RetryBackoff, MaxRetryBackoff: c.MaxRetryBackoff,
 		InitialRTT: c.InitialRTT, HopWindow: c.HopWindow,
+		GraftTimeout: c.GraftTimeout, SyncInterval: c.SyncInterval, StoreBytes: c.StoreBytes,
 	}
 }
 
@@ -123,6 +162,7 @@ func (c *Config) fromCore(cc core.Config) {
 	c.AckTimeout, c.MaxAttempts = cc.AckTimeout, cc.MaxAttempts
 	c.RetryBackoff, c.MaxRetryBackoff = cc.RetryBackoff, cc.MaxRetryBackoff
 	c.InitialRTT, c.HopWindow = cc.InitialRTT, cc.HopWindow
+	c.GraftTimeout, c.SyncInterval, c.StoreBytes = cc.GraftTimeout, cc.SyncInterval, cc.StoreBytes
 }
 
 func setInt(p *int, def int) {

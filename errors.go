@@ -32,6 +32,11 @@ var (
 	// delivery queue stayed full until the caller's deadline); the
 	// message was not recorded, and a retry will be treated as new.
 	ErrBusy = errors.New("node busy: delivery queue full")
+	// ErrSaturated is returned by Publish (and PutMessageToClient for a
+	// new message) when the node stayed saturated — more than
+	// Config.MaxQueuedBytes queued for its neighbours' streams — until
+	// the caller's deadline. Nothing was recorded.
+	ErrSaturated = errors.New("node saturated: neighbours' stream queues full") // ResourceExhausted
 	// ErrAlreadySeen is returned by Publish for an id the node has seen.
 	ErrAlreadySeen = errors.New("message id already seen") // AlreadyExists
 	// ErrNotJoined is returned by Join when no seed answered.
@@ -46,7 +51,7 @@ var (
 // statusCode is the gRPC code of an error from the node.
 func statusCode(err error) codes.Code {
 	switch {
-	case errors.Is(err, ErrPayloadTooLarge):
+	case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrSaturated):
 		return codes.ResourceExhausted
 	case errors.Is(err, ErrNilMessage), errors.Is(err, ErrEmptyHash),
 		errors.Is(err, ErrHashTooLong), errors.Is(err, ErrFieldTooLong),

@@ -52,10 +52,17 @@ func startRing(t *testing.T, n int, cfg Config) ([]*GossipNode, []*recorder, *Go
 }
 
 // TestGRPCRing20 is the seed's demo as a test: 20 nodes in a ring on real
-// gRPC, 3 messages from every node, every node delivers all 60 exactly once.
+// gRPC, 3 messages from every node, every node delivers all 60 exactly once,
+// over the seed's unary RPC and over streams.
 func TestGRPCRing20(t *testing.T) {
+	for _, streaming := range []bool{false, true} {
+		t.Run(fmt.Sprintf("streaming=%v", streaming), func(t *testing.T) { testGRPCRing20(t, streaming) })
+	}
+}
+
+func testGRPCRing20(t *testing.T, streaming bool) {
 	const n, perNode = 20, 3
-	nodes, recs, _ := startRing(t, n, Config{})
+	nodes, recs, _ := startRing(t, n, Config{DisableStreaming: !streaming})
 	for i, nd := range nodes {
 		for m := range perNode {
 			msg := &pb.GossipMessage{Hash: fmt.Sprintf("%s/msg-%d", nd.Hash, m), FromHash: nd.Hash, Payload: "hello"}
@@ -89,8 +96,11 @@ func TestGRPCRing20(t *testing.T) {
 	var sent, dups uint64
 	for _, nd := range nodes {
 		st := nd.Stats()
-		sent += st.Sent
+		sent += st.Sent + st.Stream.EagerSent
 		dups += st.Duplicates
+		if streaming && (st.Stream.StreamPeers != 1 || st.Stream.UnaryPeers != 0 || st.Sent != 0) {
+			t.Errorf("%s: %d stream and %d unary neighbours, %d unary sends; want 1, 0, 0", nd.Hash, st.Stream.StreamPeers, st.Stream.UnaryPeers, st.Sent)
+		}
 	}
 	if want := uint64(n * perNode * (n - 1)); sent != want || dups != 0 {
 		t.Errorf("RPCs sent %d (want %d), duplicates %d (want 0)", sent, want, dups)
@@ -250,7 +260,7 @@ func TestUnreachableNeighbors(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 
-	cfg := Config{AckTimeout: 100 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 40 * time.Millisecond, MaxAttempts: 3}
+	cfg := Config{AckTimeout: 100 * time.Millisecond, RetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 40 * time.Millisecond, MaxAttempts: 3, DisableStreaming: true}
 	good := newRecorder(1)
 	b := NewGossipNode("b", "", nil, nil, nil, nil, WithConfig(cfg), WithDeliveryHandler(good.handle))
 	defer b.Close()

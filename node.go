@@ -86,6 +86,13 @@ type GossipNode struct {
 
 	sendsDropped atomic.Uint64
 	malformed    atomic.Uint64 // requests whose bytes did not decode
+
+	// The streaming transport (stream.go, link.go); dialer is nil when
+	// streaming is disabled or the transport cannot open streams.
+	dialer streamDialer
+	linkSet
+	qtotal *queueTotal
+	sc     streamCounters
 }
 
 // NewGossipNode creates a node as the seed does. storage, router, logger
@@ -148,7 +155,10 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	h.Write([]byte(selfHash))
 	seed ^= h.Sum64()
 
-	cc := cfg.core() // already validated with cfg
+	cc := cfg.core()
+	if err := cc.Validate(); err != nil { // fills the core-only fields (MaxGraft, MaxSyncMessages, …)
+		return nil, fmt.Errorf("gossip: invalid config: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &GossipNode{
 		Hash:       selfHash,
@@ -166,6 +176,12 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		cancel:     cancel,
 		sem:        make(chan struct{}, cfg.MaxInflightSends),
 		subs:       make(map[*Subscription]struct{}),
+		qtotal:     newQueueTotal(cfg.MaxQueuedBytes),
+	}
+	n.links = make(map[string]*link)
+	n.inbound = make(map[string]map[*inboundConn]struct{})
+	if d, ok := transport.(streamDialer); ok && !cfg.DisableStreaming {
+		n.dialer = d
 	}
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
 	if err := storage.attach(n); err != nil {
@@ -177,6 +193,10 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	go n.deliveryLoop()
 	n.wg.Add(1)
 	go n.decayLoop()
+	if n.dialer != nil {
+		n.wg.Add(1)
+		go n.streamLoop()
+	}
 	return n, nil
 }
 
@@ -188,20 +208,59 @@ func (n *GossipNode) Config() Config { return n.cfg }
 // the neighbours' latencies.
 func (n *GossipNode) AddNeighbor(nodeHash, endpoint string) error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	old := n.core.Neighbors()
 	if err := n.core.AddNeighbor(nodeHash, endpoint); err != nil {
+		n.mu.Unlock()
 		return fmt.Errorf("gossip: AddNeighbor: %w", err)
+	}
+	if n.dialer == nil {
+		n.mu.Unlock()
+		return nil
+	}
+	known := false
+	for _, t := range old {
+		if t.ID == nodeHash && t.Addr == endpoint {
+			known = true
+		}
+	}
+	if known {
+		n.mu.Unlock()
+		return nil // unchanged: keep its stream (or its unary fallback)
+	}
+	n.core.SetPeerKind(nodeHash, core.KindStream)
+	n.mu.Unlock()
+
+	n.closeMu.RLock()
+	defer n.closeMu.RUnlock()
+	if n.closed {
+		return nil
+	}
+	n.linksMu.Lock()
+	prev := n.links[nodeHash]
+	n.startLink(nodeHash, endpoint)
+	n.linksMu.Unlock()
+	if prev != nil {
+		prev.stop() // re-addressed: the old stream's queue is dropped; repair covers it
 	}
 	return nil
 }
 
 // RemoveNeighbor removes a neighbour; forwards to it in flight stop
-// retrying. It reports whether the neighbour was known.
+// retrying, and its stream is closed. It reports whether the neighbour was
+// known.
 func (n *GossipNode) RemoveNeighbor(nodeHash string) bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	delete(n.peerDown, nodeHash)
-	return n.core.RemoveNeighbor(nodeHash)
+	ok := n.core.RemoveNeighbor(nodeHash)
+	n.mu.Unlock()
+	n.linksMu.Lock()
+	l := n.links[nodeHash]
+	delete(n.links, nodeHash)
+	n.linksMu.Unlock()
+	if l != nil {
+		l.stop()
+	}
+	return ok
 }
 
 // Neighbors returns the neighbour map: id → endpoint.
@@ -239,6 +298,13 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	n.closeMu.RUnlock()
 	defer n.wg.Done()
 
+	if n.dialer != nil && msg.GetOrigin() == "" {
+		// A new message entering the network: wait while the node is
+		// saturated (backpressure to the publisher).
+		if err := n.waitForRoom(ctx); err != nil {
+			return nil, asRPCError(err)
+		}
+	}
 	now := time.Now()
 	n.mu.Lock()
 	res, err := n.core.Receive(now, msg)
@@ -256,6 +322,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 		n.mu.Unlock()
 		return nil, asRPCError(err)
 	}
+	n.dispatch(res.Out)
 	n.forward(ctx, res.Targets, res.Forward)
 	return res.Ack, nil
 }
@@ -458,6 +525,46 @@ type Stats struct {
 	TTL          time.Duration // current adaptive TTL
 	Diameter     int           // diameter estimate, hops
 	HopLatency   time.Duration // per-hop latency estimate
+
+	Stream StreamStats // the streaming transport (zero when disabled)
+}
+
+// StreamStats are the counters of the streaming transport: Plumtree,
+// anti-entropy, queues and streams. Counts of messages are of message
+// copies (one per message and peer).
+type StreamStats struct {
+	StreamPeers int // neighbours sent to on streams
+	UnaryPeers  int // neighbours sent to with PutMessageToClient (no stream support, or streaming disabled)
+	Inbound     int // streams other nodes opened to this one
+
+	EagerSent      uint64 // messages pushed eagerly (Plumtree)
+	IHavesSent     uint64 // messages announced lazily
+	IHavesReceived uint64 // message numbers announced to this node
+	PrunesSent     uint64 // redundant copies answered with PRUNE
+	PrunesReceived uint64 // PRUNEs received (per source)
+	GraftsSent     uint64 // message numbers requested by GRAFT
+	GraftsServed   uint64 // messages sent in answer to GRAFTs
+	DigestsSent    uint64 // anti-entropy digests sent
+	DigestsRecv    uint64 // anti-entropy digests received
+	SyncSent       uint64 // messages sent in answer to digests
+	Repaired       uint64 // messages first received by GRAFT or anti-entropy
+	HolesSkipped   uint64 // message numbers given up (no peer holds them any more)
+
+	CopiesSent     uint64 // messages written to neighbours' streams (eager, repairs, re-sends)
+	CopiesAcked    uint64 // of those, acknowledged by the neighbour
+	EnvelopesSent  uint64 // stream frames (batches) sent
+	EnvelopesRecv  uint64 // stream frames received
+	Resent         uint64 // messages re-sent because their stream broke before the ACK
+	Reconnects     uint64 // streams re-opened after a failure
+	UnaryFallbacks uint64 // neighbours that answered the stream with Unimplemented
+	BadFrames      uint64 // stream frames or messages that did not decode or validate
+
+	QueuedBytes     int    // bytes queued for streams now
+	Deferred        uint64 // messages announced instead of pushed: the neighbour's queue was over StreamQueueBytes
+	FramesDropped   uint64 // frames dropped: a queue over 4×StreamQueueBytes, or no stream to the peer (repair covers them)
+	PublishWaits    uint64 // publishes that waited because the node was saturated (MaxQueuedBytes)
+	PublishRejected uint64 // publishes refused with ResourceExhausted: still saturated at their deadline
+	Stored          int    // messages kept for repair
 }
 
 // Stats returns a snapshot of the node's counters and storage state.
@@ -465,8 +572,32 @@ func (n *GossipNode) Stats() Stats {
 	n.mu.Lock()
 	c := n.core.Counters()
 	st := n.core.Storage().Stats()
-	neighbors := len(n.core.Neighbors())
+	nbs := n.core.Neighbors()
+	neighbors := len(nbs)
+	ss := StreamStats{
+		EagerSent: c.EagerSent, IHavesSent: c.IHavesSent, IHavesReceived: c.IHavesReceived,
+		PrunesSent: c.PrunesSent, PrunesReceived: c.PrunesReceived, GraftsSent: c.GraftsSent,
+		GraftsServed: c.GraftsServed, DigestsSent: c.DigestsSent, DigestsRecv: c.DigestsReceived,
+		SyncSent: c.SyncSent, Repaired: c.Repaired, HolesSkipped: c.HolesSkipped, Stored: n.core.StoredMessages(),
+	}
+	for _, t := range nbs {
+		if k, _ := n.core.PeerKindOf(t.ID); k == core.KindStream {
+			ss.StreamPeers++
+		} else {
+			ss.UnaryPeers++
+		}
+	}
 	n.mu.Unlock()
+	n.linksMu.Lock()
+	for _, m := range n.inbound {
+		ss.Inbound += len(m)
+	}
+	n.linksMu.Unlock()
+	ss.EnvelopesSent, ss.EnvelopesRecv = n.sc.envelopesSent.Load(), n.sc.envelopesRecv.Load()
+	ss.CopiesSent, ss.CopiesAcked = n.sc.copiesSent.Load(), n.sc.copiesAcked.Load()
+	ss.Resent, ss.Reconnects, ss.UnaryFallbacks = n.sc.resent.Load(), n.sc.reconnects.Load(), n.sc.unaryFallbacks.Load()
+	ss.BadFrames, ss.QueuedBytes, ss.Deferred = n.sc.badFrames.Load(), n.qtotal.load(), n.sc.deferred.Load()
+	ss.FramesDropped, ss.PublishWaits, ss.PublishRejected = n.sc.framesDropped.Load(), n.sc.publishWaits.Load(), n.sc.publishReject.Load()
 	return Stats{
 		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: neighbors, Uptime: time.Since(n.startedAt),
 		Received: c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
@@ -477,6 +608,7 @@ func (n *GossipNode) Stats() Stats {
 		Subscribers: n.subscriberCount(), SubscriberMissed: n.subMissed.Load(), Ready: n.ready.Load(), StartedAt: n.startedAt,
 		Active: st.Active, Seen: st.Seen, SeenEvicted: st.SeenEvicted, RetiredEarly: st.RetiredEarly,
 		TTL: st.TTL, Diameter: st.Diameter, HopLatency: st.HopLatency,
+		Stream: ss,
 	}
 }
 
@@ -493,6 +625,10 @@ type NeighborStats struct {
 	LastAck    time.Time
 	LastFail   time.Time
 	Loss       float64 // smoothed failure ratio of attempts, 0..1
+	// Transport is "stream" or "unary" (see Neighbor.transport in the
+	// proto); for a stream neighbour Sent and Acked count messages.
+	Transport   string
+	LazySources int // stream neighbours: sources whose messages it gets announced, not pushed
 }
 
 // NeighborStats returns the per-neighbour ACK statistics, sorted by id.
@@ -508,8 +644,11 @@ func (n *GossipNode) NeighborStats() []NeighborStats {
 		out = append(out, NeighborStats{
 			ID: p.ID, Endpoint: addrs[p.ID], Sent: p.Sent, Acked: p.Acked, Failed: p.Failed,
 			Duplicates: p.Duplicates, LastRTT: p.LastRTT, SRTT: p.SRTT, LastAck: p.LastAck,
-			LastFail: p.LastFail, Loss: p.Loss,
+			LastFail: p.LastFail, Loss: p.Loss, Transport: "unary", LazySources: n.core.LazySources(p.ID),
 		})
+		if k, _ := n.core.PeerKindOf(p.ID); k == core.KindStream {
+			out[len(out)-1].Transport = "stream"
+		}
 	}
 	return out
 }

@@ -25,6 +25,13 @@ func WithConfig(c Config) Option { return optionFunc(func(o *nodeOptions) { o.cf
 // WithFanout sets Config.Fanout.
 func WithFanout(n int) Option { return optionFunc(func(o *nodeOptions) { o.cfg.Fanout = n }) }
 
+// WithStreaming turns the streaming transport on (the default) or off
+// (Config.DisableStreaming: every neighbour gets the seed's unary
+// PutMessageToClient).
+func WithStreaming(on bool) Option {
+	return optionFunc(func(o *nodeOptions) { o.cfg.DisableStreaming = !on })
+}
+
 // WithSeed sets Config.Seed, making the node's random choices reproducible.
 func WithSeed(seed uint64) Option { return optionFunc(func(o *nodeOptions) { o.cfg.Seed = seed }) }
 

@@ -21,7 +21,8 @@ type config struct {
 	Degree   int           // neighbours per node with the random topology
 	Seed     uint64        // random topology seed (and node seeds)
 	Messages int           // messages published per node
-	Fanout   int           // the nodes' Config.Fanout
+	Fanout   int           // the nodes' Config.Fanout (unary transport)
+	Unary    bool          // --transport unary: the seed's PutMessageToClient instead of streams
 	Timeout  time.Duration // how long to wait for full delivery after the first publish
 	Serve    bool          // keep the cluster running after the summary until ctx ends
 	Quiet    bool          // no progress lines
@@ -82,7 +83,18 @@ Flags:
 	fs.IntVar(&cfg.Degree, "degree", cfg.Degree, "neighbours per node with --topology random")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the random topology and of the nodes' random choices")
 	fs.IntVar(&cfg.Messages, "messages", cfg.Messages, "messages published by every node")
-	fs.IntVar(&cfg.Fanout, "fanout", cfg.Fanout, "neighbours each node forwards a new message to")
+	fs.IntVar(&cfg.Fanout, "fanout", cfg.Fanout, "with --transport unary: neighbours each node forwards a new message to")
+	fs.Func("transport", "`name`: stream (default: one stream per neighbour, Plumtree with repair; every neighbour gets each message) or unary (the seed's PutMessageToClient to --fanout neighbours)", func(v string) error {
+		switch v {
+		case "stream":
+			cfg.Unary = false
+		case "unary":
+			cfg.Unary = true
+		default:
+			return fmt.Errorf("unknown transport %q: stream or unary", v)
+		}
+		return nil
+	})
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "how long to wait for every delivery, from the first publish")
 	fs.BoolVar(&cfg.Serve, "serve", cfg.Serve, "after the summary keep the cluster running until SIGINT/SIGTERM")
 	fs.BoolVar(&cfg.Quiet, "quiet", cfg.Quiet, "no progress lines (the summary is still printed)")

@@ -36,8 +36,9 @@ type summary struct {
 	Nodes     int
 	Topology  string // human description, e.g. "ring" or "random 4-regular (seed 1)"
 	Fanout    int
-	Messages  int // per node
-	MaxDegree int // most neighbours of any node
+	Unary     bool // the seed's unary transport (else streams)
+	Messages  int  // per node
+	MaxDegree int  // most neighbours of any node
 	Endpoints []string
 
 	Expected  int // deliveries expected: nodes × nodes × messages
@@ -53,6 +54,7 @@ type summary struct {
 	Settled      bool          // every forward was acknowledged or given up before the stats were taken
 
 	Sent, Acked, AckFailed, Retries, Duplicates, GaveUp, Dropped uint64
+	StreamCopies, StreamAcked, Envelopes, Prunes, Repaired       uint64
 	TTLMin, TTLMax                                               time.Duration
 	DiameterMin, DiameterMax                                     int
 
@@ -110,7 +112,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger)
 	}
 	n, m := cfg.Nodes, cfg.Messages
 	s = summary{
-		Nodes: n, Topology: desc, Fanout: cfg.Fanout, Messages: m,
+		Nodes: n, Topology: desc, Fanout: cfg.Fanout, Unary: cfg.Unary, Messages: m,
 		MaxDegree: maxDegree(g), Expected: n * n * m,
 	}
 	ids := nodeIDs(n)
@@ -138,6 +140,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger)
 		addr := listenAddr(cfg, i)
 		node, err := gossip.New(id, addr, storage, router, logger, factory,
 			gossip.WithFanout(cfg.Fanout),
+			gossip.WithStreaming(!cfg.Unary),
 			gossip.WithSeed(cfg.Seed),
 			gossip.WithDeliveryHandler(tr.handler(i)))
 		if err != nil {
@@ -162,7 +165,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger)
 		}
 	}
 
-	fmt.Fprintf(stdout, "gossip-demo: %d nodes, %s, fanout %d, %d messages per node\n", n, desc, cfg.Fanout, m)
+	if cfg.Unary {
+		fmt.Fprintf(stdout, "gossip-demo: %d nodes, %s, unary transport, fanout %d, %d messages per node\n", n, desc, cfg.Fanout, m)
+	} else {
+		fmt.Fprintf(stdout, "gossip-demo: %d nodes, %s, streams (Plumtree), %d messages per node\n", n, desc, m)
+	}
 	if ctx.Err() != nil {
 		s.Interrupted = true
 		writeSummary(stdout, &s)
@@ -220,7 +227,9 @@ wait:
 			// Gossip has stopped short of everyone (e.g. a fanout below
 			// the degree): nothing more will arrive, stop waiting.
 			cur := snapshot(nodes, tr)
-			if cur.idle() && cur == prevActivity {
+			if cfg.Unary && cur.idle() && cur == prevActivity {
+				// Only the unary push can stall for good: streams keep
+				// repairing (grafts, anti-entropy) until --timeout.
 				s.Stalled = true
 				break wait
 			}
@@ -311,6 +320,9 @@ type activity struct {
 	finished  uint64 // forwards acknowledged, given up or dropped
 	received  uint64 // copies received
 	inflight  int    // forwards in flight
+	streamed  uint64 // messages written to streams
+	streamAck uint64 // of those, acknowledged
+	queued2   int    // bytes queued for streams
 	queued    int    // deliveries waiting for the DeliveryHandler
 	delivered int64  // deliveries the tracker counted
 }
@@ -323,6 +335,9 @@ func snapshot(nodes []*gossip.GossipNode, tr *tracker) activity {
 		a.finished += st.Acked + st.GaveUp + st.SendsDropped
 		a.received += st.Received
 		a.inflight += st.InflightSends
+		a.streamed += st.Stream.CopiesSent
+		a.streamAck += st.Stream.CopiesAcked
+		a.queued2 += st.Stream.QueuedBytes
 		a.queued += st.DeliveryQueue
 	}
 	a.delivered = tr.total.Load()
@@ -333,7 +348,8 @@ func snapshot(nodes []*gossip.GossipNode, tr *tracker) activity {
 // finished and no delivery is queued, so no node will receive or deliver
 // anything more on its own.
 func (a activity) idle() bool {
-	return a.inflight == 0 && a.queued == 0 && a.forwards == a.finished
+	return a.inflight == 0 && a.queued == 0 && a.forwards == a.finished &&
+		a.queued2 == 0 && a.streamed == a.streamAck
 }
 
 // settle waits (up to settleLimit) until the cluster is idle, so that the
@@ -372,6 +388,11 @@ func collectStats(s *summary, nodes []*gossip.GossipNode) {
 		s.Duplicates += st.Duplicates
 		s.GaveUp += st.GaveUp
 		s.Dropped += st.SendsDropped
+		s.StreamCopies += st.Stream.CopiesSent
+		s.StreamAcked += st.Stream.CopiesAcked
+		s.Envelopes += st.Stream.EnvelopesSent
+		s.Prunes += st.Stream.PrunesSent
+		s.Repaired += st.Stream.Repaired
 		if i == 0 {
 			s.TTLMin, s.TTLMax = st.TTL, st.TTL
 			s.DiameterMin, s.DiameterMax = st.Diameter, st.Diameter
@@ -397,8 +418,16 @@ func writeSummary(w io.Writer, s *summary) {
 		fmt.Fprintf(w, " (last delivery %s after the first publish)", fmtDur(s.LastDelivery))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "RPCs sent %d (acked %d, failed %d, retries %d) · duplicates suppressed %d · gave up %d",
-		s.Sent, s.Acked, s.AckFailed, s.Retries, s.Duplicates, s.GaveUp)
+	if s.Unary {
+		fmt.Fprintf(w, "RPCs sent %d (acked %d, failed %d, retries %d) · duplicates suppressed %d · gave up %d",
+			s.Sent, s.Acked, s.AckFailed, s.Retries, s.Duplicates, s.GaveUp)
+	} else {
+		fmt.Fprintf(w, "messages sent %d (acked %d) in %d batches · duplicates suppressed %d · prunes %d · repaired %d",
+			s.StreamCopies, s.StreamAcked, s.Envelopes, s.Duplicates, s.Prunes, s.Repaired)
+		if s.Sent > 0 {
+			fmt.Fprintf(w, " · unary RPCs %d", s.Sent)
+		}
+	}
 	if s.Dropped > 0 {
 		fmt.Fprintf(w, " · dropped %d", s.Dropped)
 	}
@@ -438,7 +467,7 @@ func writeSummary(w io.Writer, s *summary) {
 	default:
 		fmt.Fprintln(w, "result: FAILED")
 	}
-	if s.Delivered < s.Expected && !s.Interrupted && s.Fanout < s.MaxDegree-1 {
+	if s.Unary && s.Delivered < s.Expected && !s.Interrupted && s.Fanout < s.MaxDegree-1 {
 		fmt.Fprintf(w, "note: with fanout %d and up to %d neighbours per node a node forwards to only some of its neighbours, so gossip reaches every node with high probability but not always; --fanout %d floods\n",
 			s.Fanout, s.MaxDegree, s.MaxDegree)
 	}

@@ -295,6 +295,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		res.Wire = wire
 		n.store.put(&storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now})
 		res.Out = make([]Out, 0, streams)
+		one := &pb.SeqRange{Node: key.Node, Epoch: key.Epoch, First: seq, Last: seq} // shared, never modified
 		for _, id := range n.order {
 			p := n.peers[id]
 			if p.kind != KindStream || id == msg.GetFromHash() || id == origin {
@@ -302,13 +303,13 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 			}
 			if p.lazyFor(key.Node) {
 				n.counters.IHavesSent++
-				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameIHave, Range: &pb.SeqRange{Node: key.Node, Epoch: key.Epoch, First: seq, Last: seq}}})
+				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameIHave, Range: one}})
 			} else {
 				n.counters.EagerSent++
 				// A message that reached this node by repair is late: its
 				// copies do not prune (Repair) so that they cannot cut tree
 				// links that were merely slower than the repair.
-				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameMessage, Wire: wire, Hash: fwd.Hash, Repair: via == ViaRepair}})
+				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameMessage, Wire: wire, Hash: fwd.Hash, Repair: via == ViaRepair, Range: one}})
 			}
 		}
 	}

@@ -57,7 +57,7 @@ type Frame struct {
 	Wire   []byte // FrameMessage; shared between peers, never modified
 	Hash   string // FrameMessage: the message id
 	Repair bool   // FrameMessage: an answer to a graft or a digest
-	Range  *pb.SeqRange
+	Range  *pb.SeqRange // FrameIHave, FrameGraft; FrameMessage: its own number; FramePrune: Node. Shared, never modified
 	Digest *pb.Digest
 }
 
@@ -290,11 +290,27 @@ func (n *Node) HandleGraft(now time.Time, from string, ranges []*pb.SeqRange) []
 		for s := r.GetFirst(); s <= r.GetLast() && budget > 0; s++ {
 			budget--
 			if m := n.store.get(k, s); m != nil {
-				out = append(out, Frame{Kind: FrameMessage, Wire: m.wire, Hash: m.hash, Repair: true})
+				out = append(out, m.frame())
 			}
 		}
 	}
 	n.counters.GraftsServed += uint64(len(out))
+	return out
+}
+
+// StoredMessages is the number of messages kept for repair.
+func (n *Node) StoredMessages() int { return n.store.len() }
+
+// Lookup returns the stored messages of range r (for a peer that turned
+// out to speak only the unary RPC, to which announcements are useless).
+func (n *Node) Lookup(r *pb.SeqRange) []Frame {
+	var out []Frame
+	k := SeqKey{Node: r.GetNode(), Epoch: r.GetEpoch()}
+	for s := r.GetFirst(); s <= r.GetLast() && s-r.GetFirst() < uint64(n.cfg.MaxGraft); s++ {
+		if m := n.store.get(k, s); m != nil {
+			out = append(out, m.frame())
+		}
+	}
 	return out
 }
 
@@ -408,7 +424,7 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 				continue
 			}
 			budget--
-			out = append(out, Frame{Kind: FrameMessage, Wire: m.wire, Hash: m.hash, Repair: true})
+			out = append(out, m.frame())
 		}
 	}
 	n.counters.SyncSent += uint64(len(out))

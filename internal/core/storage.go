@@ -318,19 +318,32 @@ func (s *Storage) RecordSent(peer string) {
 	}
 }
 
+// RecordSentN counts k messages sent to peer on its stream.
+func (s *Storage) RecordSentN(peer string, k int) {
+	if p := s.peers[peer]; p != nil {
+		p.Sent += uint64(k)
+	}
+}
+
 // RecordAck records an ACK from peer that took rtt.
 func (s *Storage) RecordAck(now time.Time, peer string, rtt time.Duration, duplicate bool) {
+	s.RecordAckN(now, peer, 1, rtt, duplicate)
+}
+
+// RecordAckN records one ACK from peer that covered k messages (a
+// stream's cumulative ACK) and took rtt for the newest of them.
+func (s *Storage) RecordAckN(now time.Time, peer string, k int, rtt time.Duration, duplicate bool) {
 	p := s.peers[peer]
 	if p == nil {
 		return // removed while the send was in flight
 	}
-	p.Acked++
+	p.Acked += uint64(k)
 	if duplicate {
 		p.Duplicates++
 	}
 	p.LastRTT = rtt
 	p.LastAck = now
-	if p.Acked == 1 {
+	if p.Acked == uint64(k) {
 		p.SRTT = rtt
 	} else {
 		p.SRTT += time.Duration(ewmaWeight * float64(rtt-p.SRTT))

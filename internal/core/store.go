@@ -1,6 +1,10 @@
 package core
 
-import "time"
+import (
+	"time"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
 
 // storedMsg is one message kept for repair: its serialized form (as this
 // node forwards it) and its place in its sequence.
@@ -95,3 +99,9 @@ func (s *msgStore) expire(now time.Time) {
 }
 
 func (s *msgStore) len() int { return len(s.fifo) - s.head }
+
+// frame is the stored message as a repair frame.
+func (m *storedMsg) frame() Frame {
+	return Frame{Kind: FrameMessage, Wire: m.wire, Hash: m.hash, Repair: true,
+		Range: &pb.SeqRange{Node: m.key.Node, Epoch: m.key.Epoch, First: m.seq, Last: m.seq}}
+}

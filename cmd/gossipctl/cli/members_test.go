@@ -78,12 +78,12 @@ func TestNeighborsTable(t *testing.T) {
 	r := gossipctl(t, "neighbors", "--addr", a.addr)
 	wantOK(t, r)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "ID ADDRESS SENT ACKED FAILED DUP SRTT LOSS" {
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "ID ADDRESS SENT ACKED FAILED DUP SRTT LOSS TRANSPORT" {
 		t.Fatalf("neighbors:\n%s", r.stdout)
 	}
 	f := strings.Fields(lines[1])
-	if len(f) != 8 || f[0] != "node-b" || f[1] != b.addr || f[2] != "1" || f[3] != "1" || f[4] != "0" || f[5] != "0" || f[6] == "-" || f[7] != "0.0%" {
-		t.Fatalf("row %q; want node-b %s 1 1 0 0 <srtt> 0.0%%", lines[1], b.addr)
+	if len(f) != 9 || f[0] != "node-b" || f[1] != b.addr || f[2] != "1" || f[3] != "1" || f[4] != "0" || f[5] != "0" || f[6] == "-" || f[7] != "0.0%" || f[8] != "stream" {
+		t.Fatalf("row %q; want node-b %s 1 1 0 0 <srtt> 0.0%% stream", lines[1], b.addr)
 	}
 }
 
@@ -96,7 +96,7 @@ func TestNeighborsJSON(t *testing.T) {
 		t.Fatalf("stdout %q: %v", r.stdout, err)
 	}
 	if len(ns) != 1 || ns[0]["id"] != "node-b" || ns[0]["address"] != b.addr || ns[0]["sent"] != 1.0 ||
-		ns[0]["acked"] != 1.0 || ns[0]["smoothed_rtt_seconds"].(float64) <= 0 || ns[0]["last_ack"] == nil || ns[0]["last_failure"] != nil {
+		ns[0]["acked"] != 1.0 || ns[0]["smoothed_rtt_seconds"].(float64) <= 0 || ns[0]["last_ack"] == nil || ns[0]["last_failure"] != nil || ns[0]["transport"] != "stream" {
 		t.Fatalf("neighbors JSON:\n%s", r.stdout)
 	}
 

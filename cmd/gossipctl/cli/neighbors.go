@@ -39,6 +39,8 @@ type neighborJSON struct {
 	Loss               float64    `json:"loss"`
 	LastAck            *time.Time `json:"last_ack"`
 	LastFailure        *time.Time `json:"last_failure"`
+	Transport          string     `json:"transport"`
+	LazySources        uint32     `json:"lazy_sources"`
 }
 
 func neighborsJSON(ns []*pb.Neighbor) []neighborJSON {
@@ -49,6 +51,7 @@ func neighborsJSON(ns []*pb.Neighbor) []neighborJSON {
 			Sent: n.GetSent(), Acked: n.GetAcked(), Failed: n.GetFailed(), Duplicates: n.GetDuplicates(),
 			LastRTTSeconds: seconds(n.GetLastRtt()), SmoothedRTTSeconds: seconds(n.GetSmoothedRtt()),
 			Loss: n.GetLoss(), LastAck: jsonTime(n.GetLastAck()), LastFailure: jsonTime(n.GetLastFailure()),
+			Transport: n.GetTransport(), LazySources: n.GetLazySources(),
 		})
 	}
 	return out
@@ -56,14 +59,14 @@ func neighborsJSON(ns []*pb.Neighbor) []neighborJSON {
 
 func printNeighbors(g *globals, ns []*pb.Neighbor) error {
 	tw := newTable(g.stdout)
-	fmt.Fprintln(tw, "ID\tADDRESS\tSENT\tACKED\tFAILED\tDUP\tSRTT\tLOSS")
+	fmt.Fprintln(tw, "ID\tADDRESS\tSENT\tACKED\tFAILED\tDUP\tSRTT\tLOSS\tTRANSPORT")
 	for _, n := range ns {
 		srtt := "-" // no ACK yet
 		if d := n.GetSmoothedRtt().AsDuration(); d > 0 {
 			srtt = roundDuration(d).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.1f%%\n", n.GetId(), orDash(n.GetAddress()),
-			n.GetSent(), n.GetAcked(), n.GetFailed(), n.GetDuplicates(), srtt, 100*n.GetLoss())
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%.1f%%\t%s\n", n.GetId(), orDash(n.GetAddress()),
+			n.GetSent(), n.GetAcked(), n.GetFailed(), n.GetDuplicates(), srtt, 100*n.GetLoss(), orDash(n.GetTransport()))
 	}
 	return tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
@@ -19,7 +20,9 @@ uptime; its message counters (delivered, forwarded, duplicates; forward
 attempts sent, acked, failed, retried, given up, dropped; requests
 rejected as invalid or malformed); its de-duplication state (messages
 active, ids seen) and the adaptive TTL with its inputs (diameter, hop
-latency); and its neighbours, members and subscribers.`,
+latency); its neighbours, members and subscribers; and the streaming
+transport's counters (stream.*: Plumtree pushes, announcements, prunes and
+grafts, anti-entropy, batches, queues, re-sends and backpressure).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return query(cmd, g, "status", pb.NodeServiceClient.Status, &pb.StatusRequest{},
@@ -59,6 +62,30 @@ type statusJSON struct {
 	Members           uint32     `json:"members"`
 	Subscribers       uint32     `json:"subscribers"`
 	SubscriberMissed  uint64     `json:"subscriber_missed"`
+	// Stream holds the streaming transport's counters, by their proto
+	// names (all numbers).
+	Stream map[string]uint64 `json:"stream"`
+}
+
+// streamCounters lists StreamStatus's fields in proto order, by name.
+func streamCounters(s *pb.StreamStatus) (names []string, values map[string]uint64) {
+	values = make(map[string]uint64)
+	m := s.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		v := m.Get(f)
+		var u uint64
+		switch f.Kind() {
+		case protoreflect.Uint32Kind, protoreflect.Uint64Kind:
+			u = v.Uint()
+		default:
+			continue
+		}
+		names = append(names, string(f.Name()))
+		values[string(f.Name())] = u
+	}
+	return names, values
 }
 
 func toStatusJSON(s *pb.StatusResponse) statusJSON {
@@ -74,6 +101,7 @@ func toStatusJSON(s *pb.StatusResponse) statusJSON {
 		TTLSeconds: seconds(s.GetTtl()), Diameter: s.GetDiameter(), HopLatencySeconds: seconds(s.GetHopLatency()),
 		Neighbors: s.GetNeighbors(), Members: s.GetMembers(),
 		Subscribers: s.GetSubscribers(), SubscriberMissed: s.GetSubscriberMissed(),
+		Stream: func() map[string]uint64 { _, v := streamCounters(s.GetStream()); return v }(),
 	}
 }
 
@@ -109,6 +137,10 @@ func printStatus(g *globals, s *pb.StatusResponse) error {
 		{"members", u(uint64(s.GetMembers()))},
 		{"subscribers", u(uint64(s.GetSubscribers()))},
 		{"subscriber_missed", u(s.GetSubscriberMissed())},
+	}
+	names, values := streamCounters(s.GetStream())
+	for _, name := range names {
+		rows = append(rows, [2]string{"stream." + name, u(values[name])})
 	}
 	tw := newTable(g.stdout)
 	for _, r := range rows {

@@ -21,6 +21,7 @@ func TestStatusTable(t *testing.T) {
 		"id": "node-a", "advertise_address": a.addr, "listen_address": "-", // not set: the test serves the node itself
 		"ready": "true", "delivered": "1", "forwarded": "1", "sent": "1", "acked": "1",
 		"ack_failed": "0", "neighbors": "1", "members": "2", "subscribers": "0",
+		"stream.stream_peers": "1", "stream.eager_sent": "1", "stream.copies_acked": "1", "stream.stored": "1",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -29,7 +30,13 @@ func TestStatusTable(t *testing.T) {
 	}
 	wantKeys := "id advertise_address listen_address version ready started_at uptime delivered forwarded duplicates " +
 		"sent acked ack_failed retries gave_up sends_dropped invalid malformed active seen ttl diameter hop_latency " +
-		"neighbors members subscribers subscriber_missed"
+		"neighbors members subscribers subscriber_missed " +
+		"stream.stream_peers stream.unary_peers stream.inbound stream.eager_sent stream.ihaves_sent stream.ihaves_received " +
+		"stream.prunes_sent stream.prunes_received stream.grafts_sent stream.grafts_served stream.digests_sent " +
+		"stream.digests_received stream.sync_sent stream.repaired stream.holes_skipped stream.copies_sent stream.copies_acked " +
+		"stream.envelopes_sent stream.envelopes_received stream.resent stream.reconnects stream.unary_fallbacks " +
+		"stream.bad_frames stream.queued_bytes stream.deferred stream.frames_dropped stream.publish_waits " +
+		"stream.publish_rejected stream.stored"
 	if strings.Join(keys, " ") != wantKeys {
 		t.Errorf("keys\n%s\nwant\n%s", strings.Join(keys, " "), wantKeys)
 	}
@@ -46,8 +53,11 @@ func TestStatusJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("stdout %q: %v", r.stdout, err)
 	}
-	if len(got) != 27 {
-		t.Errorf("%d keys, want 27 (one per StatusResponse field)", len(got))
+	if len(got) != 28 {
+		t.Errorf("%d keys, want 28 (one per StatusResponse field)", len(got))
+	}
+	if st, _ := got["stream"].(map[string]any); len(st) != 29 || st["eager_sent"] != 1.0 {
+		t.Errorf("stream = %v, want the 29 StreamStatus counters, eager_sent 1", got["stream"])
 	}
 	for k, v := range map[string]any{"id": "node-a", "ready": true, "delivered": 1.0, "members": 2.0, "version": "0.1.0-dev"} {
 		if got[k] != v {
@@ -66,7 +76,13 @@ func TestStatusFromStartGRPCServer(t *testing.T) {
 	n := startGRPCServerNode(t)
 	r := gossipctl(t, "status", "--addr", n.ListenAddr())
 	wantOK(t, r)
-	if !strings.Contains(r.stdout, "listen_address     "+n.ListenAddr()+"\n") {
+	found := false
+	for l := range strings.SplitSeq(r.stdout, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "listen_address" && f[1] == n.ListenAddr() {
+			found = true
+		}
+	}
+	if !found {
 		t.Fatalf("status:\n%s\nwant listen_address %s", r.stdout, n.ListenAddr())
 	}
 }

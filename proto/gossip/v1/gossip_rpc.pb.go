@@ -1204,9 +1204,17 @@ type Neighbor struct {
 	LastRtt     *durationpb.Duration   `protobuf:"bytes,7,opt,name=last_rtt,json=lastRtt,proto3" json:"last_rtt,omitempty"`
 	SmoothedRtt *durationpb.Duration   `protobuf:"bytes,8,opt,name=smoothed_rtt,json=smoothedRtt,proto3" json:"smoothed_rtt,omitempty"`
 	// Smoothed ratio of failed attempts, 0..1.
-	Loss          float64                `protobuf:"fixed64,9,opt,name=loss,proto3" json:"loss,omitempty"`
-	LastAck       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_ack,json=lastAck,proto3" json:"last_ack,omitempty"`
-	LastFailure   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	Loss        float64                `protobuf:"fixed64,9,opt,name=loss,proto3" json:"loss,omitempty"`
+	LastAck     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_ack,json=lastAck,proto3" json:"last_ack,omitempty"`
+	LastFailure *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	// How the node sends to this neighbour: "stream" (Gossip.Stream) or
+	// "unary" (PutMessageToClient: the neighbour does not speak streams, or
+	// streaming is disabled). For a stream neighbour sent and acked count
+	// messages written to its stream and covered by its cumulative ACKs.
+	Transport string `protobuf:"bytes,12,opt,name=transport,proto3" json:"transport,omitempty"`
+	// Stream neighbours: the sources whose messages it currently gets
+	// announced (lazy push) instead of pushed.
+	LazySources   uint32 `protobuf:"varint,13,opt,name=lazy_sources,json=lazySources,proto3" json:"lazy_sources,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1318,6 +1326,20 @@ func (x *Neighbor) GetLastFailure() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Neighbor) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *Neighbor) GetLazySources() uint32 {
+	if x != nil {
+		return x.LazySources
+	}
+	return 0
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1367,11 +1389,14 @@ type StatusResponse struct {
 	Members       uint32                 `protobuf:"varint,7,opt,name=members,proto3" json:"members,omitempty"`
 	// Messages accepted for the first time (delivered once).
 	Delivered uint64 `protobuf:"varint,8,opt,name=delivered,proto3" json:"delivered,omitempty"`
-	// Forwards planned: one per fresh message and chosen neighbour.
+	// Copies planned: one per fresh message and neighbour it is pushed to
+	// (unary forwards and eager stream pushes).
 	Forwarded uint64 `protobuf:"varint,9,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
 	// Copies suppressed as already seen.
 	Duplicates uint64 `protobuf:"varint,10,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
-	// RPCs sent (attempts, retries included), acknowledged, failed.
+	// Copies sent (unary attempts, retries included, plus messages written
+	// to streams), acknowledged (unary ACKs plus messages covered by stream
+	// ACKs), and unary attempts failed and retried.
 	Sent      uint64 `protobuf:"varint,11,opt,name=sent,proto3" json:"sent,omitempty"`
 	Acked     uint64 `protobuf:"varint,12,opt,name=acked,proto3" json:"acked,omitempty"`
 	AckFailed uint64 `protobuf:"varint,13,opt,name=ack_failed,json=ackFailed,proto3" json:"ack_failed,omitempty"`
@@ -1393,8 +1418,10 @@ type StatusResponse struct {
 	Subscribers      uint32 `protobuf:"varint,24,opt,name=subscribers,proto3" json:"subscribers,omitempty"`
 	SubscriberMissed uint64 `protobuf:"varint,25,opt,name=subscriber_missed,json=subscriberMissed,proto3" json:"subscriber_missed,omitempty"`
 	// True once the node has joined a cluster (or is the first node).
-	Ready         bool   `protobuf:"varint,26,opt,name=ready,proto3" json:"ready,omitempty"`
-	Version       string `protobuf:"bytes,27,opt,name=version,proto3" json:"version,omitempty"`
+	Ready   bool   `protobuf:"varint,26,opt,name=ready,proto3" json:"ready,omitempty"`
+	Version string `protobuf:"bytes,27,opt,name=version,proto3" json:"version,omitempty"`
+	// The streaming transport's counters.
+	Stream        *StreamStatus `protobuf:"bytes,28,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1618,6 +1645,304 @@ func (x *StatusResponse) GetVersion() string {
 	return ""
 }
 
+func (x *StatusResponse) GetStream() *StreamStatus {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+// StreamStatus are the counters of the streaming transport (Plumtree,
+// anti-entropy, queues and streams). Message counts are of copies.
+type StreamStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Neighbours sent to on streams, and with PutMessageToClient.
+	StreamPeers uint32 `protobuf:"varint,1,opt,name=stream_peers,json=streamPeers,proto3" json:"stream_peers,omitempty"`
+	UnaryPeers  uint32 `protobuf:"varint,2,opt,name=unary_peers,json=unaryPeers,proto3" json:"unary_peers,omitempty"`
+	// Streams other nodes have open to this one.
+	Inbound uint32 `protobuf:"varint,3,opt,name=inbound,proto3" json:"inbound,omitempty"`
+	// Messages pushed eagerly; announced lazily (IHAVE); announced to this
+	// node.
+	EagerSent      uint64 `protobuf:"varint,4,opt,name=eager_sent,json=eagerSent,proto3" json:"eager_sent,omitempty"`
+	IhavesSent     uint64 `protobuf:"varint,5,opt,name=ihaves_sent,json=ihavesSent,proto3" json:"ihaves_sent,omitempty"`
+	IhavesReceived uint64 `protobuf:"varint,6,opt,name=ihaves_received,json=ihavesReceived,proto3" json:"ihaves_received,omitempty"`
+	// PRUNEs sent (redundant copies) and received.
+	PrunesSent     uint64 `protobuf:"varint,7,opt,name=prunes_sent,json=prunesSent,proto3" json:"prunes_sent,omitempty"`
+	PrunesReceived uint64 `protobuf:"varint,8,opt,name=prunes_received,json=prunesReceived,proto3" json:"prunes_received,omitempty"`
+	// Message numbers requested by GRAFT; messages sent in answer.
+	GraftsSent   uint64 `protobuf:"varint,9,opt,name=grafts_sent,json=graftsSent,proto3" json:"grafts_sent,omitempty"`
+	GraftsServed uint64 `protobuf:"varint,10,opt,name=grafts_served,json=graftsServed,proto3" json:"grafts_served,omitempty"`
+	// Anti-entropy digests sent and received; messages sent in answer.
+	DigestsSent     uint64 `protobuf:"varint,11,opt,name=digests_sent,json=digestsSent,proto3" json:"digests_sent,omitempty"`
+	DigestsReceived uint64 `protobuf:"varint,12,opt,name=digests_received,json=digestsReceived,proto3" json:"digests_received,omitempty"`
+	SyncSent        uint64 `protobuf:"varint,13,opt,name=sync_sent,json=syncSent,proto3" json:"sync_sent,omitempty"`
+	// Messages first received by GRAFT or anti-entropy.
+	Repaired uint64 `protobuf:"varint,14,opt,name=repaired,proto3" json:"repaired,omitempty"`
+	// Message numbers given up: no peer holds them any more.
+	HolesSkipped uint64 `protobuf:"varint,15,opt,name=holes_skipped,json=holesSkipped,proto3" json:"holes_skipped,omitempty"`
+	// Messages written to streams, and covered by ACKs.
+	CopiesSent  uint64 `protobuf:"varint,16,opt,name=copies_sent,json=copiesSent,proto3" json:"copies_sent,omitempty"`
+	CopiesAcked uint64 `protobuf:"varint,17,opt,name=copies_acked,json=copiesAcked,proto3" json:"copies_acked,omitempty"`
+	// Envelopes (batches) sent and received.
+	EnvelopesSent     uint64 `protobuf:"varint,18,opt,name=envelopes_sent,json=envelopesSent,proto3" json:"envelopes_sent,omitempty"`
+	EnvelopesReceived uint64 `protobuf:"varint,19,opt,name=envelopes_received,json=envelopesReceived,proto3" json:"envelopes_received,omitempty"`
+	// Messages re-sent after a stream broke before their ACK; streams
+	// re-opened; neighbours that answered Unimplemented.
+	Resent         uint64 `protobuf:"varint,20,opt,name=resent,proto3" json:"resent,omitempty"`
+	Reconnects     uint64 `protobuf:"varint,21,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
+	UnaryFallbacks uint64 `protobuf:"varint,22,opt,name=unary_fallbacks,json=unaryFallbacks,proto3" json:"unary_fallbacks,omitempty"`
+	// Frames that did not decode or validate.
+	BadFrames uint64 `protobuf:"varint,23,opt,name=bad_frames,json=badFrames,proto3" json:"bad_frames,omitempty"`
+	// Bytes queued for streams now.
+	QueuedBytes uint64 `protobuf:"varint,24,opt,name=queued_bytes,json=queuedBytes,proto3" json:"queued_bytes,omitempty"`
+	// Messages announced instead of pushed because a neighbour's queue was
+	// full (slow neighbour); frames dropped past the hard bound (left to
+	// repair).
+	Deferred      uint64 `protobuf:"varint,25,opt,name=deferred,proto3" json:"deferred,omitempty"`
+	FramesDropped uint64 `protobuf:"varint,26,opt,name=frames_dropped,json=framesDropped,proto3" json:"frames_dropped,omitempty"`
+	// Publishes that waited because the node was saturated, and those
+	// refused with RESOURCE_EXHAUSTED at their deadline.
+	PublishWaits    uint64 `protobuf:"varint,27,opt,name=publish_waits,json=publishWaits,proto3" json:"publish_waits,omitempty"`
+	PublishRejected uint64 `protobuf:"varint,28,opt,name=publish_rejected,json=publishRejected,proto3" json:"publish_rejected,omitempty"`
+	// Messages kept to answer grafts and digests.
+	Stored        uint64 `protobuf:"varint,29,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamStatus) Reset() {
+	*x = StreamStatus{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamStatus) ProtoMessage() {}
+
+func (x *StreamStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
+func (*StreamStatus) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StreamStatus) GetStreamPeers() uint32 {
+	if x != nil {
+		return x.StreamPeers
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetUnaryPeers() uint32 {
+	if x != nil {
+		return x.UnaryPeers
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetInbound() uint32 {
+	if x != nil {
+		return x.Inbound
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetEagerSent() uint64 {
+	if x != nil {
+		return x.EagerSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetIhavesSent() uint64 {
+	if x != nil {
+		return x.IhavesSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetIhavesReceived() uint64 {
+	if x != nil {
+		return x.IhavesReceived
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetPrunesSent() uint64 {
+	if x != nil {
+		return x.PrunesSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetPrunesReceived() uint64 {
+	if x != nil {
+		return x.PrunesReceived
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetGraftsSent() uint64 {
+	if x != nil {
+		return x.GraftsSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetGraftsServed() uint64 {
+	if x != nil {
+		return x.GraftsServed
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetDigestsSent() uint64 {
+	if x != nil {
+		return x.DigestsSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetDigestsReceived() uint64 {
+	if x != nil {
+		return x.DigestsReceived
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetSyncSent() uint64 {
+	if x != nil {
+		return x.SyncSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetRepaired() uint64 {
+	if x != nil {
+		return x.Repaired
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetHolesSkipped() uint64 {
+	if x != nil {
+		return x.HolesSkipped
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetCopiesSent() uint64 {
+	if x != nil {
+		return x.CopiesSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetCopiesAcked() uint64 {
+	if x != nil {
+		return x.CopiesAcked
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetEnvelopesSent() uint64 {
+	if x != nil {
+		return x.EnvelopesSent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetEnvelopesReceived() uint64 {
+	if x != nil {
+		return x.EnvelopesReceived
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetResent() uint64 {
+	if x != nil {
+		return x.Resent
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetReconnects() uint64 {
+	if x != nil {
+		return x.Reconnects
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetUnaryFallbacks() uint64 {
+	if x != nil {
+		return x.UnaryFallbacks
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetBadFrames() uint64 {
+	if x != nil {
+		return x.BadFrames
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetQueuedBytes() uint64 {
+	if x != nil {
+		return x.QueuedBytes
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetDeferred() uint64 {
+	if x != nil {
+		return x.Deferred
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetFramesDropped() uint64 {
+	if x != nil {
+		return x.FramesDropped
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetPublishWaits() uint64 {
+	if x != nil {
+		return x.PublishWaits
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetPublishRejected() uint64 {
+	if x != nil {
+		return x.PublishRejected
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetStored() uint64 {
+	if x != nil {
+		return x.Stored
+	}
+	return 0
+}
+
 type JoinRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The joining node (id and address are required).
@@ -1628,7 +1953,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1965,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1978,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{19}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -1673,7 +1998,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +2010,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +2023,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{20}
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JoinResponse) GetMembers() []*Member {
@@ -1791,7 +2116,7 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x04self\x18\x06 \x01(\bR\x04self\"\x12\n" +
 	"\x10NeighborsRequest\"F\n" +
 	"\x11NeighborsResponse\x121\n" +
-	"\tneighbors\x18\x01 \x03(\v2\x13.gossip.v1.NeighborR\tneighbors\"\x94\x03\n" +
+	"\tneighbors\x18\x01 \x03(\v2\x13.gossip.v1.NeighborR\tneighbors\"\xd5\x03\n" +
 	"\bNeighbor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
@@ -1806,8 +2131,10 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x04loss\x18\t \x01(\x01R\x04loss\x125\n" +
 	"\blast_ack\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\alastAck\x12=\n" +
-	"\flast_failure\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure\"\x0f\n" +
-	"\rStatusRequest\"\xff\x06\n" +
+	"\flast_failure\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure\x12\x1c\n" +
+	"\ttransport\x18\f \x01(\tR\ttransport\x12!\n" +
+	"\flazy_sources\x18\r \x01(\rR\vlazySources\"\x0f\n" +
+	"\rStatusRequest\"\xb0\a\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
 	"\x11advertise_address\x18\x02 \x01(\tR\x10advertiseAddress\x12%\n" +
@@ -1841,7 +2168,48 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\vsubscribers\x18\x18 \x01(\rR\vsubscribers\x12+\n" +
 	"\x11subscriber_missed\x18\x19 \x01(\x04R\x10subscriberMissed\x12\x14\n" +
 	"\x05ready\x18\x1a \x01(\bR\x05ready\x12\x18\n" +
-	"\aversion\x18\x1b \x01(\tR\aversion\"8\n" +
+	"\aversion\x18\x1b \x01(\tR\aversion\x12/\n" +
+	"\x06stream\x18\x1c \x01(\v2\x17.gossip.v1.StreamStatusR\x06stream\"\xf9\a\n" +
+	"\fStreamStatus\x12!\n" +
+	"\fstream_peers\x18\x01 \x01(\rR\vstreamPeers\x12\x1f\n" +
+	"\vunary_peers\x18\x02 \x01(\rR\n" +
+	"unaryPeers\x12\x18\n" +
+	"\ainbound\x18\x03 \x01(\rR\ainbound\x12\x1d\n" +
+	"\n" +
+	"eager_sent\x18\x04 \x01(\x04R\teagerSent\x12\x1f\n" +
+	"\vihaves_sent\x18\x05 \x01(\x04R\n" +
+	"ihavesSent\x12'\n" +
+	"\x0fihaves_received\x18\x06 \x01(\x04R\x0eihavesReceived\x12\x1f\n" +
+	"\vprunes_sent\x18\a \x01(\x04R\n" +
+	"prunesSent\x12'\n" +
+	"\x0fprunes_received\x18\b \x01(\x04R\x0eprunesReceived\x12\x1f\n" +
+	"\vgrafts_sent\x18\t \x01(\x04R\n" +
+	"graftsSent\x12#\n" +
+	"\rgrafts_served\x18\n" +
+	" \x01(\x04R\fgraftsServed\x12!\n" +
+	"\fdigests_sent\x18\v \x01(\x04R\vdigestsSent\x12)\n" +
+	"\x10digests_received\x18\f \x01(\x04R\x0fdigestsReceived\x12\x1b\n" +
+	"\tsync_sent\x18\r \x01(\x04R\bsyncSent\x12\x1a\n" +
+	"\brepaired\x18\x0e \x01(\x04R\brepaired\x12#\n" +
+	"\rholes_skipped\x18\x0f \x01(\x04R\fholesSkipped\x12\x1f\n" +
+	"\vcopies_sent\x18\x10 \x01(\x04R\n" +
+	"copiesSent\x12!\n" +
+	"\fcopies_acked\x18\x11 \x01(\x04R\vcopiesAcked\x12%\n" +
+	"\x0eenvelopes_sent\x18\x12 \x01(\x04R\renvelopesSent\x12-\n" +
+	"\x12envelopes_received\x18\x13 \x01(\x04R\x11envelopesReceived\x12\x16\n" +
+	"\x06resent\x18\x14 \x01(\x04R\x06resent\x12\x1e\n" +
+	"\n" +
+	"reconnects\x18\x15 \x01(\x04R\n" +
+	"reconnects\x12'\n" +
+	"\x0funary_fallbacks\x18\x16 \x01(\x04R\x0eunaryFallbacks\x12\x1d\n" +
+	"\n" +
+	"bad_frames\x18\x17 \x01(\x04R\tbadFrames\x12!\n" +
+	"\fqueued_bytes\x18\x18 \x01(\x04R\vqueuedBytes\x12\x1a\n" +
+	"\bdeferred\x18\x19 \x01(\x04R\bdeferred\x12%\n" +
+	"\x0eframes_dropped\x18\x1a \x01(\x04R\rframesDropped\x12#\n" +
+	"\rpublish_waits\x18\x1b \x01(\x04R\fpublishWaits\x12)\n" +
+	"\x10publish_rejected\x18\x1c \x01(\x04R\x0fpublishRejected\x12\x16\n" +
+	"\x06stored\x18\x1d \x01(\x04R\x06stored\"8\n" +
 	"\vJoinRequest\x12)\n" +
 	"\x06member\x18\x01 \x01(\v2\x11.gossip.v1.MemberR\x06member\";\n" +
 	"\fJoinResponse\x12+\n" +
@@ -1877,7 +2245,7 @@ func file_gossip_v1_gossip_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
@@ -1899,10 +2267,11 @@ var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(*Neighbor)(nil),              // 17: gossip.v1.Neighbor
 	(*StatusRequest)(nil),         // 18: gossip.v1.StatusRequest
 	(*StatusResponse)(nil),        // 19: gossip.v1.StatusResponse
-	(*JoinRequest)(nil),           // 20: gossip.v1.JoinRequest
-	(*JoinResponse)(nil),          // 21: gossip.v1.JoinResponse
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*StreamStatus)(nil),          // 20: gossip.v1.StreamStatus
+	(*JoinRequest)(nil),           // 21: gossip.v1.JoinRequest
+	(*JoinResponse)(nil),          // 22: gossip.v1.JoinResponse
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	4,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
@@ -1911,43 +2280,44 @@ var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	6,  // 3: gossip.v1.Envelope.digest:type_name -> gossip.v1.Digest
 	7,  // 4: gossip.v1.Digest.sequences:type_name -> gossip.v1.SeqSummary
 	2,  // 5: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	22, // 6: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	22, // 7: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	23, // 6: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	23, // 7: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
 	14, // 8: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
 	0,  // 9: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	22, // 10: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	23, // 10: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
 	17, // 11: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	23, // 12: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	23, // 13: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	22, // 14: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	22, // 15: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	22, // 16: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	23, // 17: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	23, // 18: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
-	23, // 19: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
-	14, // 20: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
-	14, // 21: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	1,  // 22: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
-	3,  // 23: gossip.v1.Gossip.Stream:input_type -> gossip.v1.Envelope
-	8,  // 24: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
-	10, // 25: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
-	12, // 26: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
-	15, // 27: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
-	18, // 28: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
-	20, // 29: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
-	2,  // 30: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	3,  // 31: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
-	9,  // 32: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
-	11, // 33: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
-	13, // 34: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
-	16, // 35: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
-	19, // 36: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
-	21, // 37: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	24, // 12: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	24, // 13: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	23, // 14: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	23, // 15: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	23, // 16: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	24, // 17: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	24, // 18: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
+	24, // 19: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
+	20, // 20: gossip.v1.StatusResponse.stream:type_name -> gossip.v1.StreamStatus
+	14, // 21: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	14, // 22: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	1,  // 23: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
+	3,  // 24: gossip.v1.Gossip.Stream:input_type -> gossip.v1.Envelope
+	8,  // 25: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
+	10, // 26: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
+	12, // 27: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
+	15, // 28: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
+	18, // 29: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
+	21, // 30: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
+	2,  // 31: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
+	3,  // 32: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
+	9,  // 33: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
+	11, // 34: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
+	13, // 35: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
+	16, // 36: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
+	19, // 37: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
+	22, // 38: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
+	31, // [31:39] is the sub-list for method output_type
+	23, // [23:31] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_rpc_proto_init() }
@@ -1961,7 +2331,7 @@ func file_gossip_v1_gossip_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

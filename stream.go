@@ -1,0 +1,402 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/grpc-gossip/gossip/internal/core"
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// This file is the streaming transport's runtime: the Stream handler
+// (inbound streams), the per-neighbour outbound links (link.go), and
+// handleEnvelope, which feeds received frames to the core and routes its
+// answers. See docs/DESIGN.md §6a.
+
+// streamDialer is implemented by transports that can open Gossip.Stream.
+type streamDialer interface {
+	openStream(ctx context.Context, addr string) (grpc.BidiStreamingClient[pb.Envelope, pb.Envelope], error)
+}
+
+func (t *grpcTransport) openStream(ctx context.Context, addr string) (grpc.BidiStreamingClient[pb.Envelope, pb.Envelope], error) {
+	c, err := t.factory.Client(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Stream(ctx)
+}
+
+// streamCounters are the runtime counters of the streaming transport.
+type streamCounters struct {
+	copiesSent     atomic.Uint64 // messages written to outbound streams
+	copiesAcked    atomic.Uint64 // of those, covered by the neighbour's ACK
+	envelopesSent  atomic.Uint64
+	envelopesRecv  atomic.Uint64
+	deferred       atomic.Uint64 // eager messages announced instead (slow neighbour)
+	framesDropped  atomic.Uint64 // frames dropped over a queue's hard bound, or with no stream to the peer
+	resent         atomic.Uint64 // messages re-sent after a stream broke before their ACK
+	reconnects     atomic.Uint64 // outbound streams re-established
+	unaryFallbacks atomic.Uint64 // neighbours that answered Unimplemented
+	badFrames      atomic.Uint64 // stream frames that did not decode or validate
+	publishWaits   atomic.Uint64 // publishes that waited for room (node saturated)
+	publishReject  atomic.Uint64 // publishes refused: still saturated at their deadline
+}
+
+// replyTo is where answers to a received frame go: the stream it came on.
+type replyTo interface {
+	reply(f core.Frame)
+}
+
+// inboundConn is a stream some peer opened to this node.
+type inboundConn struct {
+	n    *GossipNode
+	peer string
+	q    *sendQueue
+}
+
+func (c *inboundConn) reply(f core.Frame) { c.n.pushFrame(c.peer, c.q, f) }
+
+// pushFrame queues f on q (a stream to peer), counting degradations.
+func (n *GossipNode) pushFrame(peer string, q *sendQueue, f core.Frame) {
+	switch q.push(f, n.cfg.StreamQueueBytes) {
+	case deferred:
+		n.sc.deferred.Add(1)
+	case dropped:
+		n.sc.framesDropped.Add(1)
+		n.logger.Debug("stream queue full: frame dropped", "peer", peer, "kind", f.Kind)
+	}
+}
+
+// sendTo queues f for peer: on the outbound link to it when it is a
+// neighbour, otherwise on a stream it opened to this node.
+func (n *GossipNode) sendTo(peer string, f core.Frame) {
+	n.linksMu.Lock()
+	l := n.links[peer]
+	var in *inboundConn
+	if l == nil {
+		for c := range n.inbound[peer] {
+			in = c
+			break
+		}
+	}
+	n.linksMu.Unlock()
+	switch {
+	case l != nil:
+		l.reply(f)
+	case in != nil:
+		in.reply(f)
+	default:
+		n.sc.framesDropped.Add(1)
+	}
+}
+
+// dispatch queues the core's frames for stream neighbours.
+func (n *GossipNode) dispatch(outs []core.Out) {
+	for _, o := range outs {
+		n.sendTo(o.Peer, o.Frame)
+	}
+}
+
+// maxEnvelopeBytes is the batch bound of one Envelope: what the receiving
+// server accepts (ServerOptions' receive limit) less room for the
+// envelope's other fields.
+func (n *GossipNode) maxEnvelopeBytes() int {
+	return n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 32<<10
+}
+
+// Stream serves Gossip.Stream: a peer's stream of Envelopes to this node.
+// The first envelope must say who the peer is (hello). Each envelope is
+// handled in order; answers and the cumulative ACK go back on the same
+// stream.
+func (n *GossipNode) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Envelope]) error {
+	n.closeMu.RLock()
+	if n.closed {
+		n.closeMu.RUnlock()
+		return status.Error(codes.Unavailable, ErrClosed.Error())
+	}
+	n.wg.Add(1)
+	n.closeMu.RUnlock()
+	defer n.wg.Done()
+
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
+	if hello.GetId() == "" || len(hello.GetId()) > n.cfg.MaxHashBytes || hello.GetId() == n.Hash {
+		n.sc.badFrames.Add(1)
+		return status.Errorf(codes.InvalidArgument, "stream: the first envelope must carry a valid hello (peer id of 1..%d bytes, not this node's)", n.cfg.MaxHashBytes)
+	}
+	c := &inboundConn{n: n, peer: hello.GetId(), q: newSendQueue(n.qtotal)}
+	n.linksMu.Lock()
+	if n.inbound[c.peer] == nil {
+		n.inbound[c.peer] = make(map[*inboundConn]struct{})
+	}
+	n.inbound[c.peer][c] = struct{}{}
+	n.linksMu.Unlock()
+	defer func() {
+		n.linksMu.Lock()
+		delete(n.inbound[c.peer], c)
+		if len(n.inbound[c.peer]) == 0 {
+			delete(n.inbound, c.peer)
+		}
+		n.linksMu.Unlock()
+		c.q.drain()
+	}()
+
+	// Say who we are, then read on another goroutine while this one
+	// writes answers and ACKs.
+	if err := stream.Send(&pb.Envelope{Hello: &pb.Hello{Id: n.Hash, Address: n.Endpoint}}); err != nil {
+		return err
+	}
+	recvDone := make(chan error, 1)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		recvDone <- n.readStream(stream, c.peer, c, first, func(processed uint64) { c.q.owe(processed) })
+	}()
+	ctx := stream.Context()
+	for {
+		select {
+		case err := <-recvDone:
+			if err == nil || errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		case <-n.ctx.Done():
+			return status.Error(codes.Unavailable, "node shutting down")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.q.wake:
+		}
+		if err := n.writeBatches(stream, c.q, nil); err != nil {
+			return err
+		}
+	}
+}
+
+// readStream handles envelopes from peer until the stream ends; first, if
+// not nil, was already received. After each envelope it reports how many
+// it has handled (the cumulative ACK owed to the peer).
+func (n *GossipNode) readStream(stream interface{ Recv() (*pb.Envelope, error) }, peer string, reply replyTo, first *pb.Envelope, handled func(uint64)) error {
+	var count uint64
+	env := first
+	for {
+		if env == nil {
+			var err error
+			if env, err = stream.Recv(); err != nil {
+				return err
+			}
+		}
+		n.sc.envelopesRecv.Add(1)
+		if err := n.handleEnvelope(peer, env, reply); err != nil {
+			return err
+		}
+		count++
+		if handled != nil && (len(env.GetMessages()) > 0 || len(env.GetRepairs()) > 0) {
+			handled(count)
+		}
+		env = nil
+	}
+}
+
+// writeBatches sends what q holds, one envelope per batch, until it is
+// empty. sent, if not nil, is told about each envelope sent.
+func (n *GossipNode) writeBatches(stream interface{ Send(*pb.Envelope) error }, q *sendQueue, sent func(env *pb.Envelope, batch []core.Frame)) error {
+	for {
+		batch, ack, ok := q.take(n.maxEnvelopeBytes())
+		if !ok {
+			return nil
+		}
+		env := envelope(batch, ack)
+		if err := stream.Send(env); err != nil {
+			q.requeue(batch)
+			return err
+		}
+		n.sc.envelopesSent.Add(1)
+		if sent != nil {
+			sent(env, batch)
+		}
+	}
+}
+
+// handleEnvelope feeds one received envelope to the core and routes the
+// answers. It returns an error only when the node is closing.
+func (n *GossipNode) handleEnvelope(peer string, env *pb.Envelope, reply replyTo) error {
+	now := time.Now()
+	if len(env.GetMessages())+len(env.GetRepairs()) > 0 {
+		if err := n.receiveWire(now, peer, env.GetMessages(), core.ViaEager, reply); err != nil {
+			return err
+		}
+		if err := n.receiveWire(now, peer, env.GetRepairs(), core.ViaRepair, reply); err != nil {
+			return err
+		}
+	}
+	var answers []core.Frame
+	n.mu.Lock()
+	if len(env.GetPrune()) > 0 {
+		n.core.HandlePrune(peer, env.GetPrune())
+	}
+	if len(env.GetIhave()) > 0 {
+		n.core.HandleIHave(now, peer, env.GetIhave())
+	}
+	if len(env.GetGraft()) > 0 {
+		answers = append(answers, n.core.HandleGraft(now, peer, env.GetGraft())...)
+	}
+	if d := env.GetDigest(); d != nil {
+		answers = append(answers, n.core.HandleDigest(now, peer, d)...)
+	}
+	n.mu.Unlock()
+	for _, f := range answers {
+		reply.reply(f)
+	}
+	return nil
+}
+
+// receiveWire handles serialized messages from a stream: decode, core,
+// delivery, forwards. A message that does not decode or validate is
+// counted and skipped (the rest of the batch is fine).
+func (n *GossipNode) receiveWire(now time.Time, peer string, wires [][]byte, via core.Via, reply replyTo) error {
+	if len(wires) == 0 {
+		return nil
+	}
+	type fresh struct {
+		res  core.Result
+		from string
+		hops uint32
+	}
+	var accepted []fresh
+	var prunes []string
+	msgs := make([]*pb.GossipMessage, 0, len(wires))
+	for _, w := range wires {
+		m := new(pb.GossipMessage)
+		if err := proto.Unmarshal(w, m); err != nil {
+			n.sc.badFrames.Add(1)
+			n.logger.Warn("stream: undecodable message", "peer", peer, "err", err)
+			continue
+		}
+		if m.GetFromHash() == "" {
+			m.FromHash = peer
+		}
+		msgs = append(msgs, m)
+	}
+	n.mu.Lock()
+	for _, m := range msgs {
+		res, err := n.core.ReceiveVia(now, m, via)
+		if err != nil {
+			n.sc.badFrames.Add(1)
+			n.logger.Warn("stream: rejected message", "peer", peer, "hash", logID(m.GetHash()), "err", err)
+			continue
+		}
+		if res.Prune != "" && !contains(prunes, res.Prune) {
+			prunes = append(prunes, res.Prune)
+		}
+		if res.Fresh {
+			accepted = append(accepted, fresh{res: res, from: m.GetFromHash(), hops: m.GetHops()})
+		}
+	}
+	n.mu.Unlock()
+	for _, src := range prunes {
+		reply.reply(core.Frame{Kind: core.FramePrune, Range: &pb.SeqRange{Node: src}})
+	}
+	for i, a := range accepted {
+		if err := n.enqueue(n.ctx, a.res.Forward, a.from, a.hops, now); err != nil {
+			// Closing: what was not delivered is forgotten, so a peer's
+			// later copy counts as new.
+			n.mu.Lock()
+			for _, b := range accepted[i:] {
+				n.core.Forget(b.res.Forward.GetHash())
+			}
+			n.mu.Unlock()
+			return err
+		}
+		n.dispatch(a.res.Out)
+		if len(a.res.Targets) > 0 {
+			n.forward(n.ctx, a.res.Targets, a.res.Forward)
+		}
+	}
+	return nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// streamLoop runs the timers of the streaming protocol: due grafts every
+// quarter of GraftTimeout, and a digest to a random stream neighbour every
+// SyncInterval (±10% so that nodes started together do not synchronise).
+func (n *GossipNode) streamLoop() {
+	defer n.wg.Done()
+	graftTick := time.NewTicker(max(n.cfg.GraftTimeout/4, time.Millisecond))
+	defer graftTick.Stop()
+	jitter := func() time.Duration {
+		return time.Duration(float64(n.cfg.SyncInterval) * (0.9 + 0.2*rand.Float64()))
+	}
+	sync := time.NewTimer(jitter())
+	defer sync.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case now := <-graftTick.C:
+			n.mu.Lock()
+			outs := n.core.Grafts(now)
+			n.mu.Unlock()
+			n.dispatch(outs)
+		case <-sync.C:
+			n.mu.Lock()
+			peer, f, ok := n.core.SyncTarget()
+			n.mu.Unlock()
+			if ok {
+				n.sendTo(peer, f)
+			}
+			sync.Reset(jitter())
+		}
+	}
+}
+
+// waitForRoom blocks a publish while the node is saturated (more than
+// MaxQueuedBytes queued for streams) until there is room or ctx ends.
+func (n *GossipNode) waitForRoom(ctx context.Context) error {
+	full, room := n.qtotal.saturated()
+	if !full {
+		return nil
+	}
+	n.sc.publishWaits.Add(1)
+	for full {
+		select {
+		case <-room:
+		case <-ctx.Done():
+			n.sc.publishReject.Add(1)
+			return fmt.Errorf("%w: %d bytes queued for neighbours' streams, limit %d: %w", ErrSaturated, n.qtotal.load(), n.cfg.MaxQueuedBytes, ctx.Err())
+		case <-n.ctx.Done():
+			return ErrClosed
+		}
+		full, room = n.qtotal.saturated()
+	}
+	return nil
+}
+
+// linkSet is the node's streams: outbound links by neighbour id, and the
+// streams peers opened to it.
+type linkSet struct {
+	linksMu sync.Mutex
+	links   map[string]*link
+	inbound map[string]map[*inboundConn]struct{}
+}
