@@ -69,31 +69,45 @@ func runOK(t *testing.T, cfg config) (summary, string) {
 	}
 	if !s.Settled {
 		t.Logf("forwards still in flight after the last delivery:\n%s", out.String())
-	} else if s.Sent != s.Acked+s.AckFailed {
-		t.Errorf("settled, but RPCs sent %d != acked %d + failed %d", s.Sent, s.Acked, s.AckFailed)
+	} else if s.Sent != s.Acked+s.AckFailed || s.StreamCopies != s.StreamAcked {
+		t.Errorf("settled, but RPCs sent %d != acked %d + failed %d, or stream copies %d != acked %d",
+			s.Sent, s.Acked, s.AckFailed, s.StreamCopies, s.StreamAcked)
 	}
 	return s, out.String()
 }
 
+// TestRunRing20 is the seed's demo, over streams (the default) and over
+// the seed's unary RPC.
 func TestRunRing20(t *testing.T) {
-	cfg := testConfig(topoRing, 20)
-	s, out := runOK(t, cfg)
-	if s.Expected != 1200 {
-		t.Errorf("expected %d deliveries, want 1200", s.Expected)
-	}
-	// In a ring every message travels N-1 hops, once each, and nothing
-	// is duplicated: N × M × (N-1) RPCs.
-	if s.Settled && (s.Sent != 20*3*19 || s.Acked != s.Sent || s.Duplicates != 0) {
-		t.Errorf("ring: sent %d acked %d duplicates %d, want 1140 1140 0\n%s", s.Sent, s.Acked, s.Duplicates, out)
-	}
-	if s.DiameterMax != 20 {
-		t.Errorf("diameter estimate %d..%d, want ..20 (19 hops + 1)", s.DiameterMin, s.DiameterMax)
-	}
-	if !strings.HasPrefix(out, "gossip-demo: 20 nodes, ring, fanout 3, 3 messages per node\n") {
-		t.Errorf("header:\n%s", out)
-	}
-	if len(s.Endpoints) != 20 || slices.Contains(s.Endpoints, "127.0.0.1:0") {
-		t.Errorf("endpoints %v: want 20 bound addresses", s.Endpoints)
+	for _, unary := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unary=%v", unary), func(t *testing.T) {
+			cfg := testConfig(topoRing, 20)
+			cfg.Unary = unary
+			s, out := runOK(t, cfg)
+			if s.Expected != 1200 {
+				t.Errorf("expected %d deliveries, want 1200", s.Expected)
+			}
+			// In a ring every message travels N-1 hops, once each, and
+			// nothing is duplicated: N × M × (N-1) copies.
+			copies, acked := s.StreamCopies, s.StreamAcked
+			header := "gossip-demo: 20 nodes, ring, streams (Plumtree), 3 messages per node\n"
+			if unary {
+				copies, acked = s.Sent, s.Acked
+				header = "gossip-demo: 20 nodes, ring, unary transport, fanout 3, 3 messages per node\n"
+			}
+			if s.Settled && (copies != 20*3*19 || acked != copies || s.Duplicates != 0) {
+				t.Errorf("ring: sent %d acked %d duplicates %d, want 1140 1140 0\n%s", copies, acked, s.Duplicates, out)
+			}
+			if s.DiameterMax != 20 {
+				t.Errorf("diameter estimate %d..%d, want ..20 (19 hops + 1)", s.DiameterMin, s.DiameterMax)
+			}
+			if !strings.HasPrefix(out, header) {
+				t.Errorf("header:\n%s", out)
+			}
+			if len(s.Endpoints) != 20 || slices.Contains(s.Endpoints, "127.0.0.1:0") {
+				t.Errorf("endpoints %v: want 20 bound addresses", s.Endpoints)
+			}
+		})
 	}
 }
 
@@ -106,18 +120,31 @@ func TestRunRandom30(t *testing.T) {
 	}
 }
 
-// TestRunFull8 floods a full mesh: with fanout N-1 every node forwards to
-// every other, so delivery is certain. (With the default fanout 3 a full
-// mesh of 8 misses a delivery in about half the runs: gossip with a fanout
-// below the degree is probabilistic; see TestRunStalls.)
+// TestRunFull8 floods a full mesh with the unary transport: with fanout
+// N-1 every node forwards to every other, so delivery is certain. (With
+// the default fanout 3 a full mesh of 8 misses a delivery in about half
+// the runs: push with a fanout below the degree is probabilistic; see
+// TestRunStalls. Streams deliver everywhere whatever the fanout.)
 func TestRunFull8(t *testing.T) {
-	cfg := testConfig(topoFull, 8)
-	cfg.Fanout = 7
-	s, _ := runOK(t, cfg)
-	if s.MaxDegree != 7 {
-		t.Errorf("max degree %d, want 7", s.MaxDegree)
+	for _, unary := range []bool{false, true} {
+		cfg := testConfig(topoFull, 8)
+		cfg.Fanout = 7
+		cfg.Unary = unary
+		s, _ := runOK(t, cfg)
+		if s.MaxDegree != 7 {
+			t.Errorf("max degree %d, want 7", s.MaxDegree)
+		}
 	}
 }
+
+// TestRunFull8StreamsFanout1: the fanout limits only the unary push;
+// streams deliver every message everywhere (Plumtree with repair).
+func TestRunFull8StreamsFanout1(t *testing.T) {
+	cfg := testConfig(topoFull, 8)
+	cfg.Fanout = 1
+	runOK(t, cfg)
+}
+
 
 // TestRunStalls checks the incomplete path: with fanout 1 on a full mesh a
 // message travels a single random path that almost surely ends before
@@ -127,6 +154,7 @@ func TestRunFull8(t *testing.T) {
 func TestRunStalls(t *testing.T) {
 	cfg := testConfig(topoFull, 8)
 	cfg.Fanout = 1
+	cfg.Unary = true
 	var out bytes.Buffer
 	s, err := run(t.Context(), cfg, &out, testLogger(t))
 	if err != nil {
@@ -207,7 +235,9 @@ func TestRealMainExitCodes(t *testing.T) {
 		want int
 	}{
 		{[]string{"--base-port", "0", "--nodes", "4", "--quiet"}, exitOK},
-		{[]string{"--base-port", "0", "--nodes", "6", "--topology", "full", "--fanout", "1", "--quiet"}, exitIncomplete},
+		{[]string{"--base-port", "0", "--nodes", "6", "--topology", "full", "--fanout", "1", "--quiet", "--transport", "unary"}, exitIncomplete},
+		{[]string{"--base-port", "0", "--nodes", "6", "--topology", "full", "--fanout", "1", "--quiet"}, exitOK},
+		{[]string{"--transport", "carrier-pigeon"}, exitSetup},
 		{[]string{"--nodes", "0"}, exitSetup},
 		{[]string{"--topology", "star"}, exitSetup},
 		{[]string{"--topology", "random", "--nodes", "5", "--degree", "3"}, exitSetup},
