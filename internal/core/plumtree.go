@@ -385,10 +385,29 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 			// lacks below it the peer can no longer send.
 			n.counters.HolesSkipped += t.giveUpBelow(s.GetFloor())
 		}
-		if t == nil {
-			lack = lack || s.GetContiguous() > 0 || len(s.GetAbove()) > 0
-		} else if !lack {
-			lack = t.lacks(s)
+		var mine uint64
+		if t != nil {
+			mine = t.contiguous
+		}
+		if t == nil && (s.GetContiguous() > 0 || len(s.GetAbove()) > 0) || t != nil && t.lacks(s) {
+			lack = true
+			// A digest is also an announcement: what it names and this
+			// node lacks is grafted from the peer if it has not arrived
+			// GraftTimeout from now (by the peer's answer to this node's
+			// own digest, or otherwise), in MaxGraft chunks — so a node far
+			// behind catches up at the pace of grafts, not of sync rounds.
+			var ann []*pb.SeqRange
+			if s.GetContiguous() > mine {
+				ann = append(ann, &pb.SeqRange{Node: k.Node, Epoch: k.Epoch, First: max(mine+1, s.GetFloor(), 1), Last: s.GetContiguous()})
+			}
+			for _, a := range s.GetAbove() {
+				if a > mine && (t == nil || !t.has(a)) {
+					ann = append(ann, &pb.SeqRange{Node: k.Node, Epoch: k.Epoch, First: a, Last: a})
+				}
+			}
+			if len(ann) > 0 && ann[0].First <= ann[0].Last {
+				n.HandleIHave(now, from, ann)
+			}
 		}
 	}
 	var out []Frame

@@ -2,19 +2,20 @@ package main
 
 import (
 	"github.com/grpc-gossip/gossip/bench/internal/harness"
+	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipstream"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipsub"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipunary"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/memberlist"
 )
 
 // impls lists the systems the driver can run, in the order it runs and
-// reports them. A new system (e.g. this project's streaming transport) is
-// one line here.
+// reports them. A new system is one line here.
 var impls = []struct {
 	name string
 	new  func() harness.Impl
 }{
 	{gossipunary.Name, gossipunary.New},
+	{gossipstream.Name, gossipstream.New},
 	{"memberlist", memberlist.New},
 	{"gossipsub", func() harness.Impl { return gossipsub.New() }},
 }

@@ -1,281 +1,37 @@
 // Package gossipunary runs this project's gossip library under the
-// benchmark harness, over the seed's transport: one unary
-// PutMessageToClient RPC per forwarded copy, on one gRPC connection per
-// (sender, neighbour) pair.
+// benchmark harness over the seed's unary transport, explicitly
+// (Config.DisableStreaming = true): one unary PutMessageToClient RPC per
+// forwarded copy, on one gRPC connection per (sender, neighbour) pair,
+// with an ACK per copy and retries after AckTimeout.
 //
 // Profiles:
 //
-//   - default: what gossipd does. Every node is gossip.New with
-//     Config{Fanout: FanoutAll} (other fields at their defaults), its own
-//     GossipClientFactory and its own gRPC server on 127.0.0.1:0; node 1 is
-//     marked ready and nodes 2..N Join through node 1, one after another,
-//     which makes the sparse symmetric overlay of docs/DESIGN.md §3a (each
-//     joiner links to the seed and up to 3 other members). Messages flood
-//     that overlay.
-//   - equalised: Config{Fanout: Degree}, and every node has every other
-//     node as a neighbour (AddNeighbor, full mesh): each fresh message goes
-//     to Degree neighbours chosen uniformly at random, excluding the sender
-//     and the origin — the same fanout as memberlist's GossipNodes and
-//     GossipSub's D in that profile. Push gossip with a fixed fanout is
-//     probabilistic: a node may be missed by every forwarder.
+//   - default: what gossipd does, but unary. Config{Fanout: FanoutAll,
+//     DisableStreaming: true}, other fields at their defaults; nodes 2..N
+//     Join through node 1 (each joiner links to the seed and up to 3 other
+//     members). Messages flood that overlay: one RPC per overlay edge per
+//     message.
+//   - equalised: Config{Fanout: Degree, DisableStreaming: true}, full mesh
+//     (AddNeighbor): each fresh message goes to Degree neighbours chosen
+//     uniformly at random, excluding the sender and the origin — the same
+//     fanout as memberlist's GossipNodes and GossipSub's D in that profile.
+//     Push gossip with a fixed fanout is probabilistic: a node may be
+//     missed by every forwarder.
 //
-// Both profiles: plaintext gRPC (no TLS is the library's default), payloads
-// of up to max(1 MiB, MaxPayload).
-//
-// Wire counting, on every client connection (the only connections that
-// carry gossip: a node dials each neighbour it sends to, and the ACK comes
-// back on the same connection): msgs = PutMessageToClient requests sent
-// (a grpc stats.Handler on the client side counts each request message,
-// retries included); bytes = every byte read and written on those TCP
-// connections (a counting net.Conn from the dialer): requests, ACKs,
-// HTTP/2 framing and headers, pings and window updates.
+// Wire counting: msgs = PutMessageToClient requests sent, retries included
+// (a client-side grpc stats.Handler); bytes = every byte read and written
+// on the nodes' client TCP connections (requests, ACKs, HTTP/2 framing and
+// headers, pings, window updates). The adapter is gossipgrpc with the
+// Unary transport; see that package for the details.
 package gossipunary
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/stats"
-
-	gossip "github.com/grpc-gossip/gossip"
 	"github.com/grpc-gossip/gossip/bench/internal/harness"
+	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipgrpc"
 )
 
 // Name is the Impl's name.
 const Name = "gossip-unary"
 
-// publishTimeout bounds one Publish: the time a saturated node may make
-// the publisher wait for a forward slot (MaxInflightSends) or for its own
-// delivery queue, like the deadline of a NodeService.Publish RPC.
-const publishTimeout = 2 * time.Second
-
-// Impl is the gossip-unary adapter.
-type Impl struct {
-	mu        sync.Mutex
-	nodes     []*gossip.GossipNode
-	factories []*gossip.GossipClientFactory
-	describe  []string
-	closed    bool
-
-	wire wire
-}
-
-// New returns an Impl; Start launches its nodes.
-func New() harness.Impl { return &Impl{} }
-
-// Name implements harness.Impl.
-func (*Impl) Name() string { return Name }
-
-// Start implements harness.Impl.
-func (m *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver harness.Deliver) error {
-	if cfg.Nodes < 2 {
-		return fmt.Errorf("need at least 2 nodes, got %d", cfg.Nodes)
-	}
-	conf := gossip.Config{}
-	switch cfg.Profile {
-	case harness.ProfileDefault:
-		conf.Fanout = gossip.FanoutAll
-	case harness.ProfileEqualised:
-		if cfg.Degree < 1 {
-			return fmt.Errorf("equalised profile needs a degree ≥ 1, got %d", cfg.Degree)
-		}
-		conf.Fanout = cfg.Degree
-	default:
-		return fmt.Errorf("unknown profile %q", cfg.Profile)
-	}
-	if cfg.MaxPayload > gossip.DefaultConfig().MaxPayloadBytes {
-		conf.MaxPayloadBytes = cfg.MaxPayload
-	}
-	if cfg.Seed != 0 {
-		conf.Seed = uint64(cfg.Seed)
-	}
-
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.nodes != nil || m.closed {
-		return errors.New("gossip-unary: Start called twice")
-	}
-	for i := range cfg.Nodes {
-		f := gossip.NewGossipClientFactory(
-			grpc.WithStatsHandler(&m.wire),
-			grpc.WithContextDialer(m.wire.dial),
-		)
-		c := conf
-		if c.Seed != 0 {
-			c.Seed += uint64(i) // distinct per node, reproducible
-		}
-		n, err := gossip.New(fmt.Sprintf("node-%02d", i+1), "127.0.0.1:0", nil, nil, nil, f,
-			gossip.WithConfig(c),
-			gossip.WithDeliveryHandler(func(d gossip.Delivery) { deliver(i, []byte(d.Payload)) }),
-		)
-		if err != nil {
-			f.Release()
-			return err
-		}
-		m.nodes = append(m.nodes, n)
-		m.factories = append(m.factories, f)
-		if err := n.StartGRPCServer("127.0.0.1:0"); err != nil {
-			return err
-		}
-	}
-
-	switch cfg.Profile {
-	case harness.ProfileDefault:
-		m.nodes[0].MarkReady()
-		seed := []string{m.nodes[0].ListenAddr()}
-		for _, n := range m.nodes[1:] {
-			if _, err := n.Join(ctx, seed); err != nil {
-				return fmt.Errorf("%s: join: %w", n.Hash, err)
-			}
-		}
-	case harness.ProfileEqualised:
-		for _, n := range m.nodes {
-			for _, o := range m.nodes {
-				if o != n {
-					if err := n.AddNeighbor(o.Hash, o.ListenAddr()); err != nil {
-						return err
-					}
-				}
-			}
-			n.MarkReady()
-		}
-	}
-	m.describe = describe(cfg, m.nodes)
-	return nil
-}
-
-func describe(cfg harness.ClusterConfig, nodes []*gossip.GossipNode) []string {
-	c := nodes[0].Config()
-	links, maxDeg := 0, 0
-	for _, n := range nodes {
-		d := len(n.Neighbors())
-		links += d
-		maxDeg = max(maxDeg, d)
-	}
-	var out []string
-	switch cfg.Profile {
-	case harness.ProfileDefault:
-		out = append(out,
-			"as gossipd: Config{Fanout: FanoutAll} (flood to every neighbour but the sender and the origin)",
-			fmt.Sprintf("overlay: nodes 2..N Join through node 1 (seed + up to %d members each, symmetric links); degree mean %.1f, max %d (node 1, the seed, links to every joiner)", gossip.DefaultJoinPeers-1, float64(links)/float64(len(nodes)), maxDeg),
-		)
-	case harness.ProfileEqualised:
-		out = append(out,
-			fmt.Sprintf("Config{Fanout: %d}: %d neighbours chosen uniformly at random per fresh message (never the sender or origin)", c.Fanout, c.Fanout),
-			fmt.Sprintf("overlay: full mesh (every node AddNeighbor every other: degree %d)", len(nodes)-1),
-		)
-	}
-	out = append(out,
-		"transport: seed unary PutMessageToClient, one gRPC connection per (sender, neighbour), plaintext (no TLS)",
-		fmt.Sprintf("other Config at defaults: AckTimeout %v, MaxAttempts %d, RetryBackoff %v, DeliveryBuffer %d, MaxInflightSends %d, MaxPayloadBytes %d",
-			c.AckTimeout, c.MaxAttempts, c.RetryBackoff, c.DeliveryBuffer, c.MaxInflightSends, c.MaxPayloadBytes),
-		"publish: node.Publish (node-assigned 128-bit id) with a 2 s deadline; the publisher's own delivery is ignored",
-		"wire msgs: PutMessageToClient requests sent, retries included (client stats.Handler); wire bytes: all bytes both ways on the nodes' client TCP connections (requests, ACKs, HTTP/2 framing, headers, pings)",
-	)
-	return out
-}
-
-// Publish implements harness.Impl.
-func (m *Impl) Publish(node int, payload []byte) error {
-	m.mu.Lock()
-	if m.closed || node < 0 || node >= len(m.nodes) {
-		m.mu.Unlock()
-		return fmt.Errorf("gossip-unary: no node %d", node)
-	}
-	n := m.nodes[node]
-	m.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
-	_, _, err := n.Publish(ctx, "", payload)
-	return err
-}
-
-// Wire implements harness.Impl.
-func (m *Impl) Wire() (msgs, bytes uint64) { return m.wire.msgs.Load(), m.wire.bytes.Load() }
-
-// Describe implements harness.Impl.
-func (m *Impl) Describe() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]string(nil), m.describe...)
-}
-
-// Close implements harness.Impl: it closes every node concurrently, then
-// releases their client factories.
-func (m *Impl) Close() error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil
-	}
-	m.closed = true
-	nodes, factories := m.nodes, m.factories
-	m.mu.Unlock()
-
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Go(func() { errs[i] = n.Close() })
-	}
-	wg.Wait()
-	for _, f := range factories {
-		errs = append(errs, f.Release())
-	}
-	return errors.Join(errs...)
-}
-
-// wire counts what the nodes put on the wire; see the package comment.
-type wire struct {
-	msgs  atomic.Uint64
-	bytes atomic.Uint64
-}
-
-func (w *wire) dial(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, w: w}, nil
-}
-
-// TagRPC implements stats.Handler.
-func (*wire) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-
-// HandleRPC implements stats.Handler: it counts request messages sent by
-// clients. Only PutMessageToClient is called on these connections while
-// the harness measures (Join only during Start).
-func (w *wire) HandleRPC(_ context.Context, s stats.RPCStats) {
-	if p, ok := s.(*stats.OutPayload); ok && p.IsClient() {
-		w.msgs.Add(1)
-	}
-}
-
-// TagConn implements stats.Handler.
-func (*wire) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-
-// HandleConn implements stats.Handler.
-func (*wire) HandleConn(context.Context, stats.ConnStats) {}
-
-type countingConn struct {
-	net.Conn
-	w *wire
-}
-
-func (c *countingConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.w.bytes.Add(uint64(n))
-	return n, err
-}
-
-func (c *countingConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.w.bytes.Add(uint64(n))
-	return n, err
-}
+// New returns the gossip-unary Impl; Start launches its nodes.
+func New() harness.Impl { return gossipgrpc.New(Name, gossipgrpc.Unary) }

@@ -1,0 +1,336 @@
+// Package gossipgrpc runs this project's gossip library under the
+// benchmark harness: N GossipNodes in one process, each with its own gRPC
+// server on 127.0.0.1 and its own GossipClientFactory. It serves two
+// systems that differ only in the transport between the nodes (see the
+// packages gossipunary and gossipstream, which name them):
+//
+//   - Unary: Config.DisableStreaming, the seed's transport: one unary
+//     PutMessageToClient RPC per forwarded copy, pushed to Fanout
+//     neighbours, with an ACK per copy and retries.
+//   - Stream: the library's default: one long-lived bidirectional
+//     Gossip.Stream per neighbour, batched envelopes, cumulative ACKs,
+//     per-source Plumtree (eager push, IHAVE/GRAFT/PRUNE) and
+//     anti-entropy. Fanout applies only to neighbours without stream
+//     support (none here).
+//
+// Profiles (the same for both transports):
+//
+//   - default: what gossipd does. Config{Fanout: FanoutAll}, other fields at
+//     their defaults; node 1 is marked ready and nodes 2..N Join through
+//     node 1, one after another, which makes the sparse symmetric overlay
+//     of docs/DESIGN.md §3a (each joiner links to the seed and up to 3
+//     other members).
+//   - equalised: Config{Fanout: Degree}, and every node has every other
+//     node as a neighbour (AddNeighbor, full mesh).
+//
+// Both profiles: plaintext gRPC (no TLS is the library's default), payloads
+// of up to max(1 MiB, MaxPayload).
+//
+// Wire counting. bytes: every byte read and written on the nodes' client
+// TCP connections (a counting net.Conn from each factory's dialer). These
+// are the only connections that carry gossip: a node dials each neighbour
+// it sends to; ACKs, and on streams the neighbour's answers, come back on
+// the same connection. msgs: Unary counts PutMessageToClient requests
+// sent (a client-side grpc stats.Handler, retries included); Stream counts
+// message copies put on the wire, Σ over nodes of Stats().Stream.CopiesSent
+// (messages written to neighbours' streams) + Stats().Sent (unary
+// attempts), read when the harness asks.
+package gossipgrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
+
+	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/bench/internal/harness"
+)
+
+// Transport selects how the nodes send to each other.
+type Transport int
+
+const (
+	// Unary is the seed's PutMessageToClient, one RPC per copy
+	// (Config.DisableStreaming).
+	Unary Transport = iota
+	// Stream is Gossip.Stream with Plumtree, the library's default.
+	Stream
+)
+
+// publishTimeout bounds one Publish: the time a saturated node may make
+// the publisher wait (for a forward slot, MaxInflightSends, or room in the
+// streams' queues, MaxQueuedBytes, or its own delivery queue), like the
+// deadline of a NodeService.Publish RPC.
+const publishTimeout = 2 * time.Second
+
+// Impl is the adapter; New chooses its name and transport.
+type Impl struct {
+	name      string
+	transport Transport
+
+	mu        sync.Mutex
+	nodes     []*gossip.GossipNode
+	factories []*gossip.GossipClientFactory
+	describe  []string
+	closed    bool
+
+	wire wire
+}
+
+// New returns an Impl called name that uses transport t; Start launches
+// its nodes.
+func New(name string, t Transport) *Impl { return &Impl{name: name, transport: t} }
+
+// Name implements harness.Impl.
+func (m *Impl) Name() string { return m.name }
+
+// Nodes returns the running nodes (for tests).
+func (m *Impl) Nodes() []*gossip.GossipNode {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*gossip.GossipNode(nil), m.nodes...)
+}
+
+// Start implements harness.Impl.
+func (m *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver harness.Deliver) error {
+	if cfg.Nodes < 2 {
+		return fmt.Errorf("need at least 2 nodes, got %d", cfg.Nodes)
+	}
+	conf := gossip.Config{DisableStreaming: m.transport == Unary}
+	switch cfg.Profile {
+	case harness.ProfileDefault:
+		conf.Fanout = gossip.FanoutAll
+	case harness.ProfileEqualised:
+		if cfg.Degree < 1 {
+			return fmt.Errorf("equalised profile needs a degree ≥ 1, got %d", cfg.Degree)
+		}
+		conf.Fanout = cfg.Degree
+	default:
+		return fmt.Errorf("unknown profile %q", cfg.Profile)
+	}
+	if cfg.MaxPayload > gossip.DefaultConfig().MaxPayloadBytes {
+		conf.MaxPayloadBytes = cfg.MaxPayload
+	}
+	if cfg.Seed != 0 {
+		conf.Seed = uint64(cfg.Seed)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodes != nil || m.closed {
+		return fmt.Errorf("%s: Start called twice", m.name)
+	}
+	for i := range cfg.Nodes {
+		opts := []grpc.DialOption{grpc.WithContextDialer(m.wire.dial)}
+		if m.transport == Unary {
+			opts = append(opts, grpc.WithStatsHandler(&m.wire))
+		}
+		f := gossip.NewGossipClientFactory(opts...)
+		c := conf
+		if c.Seed != 0 {
+			c.Seed += uint64(i) // distinct per node, reproducible
+		}
+		n, err := gossip.New(fmt.Sprintf("node-%02d", i+1), "127.0.0.1:0", nil, nil, nil, f,
+			gossip.WithConfig(c),
+			gossip.WithDeliveryHandler(func(d gossip.Delivery) { deliver(i, []byte(d.Payload)) }),
+		)
+		if err != nil {
+			f.Release()
+			return err
+		}
+		m.nodes = append(m.nodes, n)
+		m.factories = append(m.factories, f)
+		if err := n.StartGRPCServer("127.0.0.1:0"); err != nil {
+			return err
+		}
+	}
+
+	switch cfg.Profile {
+	case harness.ProfileDefault:
+		m.nodes[0].MarkReady()
+		seed := []string{m.nodes[0].ListenAddr()}
+		for _, n := range m.nodes[1:] {
+			if _, err := n.Join(ctx, seed); err != nil {
+				return fmt.Errorf("%s: join: %w", n.Hash, err)
+			}
+		}
+	case harness.ProfileEqualised:
+		for _, n := range m.nodes {
+			for _, o := range m.nodes {
+				if o != n {
+					if err := n.AddNeighbor(o.Hash, o.ListenAddr()); err != nil {
+						return err
+					}
+				}
+			}
+			n.MarkReady()
+		}
+	}
+	m.describe = m.describeRun(cfg)
+	return nil
+}
+
+// describeRun lists what the run set, one line per setting.
+func (m *Impl) describeRun(cfg harness.ClusterConfig) []string {
+	nodes := m.nodes
+	c := nodes[0].Config()
+	links, maxDeg := 0, 0
+	for _, n := range nodes {
+		d := len(n.Neighbors())
+		links += d
+		maxDeg = max(maxDeg, d)
+	}
+	stream := m.transport == Stream
+	var out []string
+	switch cfg.Profile {
+	case harness.ProfileDefault:
+		if stream {
+			out = append(out, "as gossipd: Config{Fanout: FanoutAll}; the fanout applies only to unary peers (none here): Plumtree pushes each source's messages eagerly to every stream neighbour but the sender and PRUNEs duplicate paths down to a per-source tree (IHAVE to the rest)")
+		} else {
+			out = append(out, "as gossipd: Config{Fanout: FanoutAll} (flood to every neighbour but the sender and the origin)")
+		}
+		out = append(out, fmt.Sprintf("overlay: nodes 2..N Join through node 1 (seed + up to %d members each, symmetric links); degree mean %.1f, max %d (node 1, the seed, links to every joiner)", gossip.DefaultJoinPeers-1, float64(links)/float64(len(nodes)), maxDeg))
+	case harness.ProfileEqualised:
+		if stream {
+			out = append(out, fmt.Sprintf("Config{Fanout: %d} as in gossip-unary, but the fanout (the profile's degree) applies only to unary peers (none here): streams are not bounded by it; Plumtree starts with eager push to all %d neighbours and PRUNEs the mesh down to a per-source spanning tree (IHAVE to the rest)", c.Fanout, len(nodes)-1))
+		} else {
+			out = append(out, fmt.Sprintf("Config{Fanout: %d}: %d neighbours chosen uniformly at random per fresh message (never the sender or origin)", c.Fanout, c.Fanout))
+		}
+		out = append(out, fmt.Sprintf("overlay: full mesh (every node AddNeighbor every other: degree %d)", len(nodes)-1))
+	}
+	if stream {
+		out = append(out,
+			"transport: Gossip.Stream (the default), one long-lived bidirectional stream per (node, neighbour) on the node's client connection, batched envelopes, cumulative ACKs, plaintext (no TLS)",
+			fmt.Sprintf("streaming Config at defaults: GraftTimeout %v, SyncInterval %v (anti-entropy), StoreBytes %d, StreamQueueBytes %d, MaxQueuedBytes %d",
+				c.GraftTimeout, c.SyncInterval, c.StoreBytes, c.StreamQueueBytes, c.MaxQueuedBytes),
+		)
+	} else {
+		out = append(out, "transport: seed unary PutMessageToClient (Config.DisableStreaming), one gRPC connection per (sender, neighbour), plaintext (no TLS)")
+	}
+	out = append(out,
+		fmt.Sprintf("other Config at defaults: AckTimeout %v, MaxAttempts %d, RetryBackoff %v, DeliveryBuffer %d, MaxInflightSends %d, MaxPayloadBytes %d",
+			c.AckTimeout, c.MaxAttempts, c.RetryBackoff, c.DeliveryBuffer, c.MaxInflightSends, c.MaxPayloadBytes),
+		"publish: node.Publish (node-assigned 128-bit id) with a 2 s deadline; the publisher's own delivery is ignored",
+	)
+	if stream {
+		out = append(out, "wire msgs: message copies put on the wire, Σ Stats().Stream.CopiesSent + Stats().Sent (unary attempts) over the nodes; wire bytes: all bytes both ways on the nodes' client TCP connections (the streams, with the neighbours' ACKs and answers, HTTP/2 framing, pings)")
+	} else {
+		out = append(out, "wire msgs: PutMessageToClient requests sent, retries included (client stats.Handler); wire bytes: all bytes both ways on the nodes' client TCP connections (requests, ACKs, HTTP/2 framing, headers, pings)")
+	}
+	return out
+}
+
+// Publish implements harness.Impl.
+func (m *Impl) Publish(node int, payload []byte) error {
+	m.mu.Lock()
+	if m.closed || node < 0 || node >= len(m.nodes) {
+		m.mu.Unlock()
+		return fmt.Errorf("%s: no node %d", m.name, node)
+	}
+	n := m.nodes[node]
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	_, _, err := n.Publish(ctx, "", payload)
+	return err
+}
+
+// Wire implements harness.Impl.
+func (m *Impl) Wire() (msgs, bytes uint64) {
+	if m.transport == Unary {
+		return m.wire.msgs.Load(), m.wire.bytes.Load()
+	}
+	for _, n := range m.Nodes() {
+		s := n.Stats()
+		msgs += s.Stream.CopiesSent + s.Sent
+	}
+	return msgs, m.wire.bytes.Load()
+}
+
+// Describe implements harness.Impl.
+func (m *Impl) Describe() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.describe...)
+}
+
+// Close implements harness.Impl: it closes every node concurrently, then
+// releases their client factories.
+func (m *Impl) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	nodes, factories := m.nodes, m.factories
+	m.mu.Unlock()
+
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() { errs[i] = n.Close() })
+	}
+	wg.Wait()
+	for _, f := range factories {
+		errs = append(errs, f.Release())
+	}
+	return errors.Join(errs...)
+}
+
+// wire counts what the nodes put on the wire; see the package comment.
+type wire struct {
+	msgs  atomic.Uint64
+	bytes atomic.Uint64
+}
+
+func (w *wire) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, w: w}, nil
+}
+
+// TagRPC implements stats.Handler.
+func (*wire) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+// HandleRPC implements stats.Handler: it counts request messages sent by
+// clients. Only PutMessageToClient is called on these connections while
+// the harness measures (Join only during Start). Installed for Unary only.
+func (w *wire) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if p, ok := s.(*stats.OutPayload); ok && p.IsClient() {
+		w.msgs.Add(1)
+	}
+}
+
+// TagConn implements stats.Handler.
+func (*wire) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+// HandleConn implements stats.Handler.
+func (*wire) HandleConn(context.Context, stats.ConnStats) {}
+
+type countingConn struct {
+	net.Conn
+	w *wire
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.w.bytes.Add(uint64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.w.bytes.Add(uint64(n))
+	return n, err
+}
