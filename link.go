@@ -57,7 +57,8 @@ func (l *link) reply(f core.Frame) { l.n.pushFrame(l.peer, l.q, f) }
 // startLink starts the stream to neighbour peer at addr. n.linksMu is held.
 func (n *GossipNode) startLink(peer, addr string) *link {
 	ctx, cancel := context.WithCancel(n.ctx)
-	l := &link{n: n, peer: peer, addr: addr, q: newSendQueue(n.qtotal), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l := &link{n: n, peer: peer, addr: addr, q: newSendQueue(n.qtotal, n.cfg.StreamQueueBytes), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l.q.register()
 	n.links[peer] = l
 	n.wg.Add(1)
 	go l.run()
@@ -69,6 +70,7 @@ func (n *GossipNode) startLink(peer, addr string) *link {
 func (l *link) stop() {
 	l.cancel()
 	<-l.done
+	l.q.unregister()
 	if frames := l.q.drain(); len(frames) > 0 {
 		l.n.sc.framesDropped.Add(uint64(len(frames)))
 	}
@@ -256,6 +258,7 @@ func (l *link) fallBack() {
 		delete(n.links, l.peer)
 	}
 	n.linksMu.Unlock()
+	l.q.unregister()
 	frames := l.q.drain()
 	l.mu.Lock()
 	for _, u := range l.unacked {

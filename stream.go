@@ -69,7 +69,7 @@ func (c *inboundConn) reply(f core.Frame) { c.n.pushFrame(c.peer, c.q, f) }
 
 // pushFrame queues f on q (a stream to peer), counting degradations.
 func (n *GossipNode) pushFrame(peer string, q *sendQueue, f core.Frame) {
-	switch q.push(f, n.cfg.StreamQueueBytes) {
+	switch q.push(f) {
 	case deferred:
 		n.sc.deferred.Add(1)
 	case dropped:
@@ -138,7 +138,7 @@ func (n *GossipNode) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Enve
 		n.sc.badFrames.Add(1)
 		return status.Errorf(codes.InvalidArgument, "stream: the first envelope must carry a valid hello (peer id of 1..%d bytes, not this node's)", n.cfg.MaxHashBytes)
 	}
-	c := &inboundConn{n: n, peer: hello.GetId(), q: newSendQueue(n.qtotal)}
+	c := &inboundConn{n: n, peer: hello.GetId(), q: newSendQueue(n.qtotal, n.cfg.StreamQueueBytes)}
 	n.linksMu.Lock()
 	if n.inbound[c.peer] == nil {
 		n.inbound[c.peer] = make(map[*inboundConn]struct{})
@@ -372,7 +372,8 @@ func (n *GossipNode) streamLoop() {
 }
 
 // waitForRoom blocks a publish while the node is saturated (more than
-// MaxQueuedBytes queued for streams) until there is room or ctx ends.
+// MaxQueuedBytes queued for streams, or every neighbour's stream over
+// StreamQueueBytes) until there is room or ctx ends.
 func (n *GossipNode) waitForRoom(ctx context.Context) error {
 	full, room := n.qtotal.saturated()
 	if !full {
@@ -384,7 +385,8 @@ func (n *GossipNode) waitForRoom(ctx context.Context) error {
 		case <-room:
 		case <-ctx.Done():
 			n.sc.publishReject.Add(1)
-			return fmt.Errorf("%w: %d bytes queued for neighbours' streams, limit %d: %w", ErrSaturated, n.qtotal.load(), n.cfg.MaxQueuedBytes, ctx.Err())
+			return fmt.Errorf("%w: %d bytes queued for neighbours' streams (limit %d), or every neighbour's queue over %d bytes: %w",
+				ErrSaturated, n.qtotal.load(), n.cfg.MaxQueuedBytes, n.cfg.StreamQueueBytes, ctx.Err())
 		case <-n.ctx.Done():
 			return ErrClosed
 		}

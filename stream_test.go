@@ -265,9 +265,9 @@ func startStuckPeer(t *testing.T) (addr string, hello chan struct{}) {
 
 // TestStreamSlowPeerDegrades: a neighbour that stops reading does not
 // hold up the others and loses nothing silently: past StreamQueueBytes
-// its messages are announced instead of pushed (Deferred), past four
-// times that frames are dropped and counted (FramesDropped), while a
-// healthy neighbour gets every message.
+// its messages are announced instead of pushed (Deferred), and a run of
+// announcements is merged into one range, so its queue stays bounded,
+// while a healthy neighbour gets every message.
 func TestStreamSlowPeerDegrades(t *testing.T) {
 	stuckAddr, hello := startStuckPeer(t)
 	good := newRecorder(-1)
@@ -295,8 +295,8 @@ func TestStreamSlowPeerDegrades(t *testing.T) {
 	}
 	waitDelivered(t, 20*time.Second, []*recorder{good}, ids)
 	st := a.Stats().Stream
-	if st.Deferred == 0 || st.FramesDropped == 0 {
-		t.Errorf("deferred %d, dropped %d: want both > 0 for a peer that stopped reading", st.Deferred, st.FramesDropped)
+	if st.Deferred == 0 {
+		t.Errorf("deferred %d: want > 0 for a peer that stopped reading", st.Deferred)
 	}
 	if st.QueuedBytes > 4*(8<<10)+2000 {
 		t.Errorf("queued %d bytes: the stuck peer's queue is not bounded", st.QueuedBytes)

@@ -24,40 +24,58 @@ type sendQueue struct {
 	acked  uint64 // the last ACK sent
 	wake   chan struct{}
 
-	total *queueTotal // node-wide byte count (saturation); may be nil
+	total *queueTotal // node-wide state (saturation); may be nil
+	soft  int         // the soft bound: past it messages are announced instead
+	link  bool        // an outbound link: counts in total.links
+	over  bool        // bytes ≥ soft (reported to total when link)
 }
 
-// queueTotal is the node-wide count of queued bytes, with a channel closed
-// (and replaced) each time it drops below the saturation limit, for
-// publishers waiting for room.
+// queueTotal is the node-wide state of the stream queues, which decides
+// whether the node is saturated: more than limit bytes queued in all, or
+// every outbound link over its soft bound (no neighbour can take pushes;
+// publishing faster would only grow the backlog that slow neighbours must
+// pull before it leaves the stores). room is closed (and replaced) each
+// time the node stops being saturated, for publishers waiting for it.
 type queueTotal struct {
 	mu    sync.Mutex
 	bytes int
 	limit int
-	room  chan struct{} // closed when bytes < limit after being above
+	links int // outbound links
+	over  int // of those, over their soft bound
+	room  chan struct{}
 }
 
 func newQueueTotal(limit int) *queueTotal {
 	return &queueTotal{limit: limit, room: make(chan struct{})}
 }
 
-func (t *queueTotal) add(d int) {
+func (t *queueTotal) saturatedLocked() bool {
+	return t.bytes >= t.limit || t.links > 0 && t.over == t.links
+}
+
+// change applies deltas to the byte count, the links and the links over
+// their bound, and wakes waiting publishers when saturation ends.
+func (t *queueTotal) change(bytes, links, over int) {
 	t.mu.Lock()
-	was := t.bytes
-	t.bytes += d
-	if was >= t.limit && t.bytes < t.limit {
+	was := t.saturatedLocked()
+	t.bytes += bytes
+	t.links += links
+	t.over += over
+	if was && !t.saturatedLocked() {
 		close(t.room)
 		t.room = make(chan struct{})
 	}
 	t.mu.Unlock()
 }
 
-// saturated reports whether the limit is reached, and the channel that is
-// closed when there is room again.
+func (t *queueTotal) add(d int) { t.change(d, 0, 0) }
+
+// saturated reports whether the node is saturated, and the channel that
+// is closed when it no longer is.
 func (t *queueTotal) saturated() (bool, <-chan struct{}) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.bytes >= t.limit, t.room
+	return t.saturatedLocked(), t.room
 }
 
 func (t *queueTotal) load() int {
@@ -66,8 +84,58 @@ func (t *queueTotal) load() int {
 	return t.bytes
 }
 
-func newSendQueue(total *queueTotal) *sendQueue {
-	return &sendQueue{wake: make(chan struct{}, 1), total: total}
+func newSendQueue(total *queueTotal, soft int) *sendQueue {
+	return &sendQueue{wake: make(chan struct{}, 1), total: total, soft: soft}
+}
+
+// register counts the queue as an outbound link of the node (for
+// saturation); unregister takes it back.
+func (q *sendQueue) register() {
+	q.mu.Lock()
+	q.link = true
+	over := 0
+	if q.over {
+		over = 1
+	}
+	q.mu.Unlock()
+	q.total.change(0, 1, over)
+}
+
+func (q *sendQueue) unregister() {
+	q.mu.Lock()
+	if !q.link {
+		q.mu.Unlock()
+		return
+	}
+	q.link = false
+	over := 0
+	if q.over {
+		over = -1
+	}
+	q.mu.Unlock()
+	q.total.change(0, -1, over)
+}
+
+// account records a change of d queued bytes; q.mu is held. It returns
+// the change of the over-soft state to report to total (-1, 0, +1).
+func (q *sendQueue) account(d int) (overDelta int) {
+	q.bytes += d
+	if now := q.bytes >= q.soft; now != q.over {
+		q.over = now
+		if q.link {
+			if now {
+				return 1
+			}
+			return -1
+		}
+	}
+	return 0
+}
+
+func (q *sendQueue) report(bytes, overDelta int) {
+	if q.total != nil && (bytes != 0 || overDelta != 0) {
+		q.total.change(bytes, 0, overDelta)
+	}
 }
 
 func frameBytes(f *core.Frame) int {
@@ -89,27 +157,42 @@ const (
 	dropped             // over the hard limit: left to repair
 )
 
-// push queues f, degrading an eager message to an announcement past soft
-// bytes and dropping anything past 4×soft. Repairs (answers to grafts and
-// digests) are not degraded: the asker retries them.
-func (q *sendQueue) push(f core.Frame, soft int) pushResult {
+// push queues f, degrading an eager message to an announcement past the
+// soft bound and dropping anything past 4×soft. Repairs (answers to
+// grafts and digests) are not degraded: the asker retries them. An
+// announcement that extends the one queued last is merged into it, so a
+// run of announcements to a slow neighbour costs one frame.
+func (q *sendQueue) push(f core.Frame) pushResult {
 	res := pushed
 	q.mu.Lock()
-	if q.bytes >= soft && f.Kind == core.FrameMessage && !f.Repair && f.Range != nil {
+	if q.bytes >= q.soft && f.Kind == core.FrameMessage && !f.Repair && f.Range != nil {
 		f = core.Frame{Kind: core.FrameIHave, Range: f.Range}
 		res = deferred
 	}
+	if f.Kind == core.FrameIHave && q.head < len(q.frames) {
+		if last := &q.frames[len(q.frames)-1]; last.Kind == core.FrameIHave && last.Owned &&
+			last.Range.GetNode() == f.Range.GetNode() && last.Range.GetEpoch() == f.Range.GetEpoch() &&
+			last.Range.GetLast()+1 == f.Range.GetFirst() {
+			last.Range.Last = f.Range.GetLast()
+			q.mu.Unlock()
+			q.signal()
+			return res
+		}
+	}
 	b := frameBytes(&f)
-	if q.bytes+b > 4*soft && q.bytes > 0 {
+	if q.bytes+b > 4*q.soft && q.bytes > 0 {
 		q.mu.Unlock()
 		return dropped
 	}
-	q.frames = append(q.frames, f)
-	q.bytes += b
-	q.mu.Unlock()
-	if q.total != nil {
-		q.total.add(b)
+	if f.Kind == core.FrameIHave {
+		// The queue's own copy, which later announcements may extend.
+		r := f.Range
+		f.Range, f.Owned = &pb.SeqRange{Node: r.GetNode(), Epoch: r.GetEpoch(), First: r.GetFirst(), Last: r.GetLast()}, true
 	}
+	q.frames = append(q.frames, f)
+	over := q.account(b)
+	q.mu.Unlock()
+	q.report(b, over)
 	q.signal()
 	return res
 }
@@ -147,7 +230,6 @@ func (q *sendQueue) take(maxBytes int) (batch []core.Frame, ack uint64, ok bool)
 		batch = slices.Clone(q.frames[q.head : q.head+n])
 		clear(q.frames[q.head : q.head+n])
 		q.head += n
-		q.bytes -= size
 		if q.head == len(q.frames) {
 			q.frames, q.head = q.frames[:0], 0
 		} else if q.head > 4096 && q.head*2 > len(q.frames) {
@@ -155,14 +237,16 @@ func (q *sendQueue) take(maxBytes int) (batch []core.Frame, ack uint64, ok bool)
 			q.head = 0
 		}
 	}
+	over := 0
+	if n > 0 {
+		over = q.account(-size)
+	}
 	if q.ackDue > q.acked {
 		ack, q.acked = q.ackDue, q.ackDue
 	}
 	more := q.head < len(q.frames)
 	q.mu.Unlock()
-	if q.total != nil && size > 0 {
-		q.total.add(-size)
-	}
+	q.report(-size, over)
 	if more {
 		q.signal() // the writer loops: there is more
 	}
@@ -182,11 +266,9 @@ func (q *sendQueue) requeue(frames []core.Frame) {
 	q.mu.Lock()
 	q.frames = append(slices.Clone(frames), q.frames[q.head:]...)
 	q.head = 0
-	q.bytes += size
+	over := q.account(size)
 	q.mu.Unlock()
-	if q.total != nil {
-		q.total.add(size)
-	}
+	q.report(size, over)
 	q.signal()
 }
 
@@ -195,11 +277,10 @@ func (q *sendQueue) drain() []core.Frame {
 	q.mu.Lock()
 	out := slices.Clone(q.frames[q.head:])
 	size := q.bytes
-	q.frames, q.head, q.bytes = nil, 0, 0
+	q.frames, q.head = nil, 0
+	over := q.account(-size)
 	q.mu.Unlock()
-	if q.total != nil && size > 0 {
-		q.total.add(-size)
-	}
+	q.report(-size, over)
 	return out
 }
 

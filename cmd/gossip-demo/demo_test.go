@@ -145,7 +145,6 @@ func TestRunFull8StreamsFanout1(t *testing.T) {
 	runOK(t, cfg)
 }
 
-
 // TestRunStalls checks the incomplete path: with fanout 1 on a full mesh a
 // message travels a single random path that almost surely ends before
 // reaching every node (each message reaches all 8 with probability

@@ -54,9 +54,10 @@ const (
 // (consecutive IHAVE numbers become one range).
 type Frame struct {
 	Kind   FrameKind
-	Wire   []byte // FrameMessage; shared between peers, never modified
-	Hash   string // FrameMessage: the message id
-	Repair bool   // FrameMessage: an answer to a graft or a digest
+	Wire   []byte       // FrameMessage; shared between peers, never modified
+	Hash   string       // FrameMessage: the message id
+	Repair bool         // FrameMessage: an answer to a graft or a digest
+	Owned  bool         // Range belongs to this frame alone (the runtime's queue may extend it)
 	Range  *pb.SeqRange // FrameIHave, FrameGraft; FrameMessage: its own number; FramePrune: Node. Shared, never modified
 	Digest *pb.Digest
 }

@@ -95,6 +95,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.Var(&ph.f[0], "latency-rate", "offered rate of the warm-up and latency phases, msg/s"+ff(full.LatencyRate, q.LatencyRate))
 	fs.Var(&ph.f[1], "ramp-start", "first ramp rate, msg/s; each step doubles it"+ff(full.RampStart, q.RampStart))
 	fs.Var(&ph.f[2], "ramp-max", "last ramp rate, msg/s; 0: no ramp"+ff(full.RampMax, q.RampMax))
+	fs.Var(&ph.refine, "ramp-refine", fmt.Sprintf("extra steps after the ramp, each at the geometric mean of the highest rate that held and the lowest that did not (full %d, quick %d)", full.RampRefine, q.RampRefine))
 
 	fs.BoolVar(&o.child, "child", false, "internal: run one system and print its JSON result")
 	fs.StringVar(&o.impl, "impl", "", "internal (child): the system")
@@ -192,8 +193,9 @@ func intList(s string) ([]int, error) {
 // phaseFlags are the per-phase flags; only the ones given override the
 // preset (full or quick).
 type phaseFlags struct {
-	d [6]optDuration
-	f [3]optFloat
+	d      [6]optDuration
+	f      [3]optFloat
+	refine optInt
 }
 
 func (p *phaseFlags) apply(ph *harness.Phases) {
@@ -207,6 +209,9 @@ func (p *phaseFlags) apply(ph *harness.Phases) {
 			*dst = p.f[i].v
 		}
 	}
+	if p.refine.set {
+		ph.RampRefine = p.refine.v
+	}
 }
 
 type optDuration struct {
@@ -217,6 +222,18 @@ type optDuration struct {
 func (o *optDuration) String() string { return o.v.String() }
 func (o *optDuration) Set(s string) (err error) {
 	o.v, err = time.ParseDuration(s)
+	o.set = err == nil
+	return err
+}
+
+type optInt struct {
+	v   int
+	set bool
+}
+
+func (o *optInt) String() string { return strconv.Itoa(o.v) }
+func (o *optInt) Set(s string) (err error) {
+	o.v, err = strconv.Atoi(s)
 	o.set = err == nil
 	return err
 }

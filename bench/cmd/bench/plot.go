@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"os"
@@ -188,6 +189,8 @@ func throughput(runs []*harness.RunResult, title string) (*plot.Plot, *plot.Lege
 		if len(xy) == 0 {
 			continue
 		}
+		// Refinement steps come after the step that failed.
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 		l, pts, err := plotter.NewLinePoints(xy)
 		if err != nil {
 			return nil, nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -40,7 +41,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 //     uniformly at random) for Latency, then drain for up to Drain;
 //  4. ramp: steps at RampStart, RampStart·RampFactor, … ≤ RampMax msg/s,
 //     each publishing for Step then draining for up to StepDrain; the ramp
-//     stops after the first step that does not hold (it is recorded).
+//     stops after the first step that does not hold (it is recorded);
+//  5. refine: RampRefine more steps between the highest step that held
+//     and the lowest that did not, each at their geometric mean (rounded
+//     to a whole msg/s), so the maximum rate is known to a factor of
+//     RampFactor^(1/2^RampRefine) instead of RampFactor (√2 with one
+//     refinement of a doubling ramp). There is nothing to refine when the
+//     first step fails or every step holds.
 //
 // A drain ends early once every message of its phase has reached every
 // receiver. A step holds when its delivery ratio is at least HoldDelivery
@@ -55,6 +62,7 @@ type Phases struct {
 	RampStart    float64  `json:"ramp_start"`
 	RampFactor   float64  `json:"ramp_factor"`
 	RampMax      float64  `json:"ramp_max"`
+	RampRefine   int      `json:"ramp_refine"`
 	Step         Duration `json:"step"`
 	StepDrain    Duration `json:"step_drain"`
 	HoldDelivery float64  `json:"hold_delivery"`
@@ -69,7 +77,7 @@ func FullPhases() Phases {
 	return Phases{
 		WarmUp: Duration(3 * time.Second), Idle: Duration(5 * time.Second),
 		LatencyRate: 50, Latency: Duration(20 * time.Second), Drain: Duration(5 * time.Second),
-		RampStart: 100, RampFactor: 2, RampMax: 51200,
+		RampStart: 100, RampFactor: 2, RampMax: 102400, RampRefine: 2,
 		Step: Duration(5 * time.Second), StepDrain: Duration(5 * time.Second),
 		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Seed: 1,
 	}
@@ -81,7 +89,7 @@ func QuickPhases() Phases {
 	return Phases{
 		WarmUp: Duration(time.Second), Idle: Duration(time.Second),
 		LatencyRate: 50, Latency: Duration(4 * time.Second), Drain: Duration(2 * time.Second),
-		RampStart: 100, RampFactor: 2, RampMax: 51200,
+		RampStart: 100, RampFactor: 2, RampMax: 102400, RampRefine: 1,
 		Step: Duration(2 * time.Second), StepDrain: Duration(2 * time.Second),
 		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Seed: 1,
 	}
@@ -101,6 +109,9 @@ func (p Phases) Validate() error {
 	}
 	if p.RampMax > 0 && (p.RampStart <= 0 || p.RampFactor <= 1 || p.Step <= 0) {
 		errs = append(errs, fmt.Errorf("ramp needs a positive start, a factor > 1 and a positive step (got %g, %g, %v)", p.RampStart, p.RampFactor, p.Step.D()))
+	}
+	if p.RampRefine < 0 {
+		errs = append(errs, fmt.Errorf("ramp refinements must not be negative (got %d)", p.RampRefine))
 	}
 	if p.HoldDelivery <= 0 || p.HoldDelivery > 1 || p.HoldP99 <= 0 {
 		errs = append(errs, errors.New("hold criteria: delivery in (0,1], p99 positive"))
@@ -125,10 +136,27 @@ func (p Phases) Rates() []float64 {
 // and the drain then runs in full.
 func (p Phases) MaxDuration() time.Duration {
 	d := p.WarmUp + 2*p.Drain + p.Idle + p.Latency + 2*p.Drain
-	for range p.Rates() {
-		d += p.Step + 2*p.StepDrain
+	if rates := p.Rates(); len(rates) > 0 {
+		for range len(rates) + p.RampRefine {
+			d += p.Step + 2*p.StepDrain
+		}
 	}
 	return d.D()
+}
+
+// Refine returns the rate of the next refinement step between lo, the
+// highest rate that held, and hi, the lowest that did not: their geometric
+// mean rounded to a whole msg/s. ok is false when there is no rate strictly
+// between them (or lo is 0: the first step failed).
+func (p Phases) Refine(lo, hi float64) (rate float64, ok bool) {
+	if lo <= 0 || hi <= lo {
+		return 0, false
+	}
+	rate = math.Round(math.Sqrt(lo * hi))
+	if rate <= lo || rate >= hi {
+		return 0, false
+	}
+	return rate, true
 }
 
 // Judge decides whether a ramp step held: delivery ratio ≥ HoldDelivery

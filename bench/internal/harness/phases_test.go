@@ -39,7 +39,7 @@ func TestPhases(t *testing.T) {
 			t.Error(err)
 		}
 		r := ph.Rates()
-		if len(r) != 10 || r[0] != 100 || r[9] != 51200 {
+		if len(r) != 11 || r[0] != 100 || r[10] != 102400 {
 			t.Errorf("rates %v", r)
 		}
 		b, err := json.Marshal(ph)
@@ -59,5 +59,31 @@ func TestPhases(t *testing.T) {
 	bad.RampFactor = 1
 	if err := bad.Validate(); err == nil {
 		t.Error("invalid phases accepted")
+	}
+}
+
+func TestRefine(t *testing.T) {
+	ph := QuickPhases()
+	for _, tc := range []struct {
+		lo, hi, want float64
+		ok           bool
+	}{
+		{25600, 51200, 36204, true},
+		{25600, 36204, 30444, true},
+		{100, 200, 141, true},
+		{0, 100, 0, false},   // the first step failed: nothing below it
+		{400, 400, 0, false}, // nothing failed
+		{400, 0, 0, false},
+		{2, 3, 0, false}, // no whole rate in between
+	} {
+		got, ok := ph.Refine(tc.lo, tc.hi)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Refine(%g, %g) = %g, %v; want %g, %v", tc.lo, tc.hi, got, ok, tc.want, tc.ok)
+		}
+	}
+	bad := QuickPhases()
+	bad.RampRefine = -1
+	if err := bad.Validate(); err == nil {
+		t.Error("negative refinements accepted")
 	}
 }

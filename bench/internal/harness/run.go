@@ -95,20 +95,44 @@ func (r *runner) scenario(ctx context.Context, res *RunResult) error {
 	res.LowRateRSSPerNodeMiB = float64(PeakRSS()) / (1 << 20) / float64(r.nodes)
 
 	var heldCPU, heldMsgs float64
+	step := func(name string, rate float64) (bool, error) {
+		st, err := r.phase(ctx, name, rate, r.ph.Step.D(), r.ph.StepDrain.D())
+		if err != nil {
+			return false, err
+		}
+		st.Holds, st.Reason = r.ph.Judge(st)
+		res.Ramp = append(res.Ramp, st)
+		r.log.Info("ramp step", "rate", rate, "holds", st.Holds, "reason", st.Reason)
+		if st.Holds {
+			res.MaxHoldingRate = max(res.MaxHoldingRate, rate)
+			heldCPU += st.CPUNetSec
+			heldMsgs += float64(st.Scheduled)
+		}
+		return st.Holds, nil
+	}
+	failed := 0.0 // the lowest rate that did not hold
 	for _, rate := range r.ph.Rates() {
-		step, err := r.phase(ctx, fmt.Sprintf("ramp-%g", rate), rate, r.ph.Step.D(), r.ph.StepDrain.D())
+		holds, err := step(fmt.Sprintf("ramp-%g", rate), rate)
 		if err != nil {
 			return err
 		}
-		step.Holds, step.Reason = r.ph.Judge(step)
-		res.Ramp = append(res.Ramp, step)
-		r.log.Info("ramp step", "rate", rate, "holds", step.Holds, "reason", step.Reason)
-		if !step.Holds {
+		if !holds {
+			failed = rate
 			break
 		}
-		res.MaxHoldingRate = rate
-		heldCPU += step.CPUNetSec
-		heldMsgs += float64(step.Scheduled)
+	}
+	for range r.ph.RampRefine {
+		rate, ok := r.ph.Refine(res.MaxHoldingRate, failed)
+		if !ok {
+			break
+		}
+		holds, err := step(fmt.Sprintf("ramp-refine-%g", rate), rate)
+		if err != nil {
+			return err
+		}
+		if !holds {
+			failed = rate
+		}
 	}
 	if heldMsgs > 0 {
 		res.CPUPer1k = 1000 * heldCPU / heldMsgs

@@ -34,7 +34,13 @@
 // sent (a client-side grpc stats.Handler, retries included); Stream counts
 // message copies put on the wire, Σ over nodes of Stats().Stream.CopiesSent
 // (messages written to neighbours' streams) + Stats().Sent (unary
-// attempts), read when the harness asks.
+// attempts), read when the harness asks — or, when larger, the copies the
+// nodes received from each other (Σ Stats().Received less the node's own
+// publishes, which are received locally). Every copy received was sent, so
+// the second is a lower bound of the first; it is larger when CopiesSent
+// misses copies (it counts only the node's outbound streams, not answers
+// written on streams that neighbours opened to it: GRAFT and anti-entropy
+// repairs; see docs/PERFORMANCE.md).
 package gossipgrpc
 
 import (
@@ -81,7 +87,13 @@ type Impl struct {
 	describe  []string
 	closed    bool
 
-	wire wire
+	// hook, if set before Start, also sees every delivery (tests).
+	hook func(node int, d gossip.Delivery)
+
+	wire      wire
+	published atomic.Uint64 // Publish calls that succeeded
+	wireMu    sync.Mutex
+	wireMsgs  uint64 // the last msgs Wire returned (Stream), so it never goes down
 }
 
 // New returns an Impl called name that uses transport t; Start launches
@@ -139,7 +151,12 @@ func (m *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver har
 		}
 		n, err := gossip.New(fmt.Sprintf("node-%02d", i+1), "127.0.0.1:0", nil, nil, nil, f,
 			gossip.WithConfig(c),
-			gossip.WithDeliveryHandler(func(d gossip.Delivery) { deliver(i, []byte(d.Payload)) }),
+			gossip.WithDeliveryHandler(func(d gossip.Delivery) {
+				if m.hook != nil {
+					m.hook(i, d)
+				}
+				deliver(i, []byte(d.Payload))
+			}),
 		)
 		if err != nil {
 			f.Release()
@@ -220,7 +237,7 @@ func (m *Impl) describeRun(cfg harness.ClusterConfig) []string {
 		"publish: node.Publish (node-assigned 128-bit id) with a 2 s deadline; the publisher's own delivery is ignored",
 	)
 	if stream {
-		out = append(out, "wire msgs: message copies put on the wire, Σ Stats().Stream.CopiesSent + Stats().Sent (unary attempts) over the nodes; wire bytes: all bytes both ways on the nodes' client TCP connections (the streams, with the neighbours' ACKs and answers, HTTP/2 framing, pings)")
+		out = append(out, "wire msgs: message copies put on the wire, Σ Stats().Stream.CopiesSent + Stats().Sent (unary attempts) over the nodes, or the copies the nodes received from each other (Σ Stats().Received − own publishes) when that is larger (CopiesSent misses repairs written on inbound streams); wire bytes: all bytes both ways on the nodes' client TCP connections (the streams, with the neighbours' ACKs and answers, HTTP/2 framing, pings)")
 	} else {
 		out = append(out, "wire msgs: PutMessageToClient requests sent, retries included (client stats.Handler); wire bytes: all bytes both ways on the nodes' client TCP connections (requests, ACKs, HTTP/2 framing, headers, pings)")
 	}
@@ -239,6 +256,9 @@ func (m *Impl) Publish(node int, payload []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	_, _, err := n.Publish(ctx, "", payload)
+	if err == nil {
+		m.published.Add(1)
+	}
 	return err
 }
 
@@ -247,11 +267,18 @@ func (m *Impl) Wire() (msgs, bytes uint64) {
 	if m.transport == Unary {
 		return m.wire.msgs.Load(), m.wire.bytes.Load()
 	}
+	m.wireMu.Lock()
+	defer m.wireMu.Unlock()
+	own := m.published.Load() // before the receipts: each is already in Received
+	var received uint64
 	for _, n := range m.Nodes() {
 		s := n.Stats()
 		msgs += s.Stream.CopiesSent + s.Sent
+		received += s.Received
 	}
-	return msgs, m.wire.bytes.Load()
+	msgs = max(msgs, received-min(own, received))
+	m.wireMsgs = max(m.wireMsgs, msgs) // a publish between the reads must not make it go down
+	return m.wireMsgs, m.wire.bytes.Load()
 }
 
 // Describe implements harness.Impl.

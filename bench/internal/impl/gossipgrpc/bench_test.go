@@ -1,0 +1,193 @@
+package gossipgrpc
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/bench/internal/harness"
+)
+
+// BenchmarkThroughput publishes b.N 100-byte messages from random nodes
+// of a 20-node cluster as fast as Publish returns (closed loop: a
+// saturated node makes Publish wait), then waits until every node has
+// every message. It reports delivered messages per second and copies on
+// the wire per delivery; with -cpuprofile it shows where a node's CPU
+// goes at its maximum rate:
+//
+//	go test -run '^$' -bench 'Throughput/stream' -benchtime 50000x -cpuprofile /tmp/stream.pprof ./internal/impl/gossipgrpc
+func BenchmarkThroughput(b *testing.B) {
+	for _, tc := range []struct {
+		transport Transport
+		profile   harness.Profile
+	}{
+		{Stream, harness.ProfileDefault}, {Stream, harness.ProfileEqualised},
+		{Unary, harness.ProfileDefault}, {Unary, harness.ProfileEqualised},
+	} {
+		name := map[Transport]string{Unary: "unary", Stream: "stream"}[tc.transport]
+		b.Run(fmt.Sprintf("%s/%s", name, tc.profile), func(b *testing.B) {
+			const nodes = 20
+			var delivered atomic.Int64
+			m := New(name, tc.transport)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			err := m.Start(ctx, harness.ClusterConfig{Nodes: nodes, Profile: tc.profile, Degree: 6, Seed: 1},
+				func(int, []byte) { delivered.Add(1) })
+			defer m.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			rnd := rand.New(rand.NewPCG(1, 2))
+			payloads := make([][]byte, b.N)
+			for i := range payloads {
+				payloads[i] = harness.MakePayload(uint64(i), 100)
+			}
+			wm0, _ := m.Wire()
+			b.ReportAllocs()
+			b.ResetTimer()
+			t0 := time.Now()
+			failed := 0
+			for i := range b.N {
+				if err := m.Publish(rnd.IntN(nodes), payloads[i]); err != nil {
+					failed++
+				}
+			}
+			// Wait for every delivery (the publisher delivers locally), at
+			// most 30 s after the last publish: the unary transport can
+			// give a forward up for good under this load.
+			want := int64(b.N-failed) * nodes
+			deadline := time.Now().Add(30 * time.Second)
+			for delivered.Load() < want && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			el := time.Since(t0)
+			if missing := want - delivered.Load(); missing > 0 {
+				b.ReportMetric(float64(missing), "missing")
+			}
+			b.StopTimer()
+			wm1, _ := m.Wire()
+			b.ReportMetric(float64(b.N)/el.Seconds(), "msgs/s")
+			b.ReportMetric(float64(wm1-wm0)/float64(want-int64(b.N-failed)), "copies/deliv")
+			if failed > 0 {
+				b.ReportMetric(float64(failed), "failed")
+			}
+			b.Logf("N=%d: summed node counters: %s", b.N, sumStats(m))
+		})
+	}
+}
+
+// BenchmarkLatency publishes one 100-byte message at a time from random
+// nodes of a 20-node cluster and waits until every node has it before the
+// next: the unloaded time to every node (ns/op), and how many hops the
+// first copies travelled (the depth of the dissemination trees).
+func BenchmarkLatency(b *testing.B) {
+	for _, tc := range []struct {
+		transport Transport
+		profile   harness.Profile
+	}{
+		{Stream, harness.ProfileDefault}, {Stream, harness.ProfileEqualised},
+		{Unary, harness.ProfileDefault}, {Unary, harness.ProfileEqualised},
+	} {
+		name := map[Transport]string{Unary: "unary", Stream: "stream"}[tc.transport]
+		b.Run(fmt.Sprintf("%s/%s", name, tc.profile), func(b *testing.B) {
+			const nodes = 20
+			var (
+				mu        sync.Mutex
+				got       int
+				hops, far uint64
+				done      = make(chan struct{}, 1)
+			)
+			m := New(name, tc.transport)
+			m.hook = func(_ int, d gossip.Delivery) {
+				mu.Lock()
+				defer mu.Unlock()
+				if d.Hops > 0 { // not the publisher's own
+					hops += uint64(d.Hops)
+					far = max(far, uint64(d.Hops))
+				}
+				if got++; got == nodes {
+					done <- struct{}{}
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := m.Start(ctx, harness.ClusterConfig{Nodes: nodes, Profile: tc.profile, Degree: 6, Seed: 1}, func(int, []byte) {})
+			defer m.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			rnd := rand.New(rand.NewPCG(1, 2))
+			publish := func(i int) {
+				mu.Lock()
+				got = 0
+				mu.Unlock()
+				if err := m.Publish(rnd.IntN(nodes), harness.MakePayload(uint64(i), 100)); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					b.Fatalf("message %d: %d of %d nodes after 10 s", i, got, nodes)
+				}
+			}
+			for i := range 200 { // let the trees form (every source publishes)
+				publish(-1 - i)
+			}
+			mu.Lock()
+			hops, far = 0, 0
+			mu.Unlock()
+			b.ResetTimer()
+			for i := range b.N {
+				publish(i)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(hops)/float64(b.N*(nodes-1)), "hops/deliv")
+			b.ReportMetric(float64(far), "max-hops")
+		})
+	}
+}
+
+// sumStats sums the nodes' numeric counters (Stats and Stats.Stream) and
+// lists the non-zero ones.
+func sumStats(m *Impl) string {
+	sums := map[string]float64{}
+	var names []string
+	var add func(prefix string, v reflect.Value)
+	add = func(prefix string, v reflect.Value) {
+		for i := range v.NumField() {
+			f, name := v.Field(i), prefix+v.Type().Field(i).Name
+			switch f.Kind() {
+			case reflect.Uint64, reflect.Int:
+				if _, ok := sums[name]; !ok {
+					names = append(names, name)
+				}
+				if f.Kind() == reflect.Int {
+					sums[name] += float64(f.Int())
+				} else {
+					sums[name] += float64(f.Uint())
+				}
+			case reflect.Struct:
+				if f.Type() == reflect.TypeFor[gossip.StreamStats]() {
+					add("Stream.", f)
+				}
+			}
+		}
+	}
+	for _, n := range m.Nodes() {
+		add("", reflect.ValueOf(n.Stats()))
+	}
+	var out []string
+	for _, k := range names {
+		if sums[k] != 0 {
+			out = append(out, fmt.Sprintf("%s=%g", k, sums[k]))
+		}
+	}
+	return strings.Join(out, " ")
+}
