@@ -608,8 +608,7 @@ type Member struct {
 	// The gRPC address other nodes reach it at.
 	Address string      `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	State   MemberState `protobuf:"varint,3,opt,name=state,proto3,enum=gossip.v1.MemberState" json:"state,omitempty"`
-	// Raised by the member itself to refute suspicion (0 until membership
-	// tracks it).
+	// Raised by the member itself to refute suspicion, and to leave.
 	Incarnation uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	// When this node last heard from it directly; unset when never.
 	LastHeard *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_heard,json=lastHeard,proto3" json:"last_heard,omitempty"`
@@ -1287,6 +1286,602 @@ func (x *JoinResponse) GetMembers() []*Member {
 	return nil
 }
 
+// MemberUpdate is one piece of membership news, piggybacked on SWIM
+// messages or exchanged as full state.
+type MemberUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The gRPC address the member is reachable at.
+	Address string      `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	State   MemberState `protobuf:"varint,3,opt,name=state,proto3,enum=gossip.v1.MemberState" json:"state,omitempty"`
+	// The member's incarnation; news with a higher one wins.
+	Incarnation uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// The member that declared the state (the suspecter of a suspicion);
+	// may be empty.
+	From          string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberUpdate) Reset() {
+	*x = MemberUpdate{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberUpdate) ProtoMessage() {}
+
+func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberUpdate.ProtoReflect.Descriptor instead.
+func (*MemberUpdate) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *MemberUpdate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MemberUpdate) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *MemberUpdate) GetState() MemberState {
+	if x != nil {
+		return x.State
+	}
+	return MemberState_MEMBER_STATE_UNSPECIFIED
+}
+
+func (x *MemberUpdate) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *MemberUpdate) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+type PingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Matches the response to the prober's probe.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The prober's id and address.
+	From        string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string `protobuf:"bytes,3,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The id the prober means to reach.
+	Target        string          `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	Updates       []*MemberUpdate `protobuf:"bytes,5,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingRequest) Reset() {
+	*x = PingRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingRequest) ProtoMessage() {}
+
+func (x *PingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
+func (*PingRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PingRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PingRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *PingRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *PingRequest) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The id of the node that answered.
+	From          string          `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Updates       []*MemberUpdate `protobuf:"bytes,3,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingResponse) Reset() {
+	*x = PingResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingResponse) ProtoMessage() {}
+
+func (x *PingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
+func (*PingResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PingResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PingResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingResponse) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PingReqRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Seq         uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	From        string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,3,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The member to probe, and where.
+	Target        string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	TargetAddress string `protobuf:"bytes,5,opt,name=target_address,json=targetAddress,proto3" json:"target_address,omitempty"`
+	// How long to wait for target's ack.
+	Timeout       *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Updates       []*MemberUpdate      `protobuf:"bytes,7,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingReqRequest) Reset() {
+	*x = PingReqRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingReqRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingReqRequest) ProtoMessage() {}
+
+func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingReqRequest.ProtoReflect.Descriptor instead.
+func (*PingReqRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PingReqRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PingReqRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetTargetAddress() string {
+	if x != nil {
+		return x.TargetAddress
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *PingReqRequest) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PingReqResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when target acked in time; false is a nack (the receiver is
+	// alive but could not reach target).
+	Acked         bool            `protobuf:"varint,1,opt,name=acked,proto3" json:"acked,omitempty"`
+	From          string          `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Updates       []*MemberUpdate `protobuf:"bytes,3,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingReqResponse) Reset() {
+	*x = PingReqResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingReqResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingReqResponse) ProtoMessage() {}
+
+func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingReqResponse.ProtoReflect.Descriptor instead.
+func (*PingReqResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PingReqResponse) GetAcked() bool {
+	if x != nil {
+		return x.Acked
+	}
+	return false
+}
+
+func (x *PingReqResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingReqResponse) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PushUpdatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress   string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	Updates       []*MemberUpdate        `protobuf:"bytes,3,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushUpdatesRequest) Reset() {
+	*x = PushUpdatesRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushUpdatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushUpdatesRequest) ProtoMessage() {}
+
+func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushUpdatesRequest.ProtoReflect.Descriptor instead.
+func (*PushUpdatesRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PushUpdatesRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PushUpdatesRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *PushUpdatesRequest) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PushUpdatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushUpdatesResponse) Reset() {
+	*x = PushUpdatesResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushUpdatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushUpdatesResponse) ProtoMessage() {}
+
+func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushUpdatesResponse.ProtoReflect.Descriptor instead.
+func (*PushUpdatesResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{22}
+}
+
+type SyncRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	From        string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The caller's full membership state, itself included.
+	Members       []*MemberUpdate `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRequest) Reset() {
+	*x = SyncRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRequest) ProtoMessage() {}
+
+func (x *SyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
+func (*SyncRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SyncRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SyncRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *SyncRequest) GetMembers() []*MemberUpdate {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type SyncResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	From        string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The receiver's full membership state, itself included.
+	Members       []*MemberUpdate `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncResponse) Reset() {
+	*x = SyncResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncResponse) ProtoMessage() {}
+
+func (x *SyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
+func (*SyncResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SyncResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SyncResponse) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *SyncResponse) GetMembers() []*MemberUpdate {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_gossip_v1_gossip_rpc_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
@@ -1390,7 +1985,48 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\vJoinRequest\x12)\n" +
 	"\x06member\x18\x01 \x01(\v2\x11.gossip.v1.MemberR\x06member\";\n" +
 	"\fJoinResponse\x12+\n" +
-	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers*\x8b\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\x9c\x01\n" +
+	"\fMemberUpdate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x16.gossip.v1.MemberStateR\x05state\x12 \n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\"\xa1\x01\n" +
+	"\vPingRequest\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x03 \x01(\tR\vfromAddress\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x121\n" +
+	"\aupdates\x18\x05 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"g\n" +
+	"\fPingResponse\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x121\n" +
+	"\aupdates\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"\x80\x02\n" +
+	"\x0ePingReqRequest\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x03 \x01(\tR\vfromAddress\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12%\n" +
+	"\x0etarget_address\x18\x05 \x01(\tR\rtargetAddress\x123\n" +
+	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x121\n" +
+	"\aupdates\x18\a \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"n\n" +
+	"\x0fPingReqResponse\x12\x14\n" +
+	"\x05acked\x18\x01 \x01(\bR\x05acked\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x121\n" +
+	"\aupdates\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"~\n" +
+	"\x12PushUpdatesRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x121\n" +
+	"\aupdates\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"\x15\n" +
+	"\x13PushUpdatesResponse\"w\n" +
+	"\vSyncRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x121\n" +
+	"\amembers\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\amembers\"x\n" +
+	"\fSyncResponse\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x121\n" +
+	"\amembers\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\amembers*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
@@ -1404,9 +2040,13 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\tSubscribe\x12\x1b.gossip.v1.SubscribeRequest\x1a\x1c.gossip.v1.SubscribeResponse0\x01\x12@\n" +
 	"\aMembers\x12\x19.gossip.v1.MembersRequest\x1a\x1a.gossip.v1.MembersResponse\x12F\n" +
 	"\tNeighbors\x12\x1b.gossip.v1.NeighborsRequest\x1a\x1c.gossip.v1.NeighborsResponse\x12=\n" +
-	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2L\n" +
+	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2\xce\x02\n" +
 	"\x11MembershipService\x127\n" +
-	"\x04Join\x12\x16.gossip.v1.JoinRequest\x1a\x17.gossip.v1.JoinResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
+	"\x04Join\x12\x16.gossip.v1.JoinRequest\x1a\x17.gossip.v1.JoinResponse\x127\n" +
+	"\x04Ping\x12\x16.gossip.v1.PingRequest\x1a\x17.gossip.v1.PingResponse\x12@\n" +
+	"\aPingReq\x12\x19.gossip.v1.PingReqRequest\x1a\x1a.gossip.v1.PingReqResponse\x12L\n" +
+	"\vPushUpdates\x12\x1d.gossip.v1.PushUpdatesRequest\x1a\x1e.gossip.v1.PushUpdatesResponse\x127\n" +
+	"\x04Sync\x12\x16.gossip.v1.SyncRequest\x1a\x17.gossip.v1.SyncResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
 
 var (
 	file_gossip_v1_gossip_rpc_proto_rawDescOnce sync.Once
@@ -1421,7 +2061,7 @@ func file_gossip_v1_gossip_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
@@ -1440,46 +2080,72 @@ var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(*StatusResponse)(nil),        // 14: gossip.v1.StatusResponse
 	(*JoinRequest)(nil),           // 15: gossip.v1.JoinRequest
 	(*JoinResponse)(nil),          // 16: gossip.v1.JoinResponse
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	(*MemberUpdate)(nil),          // 17: gossip.v1.MemberUpdate
+	(*PingRequest)(nil),           // 18: gossip.v1.PingRequest
+	(*PingResponse)(nil),          // 19: gossip.v1.PingResponse
+	(*PingReqRequest)(nil),        // 20: gossip.v1.PingReqRequest
+	(*PingReqResponse)(nil),       // 21: gossip.v1.PingReqResponse
+	(*PushUpdatesRequest)(nil),    // 22: gossip.v1.PushUpdatesRequest
+	(*PushUpdatesResponse)(nil),   // 23: gossip.v1.PushUpdatesResponse
+	(*SyncRequest)(nil),           // 24: gossip.v1.SyncRequest
+	(*SyncResponse)(nil),          // 25: gossip.v1.SyncResponse
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	2,  // 0: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	17, // 1: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	17, // 2: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	26, // 1: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	26, // 2: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
 	9,  // 3: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
 	0,  // 4: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	17, // 5: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	26, // 5: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
 	12, // 6: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	18, // 7: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	18, // 8: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	17, // 9: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	17, // 10: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	17, // 11: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	18, // 12: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	18, // 13: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
-	18, // 14: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
+	27, // 7: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	27, // 8: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	26, // 9: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	26, // 10: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	26, // 11: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	27, // 12: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	27, // 13: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
+	27, // 14: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
 	9,  // 15: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
 	9,  // 16: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	1,  // 17: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
-	3,  // 18: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
-	5,  // 19: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
-	7,  // 20: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
-	10, // 21: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
-	13, // 22: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
-	15, // 23: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
-	2,  // 24: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	4,  // 25: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
-	6,  // 26: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
-	8,  // 27: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
-	11, // 28: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
-	14, // 29: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
-	16, // 30: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	0,  // 17: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
+	17, // 18: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
+	17, // 19: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
+	27, // 20: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	17, // 21: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
+	17, // 22: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
+	17, // 23: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
+	17, // 24: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
+	17, // 25: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
+	1,  // 26: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
+	3,  // 27: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
+	5,  // 28: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
+	7,  // 29: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
+	10, // 30: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
+	13, // 31: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
+	15, // 32: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
+	18, // 33: gossip.v1.MembershipService.Ping:input_type -> gossip.v1.PingRequest
+	20, // 34: gossip.v1.MembershipService.PingReq:input_type -> gossip.v1.PingReqRequest
+	22, // 35: gossip.v1.MembershipService.PushUpdates:input_type -> gossip.v1.PushUpdatesRequest
+	24, // 36: gossip.v1.MembershipService.Sync:input_type -> gossip.v1.SyncRequest
+	2,  // 37: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
+	4,  // 38: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
+	6,  // 39: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
+	8,  // 40: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
+	11, // 41: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
+	14, // 42: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
+	16, // 43: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
+	19, // 44: gossip.v1.MembershipService.Ping:output_type -> gossip.v1.PingResponse
+	21, // 45: gossip.v1.MembershipService.PingReq:output_type -> gossip.v1.PingReqResponse
+	23, // 46: gossip.v1.MembershipService.PushUpdates:output_type -> gossip.v1.PushUpdatesResponse
+	25, // 47: gossip.v1.MembershipService.Sync:output_type -> gossip.v1.SyncResponse
+	37, // [37:48] is the sub-list for method output_type
+	26, // [26:37] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_rpc_proto_init() }
@@ -1493,7 +2159,7 @@ func file_gossip_v1_gossip_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
