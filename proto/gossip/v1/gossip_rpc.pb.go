@@ -1882,6 +1882,103 @@ func (x *SyncResponse) GetMembers() []*MemberUpdate {
 	return nil
 }
 
+type LinkRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	From        string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// True when the caller dropped the receiver as a neighbour.
+	Unlink        bool `protobuf:"varint,3,opt,name=unlink,proto3" json:"unlink,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkRequest) Reset() {
+	*x = LinkRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkRequest) ProtoMessage() {}
+
+func (x *LinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
+func (*LinkRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *LinkRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *LinkRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *LinkRequest) GetUnlink() bool {
+	if x != nil {
+		return x.Unlink
+	}
+	return false
+}
+
+type LinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkResponse) Reset() {
+	*x = LinkResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkResponse) ProtoMessage() {}
+
+func (x *LinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
+func (*LinkResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{26}
+}
+
 var File_gossip_v1_gossip_rpc_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
@@ -2026,7 +2123,12 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\fSyncResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
 	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x121\n" +
-	"\amembers\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\amembers*\x8b\x01\n" +
+	"\amembers\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\amembers\"\\\n" +
+	"\vLinkRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x12\x16\n" +
+	"\x06unlink\x18\x03 \x01(\bR\x06unlink\"\x0e\n" +
+	"\fLinkResponse*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
@@ -2040,13 +2142,14 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\tSubscribe\x12\x1b.gossip.v1.SubscribeRequest\x1a\x1c.gossip.v1.SubscribeResponse0\x01\x12@\n" +
 	"\aMembers\x12\x19.gossip.v1.MembersRequest\x1a\x1a.gossip.v1.MembersResponse\x12F\n" +
 	"\tNeighbors\x12\x1b.gossip.v1.NeighborsRequest\x1a\x1c.gossip.v1.NeighborsResponse\x12=\n" +
-	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2\xce\x02\n" +
+	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2\x87\x03\n" +
 	"\x11MembershipService\x127\n" +
 	"\x04Join\x12\x16.gossip.v1.JoinRequest\x1a\x17.gossip.v1.JoinResponse\x127\n" +
 	"\x04Ping\x12\x16.gossip.v1.PingRequest\x1a\x17.gossip.v1.PingResponse\x12@\n" +
 	"\aPingReq\x12\x19.gossip.v1.PingReqRequest\x1a\x1a.gossip.v1.PingReqResponse\x12L\n" +
 	"\vPushUpdates\x12\x1d.gossip.v1.PushUpdatesRequest\x1a\x1e.gossip.v1.PushUpdatesResponse\x127\n" +
-	"\x04Sync\x12\x16.gossip.v1.SyncRequest\x1a\x17.gossip.v1.SyncResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
+	"\x04Sync\x12\x16.gossip.v1.SyncRequest\x1a\x17.gossip.v1.SyncResponse\x127\n" +
+	"\x04Link\x12\x16.gossip.v1.LinkRequest\x1a\x17.gossip.v1.LinkResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
 
 var (
 	file_gossip_v1_gossip_rpc_proto_rawDescOnce sync.Once
@@ -2061,7 +2164,7 @@ func file_gossip_v1_gossip_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
@@ -2089,31 +2192,33 @@ var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(*PushUpdatesResponse)(nil),   // 23: gossip.v1.PushUpdatesResponse
 	(*SyncRequest)(nil),           // 24: gossip.v1.SyncRequest
 	(*SyncResponse)(nil),          // 25: gossip.v1.SyncResponse
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*LinkRequest)(nil),           // 26: gossip.v1.LinkRequest
+	(*LinkResponse)(nil),          // 27: gossip.v1.LinkResponse
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	2,  // 0: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	26, // 1: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	26, // 2: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	28, // 1: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	28, // 2: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
 	9,  // 3: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
 	0,  // 4: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	26, // 5: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	28, // 5: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
 	12, // 6: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	27, // 7: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	27, // 8: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	26, // 9: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	26, // 10: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	26, // 11: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	27, // 12: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	27, // 13: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
-	27, // 14: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
+	29, // 7: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	29, // 8: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	28, // 9: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	28, // 10: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	28, // 11: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	29, // 12: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	29, // 13: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
+	29, // 14: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
 	9,  // 15: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
 	9,  // 16: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
 	0,  // 17: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
 	17, // 18: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
 	17, // 19: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
-	27, // 20: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	29, // 20: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
 	17, // 21: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
 	17, // 22: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
 	17, // 23: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
@@ -2130,19 +2235,21 @@ var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	20, // 34: gossip.v1.MembershipService.PingReq:input_type -> gossip.v1.PingReqRequest
 	22, // 35: gossip.v1.MembershipService.PushUpdates:input_type -> gossip.v1.PushUpdatesRequest
 	24, // 36: gossip.v1.MembershipService.Sync:input_type -> gossip.v1.SyncRequest
-	2,  // 37: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	4,  // 38: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
-	6,  // 39: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
-	8,  // 40: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
-	11, // 41: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
-	14, // 42: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
-	16, // 43: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
-	19, // 44: gossip.v1.MembershipService.Ping:output_type -> gossip.v1.PingResponse
-	21, // 45: gossip.v1.MembershipService.PingReq:output_type -> gossip.v1.PingReqResponse
-	23, // 46: gossip.v1.MembershipService.PushUpdates:output_type -> gossip.v1.PushUpdatesResponse
-	25, // 47: gossip.v1.MembershipService.Sync:output_type -> gossip.v1.SyncResponse
-	37, // [37:48] is the sub-list for method output_type
-	26, // [26:37] is the sub-list for method input_type
+	26, // 37: gossip.v1.MembershipService.Link:input_type -> gossip.v1.LinkRequest
+	2,  // 38: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
+	4,  // 39: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
+	6,  // 40: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
+	8,  // 41: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
+	11, // 42: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
+	14, // 43: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
+	16, // 44: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
+	19, // 45: gossip.v1.MembershipService.Ping:output_type -> gossip.v1.PingResponse
+	21, // 46: gossip.v1.MembershipService.PingReq:output_type -> gossip.v1.PingReqResponse
+	23, // 47: gossip.v1.MembershipService.PushUpdates:output_type -> gossip.v1.PushUpdatesResponse
+	25, // 48: gossip.v1.MembershipService.Sync:output_type -> gossip.v1.SyncResponse
+	27, // 49: gossip.v1.MembershipService.Link:output_type -> gossip.v1.LinkResponse
+	38, // [38:50] is the sub-list for method output_type
+	26, // [26:38] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
 	26, // [26:26] is the sub-list for extension extendee
 	0,  // [0:26] is the sub-list for field type_name
@@ -2159,7 +2266,7 @@ func file_gossip_v1_gossip_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

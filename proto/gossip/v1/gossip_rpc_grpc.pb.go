@@ -442,6 +442,7 @@ const (
 	MembershipService_PingReq_FullMethodName     = "/gossip.v1.MembershipService/PingReq"
 	MembershipService_PushUpdates_FullMethodName = "/gossip.v1.MembershipService/PushUpdates"
 	MembershipService_Sync_FullMethodName        = "/gossip.v1.MembershipService/Sync"
+	MembershipService_Link_FullMethodName        = "/gossip.v1.MembershipService/Link"
 )
 
 // MembershipServiceClient is the client API for MembershipService service.
@@ -471,6 +472,12 @@ type MembershipServiceClient interface {
 	// Sync is the periodic push-pull exchange of full membership state: the
 	// receiver merges the caller's state and answers with its own.
 	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error)
+	// Link tells the receiver that the caller chose it as a gossip
+	// neighbour (unlink = false) or dropped it (unlink = true), so that the
+	// receiver keeps the link symmetric: every neighbour relation a node
+	// forms from membership is a two-way one, and a node is never left
+	// without anyone forwarding to it.
+	Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkResponse, error)
 }
 
 type membershipServiceClient struct {
@@ -531,6 +538,16 @@ func (c *membershipServiceClient) Sync(ctx context.Context, in *SyncRequest, opt
 	return out, nil
 }
 
+func (c *membershipServiceClient) Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LinkResponse)
+	err := c.cc.Invoke(ctx, MembershipService_Link_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MembershipServiceServer is the server API for MembershipService service.
 // All implementations must embed UnimplementedMembershipServiceServer
 // for forward compatibility.
@@ -558,6 +575,12 @@ type MembershipServiceServer interface {
 	// Sync is the periodic push-pull exchange of full membership state: the
 	// receiver merges the caller's state and answers with its own.
 	Sync(context.Context, *SyncRequest) (*SyncResponse, error)
+	// Link tells the receiver that the caller chose it as a gossip
+	// neighbour (unlink = false) or dropped it (unlink = true), so that the
+	// receiver keeps the link symmetric: every neighbour relation a node
+	// forms from membership is a two-way one, and a node is never left
+	// without anyone forwarding to it.
+	Link(context.Context, *LinkRequest) (*LinkResponse, error)
 	mustEmbedUnimplementedMembershipServiceServer()
 }
 
@@ -582,6 +605,9 @@ func (UnimplementedMembershipServiceServer) PushUpdates(context.Context, *PushUp
 }
 func (UnimplementedMembershipServiceServer) Sync(context.Context, *SyncRequest) (*SyncResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
+}
+func (UnimplementedMembershipServiceServer) Link(context.Context, *LinkRequest) (*LinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Link not implemented")
 }
 func (UnimplementedMembershipServiceServer) mustEmbedUnimplementedMembershipServiceServer() {}
 func (UnimplementedMembershipServiceServer) testEmbeddedByValue()                           {}
@@ -694,6 +720,24 @@ func _MembershipService_Sync_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MembershipService_Link_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).Link(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_Link_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).Link(ctx, req.(*LinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MembershipService_ServiceDesc is the grpc.ServiceDesc for MembershipService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -720,6 +764,10 @@ var MembershipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Sync",
 			Handler:    _MembershipService_Sync_Handler,
+		},
+		{
+			MethodName: "Link",
+			Handler:    _MembershipService_Link_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
