@@ -97,6 +97,7 @@ func (m *membership) join(ctx context.Context, addr string) error {
 		return fmt.Errorf("the node at %s has this node's id %q", addr, m.n.Hash)
 	}
 	m.step(swim.Message{Kind: swim.KindSyncReply, From: seedID, FromAddr: addr, Updates: ups})
+	m.rebalance() // neighbours in place when Join returns
 	return nil
 }
 
@@ -159,6 +160,7 @@ func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.Joi
 		m.step(swim.Message{Kind: swim.KindSync, From: pm.GetId(), FromAddr: pm.GetAddress(), Join: true, Updates: []swim.Update{{
 			ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.Alive, Incarnation: pm.GetIncarnation()}}})
 		s.n.logger.Info("member joined through this node", "peer", pm.GetId(), "endpoint", pm.GetAddress())
+		m.rebalance() // the joiner may be linked before Join returns
 	}
 	return &pb.JoinResponse{Members: membersToProto(s.n.Members())}, nil
 }

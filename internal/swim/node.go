@@ -412,7 +412,7 @@ func (n *Node) send(m Message) {
 // PingReq's Timeout, to the requester); ok is false when there is nothing
 // to answer (a Ping meant for another id: the sender must see no ack).
 func (n *Node) Step(now time.Time, m Message) (reply Message, ok bool) {
-	n.touch(now, m.From)
+	defer n.touch(now, m.From) // after the merge, which may add the sender
 	switch m.Kind {
 	case KindPing:
 		if m.Target != "" && m.Target != n.self.ID {
