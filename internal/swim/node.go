@@ -189,7 +189,7 @@ func (n *Node) LeaveSpread() bool {
 		return false
 	}
 	t, pending := n.queue.transmits(n.self.ID)
-	return !pending || t >= min(n.cfg.GossipNodes, n.live)
+	return !pending || t >= min(n.cfg.GossipNodes, n.live-1)
 }
 
 func (n *Node) selfUpdate() Update {
