@@ -45,9 +45,8 @@ type GossipClientFactory struct {
 var clientKeepalive = keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}
 
 // NewGossipClientFactory returns an empty factory. dialOpts are added after
-// the defaults (plaintext credentials, keepalive pings after 10 s idle with a 5 s
-// timeout, 20 MiB message
-// limits), so they may override them.
+// the defaults (plaintext credentials, keepalive pings after 10 s idle with
+// a 5 s timeout, 20 MiB message limits), so they may override them.
 func NewGossipClientFactory(dialOpts ...grpc.DialOption) *GossipClientFactory {
 	defaults := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
