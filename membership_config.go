@@ -53,12 +53,14 @@ type MembershipConfig struct {
 	AwarenessMax int
 
 	// FanoutExtra is c in the number of neighbours the node keeps,
-	// k = ceil(ln N) + c, chosen at random among alive members: a random
-	// graph whose nodes have ln N + c random out-neighbours is connected
-	// with probability about exp(−e^−c) (Erdős–Rényi), 87% for c = 2 and
-	// 95% for c = 3, and far more since every node's choice adds edges;
-	// c = 2 keeps a flood over the neighbours cheap while one failed
-	// neighbour is not enough to cut a node off. Default 2.
+	// k = ceil(ln N) + c, chosen at random among alive members; each
+	// choice is made two-way (the chosen member links back), so every node
+	// has at least k neighbours. ln N + c random links per node is the
+	// Erdős–Rényi threshold of connectivity, with probability about
+	// exp(−e^−c) (87% for c = 2) for a graph with only those links, and
+	// with two-way links every node has at least that many: c = 2 keeps a
+	// flood over the neighbours cheap while no single failed neighbour can
+	// cut a node off. Default 2 (DefaultFanoutExtra).
 	FanoutExtra int
 	// StaticNeighborsOnly stops membership from managing the neighbour
 	// set: only AddNeighbor's neighbours are used (the seed's ring).
