@@ -24,11 +24,14 @@ func (m *membership) rpc(msg swim.Message) error {
 		return err
 	}
 	cli := pb.NewMembershipServiceClient(cc)
-	// A probe's answer is useless after the probe interval (scaled by at
-	// most AwarenessMax); other messages get the same bound.
+	// A probe's answer is useless after its probe interval (msg.Timeout);
+	// other messages get the longest interval LHM allows.
 	timeout := m.cfg.ProbeInterval * time.Duration(m.cfg.AwarenessMax)
-	if msg.Kind == swim.KindPingReq {
-		timeout = msg.Timeout + m.cfg.ProbeTimeout
+	switch {
+	case msg.Kind == swim.KindPingReq:
+		timeout = msg.Timeout + m.cfg.ProbeTimeout // the relay's own wait, and the way back
+	case msg.Timeout > 0:
+		timeout = msg.Timeout
 	}
 	ctx, cancel := context.WithTimeout(m.n.ctx, timeout)
 	defer cancel()
@@ -87,6 +90,9 @@ func (m *membership) join(ctx context.Context, addr string) error {
 	for _, pm := range resp.GetMembers() {
 		if pm.GetSelf() {
 			seedID = pm.GetId()
+		}
+		if len(pm.GetId()) > maxMemberField || len(pm.GetAddress()) > maxMemberField {
+			continue
 		}
 		ups = append(ups, swim.Update{ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.State(pm.GetState()), Incarnation: pm.GetIncarnation()})
 	}
@@ -149,8 +155,8 @@ func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.Joi
 	if pm.GetId() == "" || pm.GetAddress() == "" {
 		return nil, asRPCError(fmt.Errorf("join: %w", ErrEmptyNeighbor))
 	}
-	if len(pm.GetId()) > s.n.cfg.MaxHashBytes {
-		return nil, status.Errorf(codes.InvalidArgument, "join: member id is %d bytes, limit %d", len(pm.GetId()), s.n.cfg.MaxHashBytes)
+	if len(pm.GetId()) > maxMemberField || len(pm.GetAddress()) > maxMemberField {
+		return nil, status.Errorf(codes.InvalidArgument, "join: member id or address longer than %d bytes", maxMemberField)
 	}
 	m, err := s.started()
 	if err != nil {
@@ -234,6 +240,9 @@ func (s membershipService) Link(_ context.Context, req *pb.LinkRequest) (*pb.Lin
 	if req.GetFrom() == "" || req.GetFromAddress() == "" {
 		return nil, asRPCError(fmt.Errorf("link: %w", ErrEmptyNeighbor))
 	}
+	if len(req.GetFrom()) > maxMemberField || len(req.GetFromAddress()) > maxMemberField {
+		return nil, status.Errorf(codes.InvalidArgument, "link: id or address longer than %d bytes", maxMemberField)
+	}
 	m, err := s.started()
 	if err != nil {
 		return nil, err
@@ -266,13 +275,20 @@ func updatesToProto(us []swim.Update) []*pb.MemberUpdate {
 	return out
 }
 
+// maxMemberField bounds a member id or address from the network, as
+// Config.MaxHashBytes' default bounds message ids; longer ones are dropped.
+const maxMemberField = 256
+
 func updatesFromProto(us []*pb.MemberUpdate) []swim.Update {
 	if len(us) == 0 {
 		return nil
 	}
-	out := make([]swim.Update, len(us))
-	for i, u := range us {
-		out[i] = swim.Update{ID: u.GetId(), Addr: u.GetAddress(), State: swim.State(u.GetState()), Incarnation: u.GetIncarnation(), From: u.GetFrom()}
+	out := make([]swim.Update, 0, len(us))
+	for _, u := range us {
+		if len(u.GetId()) > maxMemberField || len(u.GetAddress()) > maxMemberField || len(u.GetFrom()) > maxMemberField {
+			continue
+		}
+		out = append(out, swim.Update{ID: u.GetId(), Addr: u.GetAddress(), State: swim.State(u.GetState()), Incarnation: u.GetIncarnation(), From: u.GetFrom()})
 	}
 	return out
 }

@@ -291,7 +291,8 @@ func (n *Node) startProbe(now time.Time) {
 		timeoutAt: now.Add(n.scale(n.cfg.ProbeTimeout)),
 		end:       now.Add(n.scale(n.cfg.ProbeInterval)),
 	}
-	n.send(Message{Kind: KindPing, To: target.ID, ToAddr: target.Addr, Target: target.ID, Seq: n.seq, Updates: n.piggyback()})
+	n.send(Message{Kind: KindPing, To: target.ID, ToAddr: target.Addr, Target: target.ID, Seq: n.seq,
+		Timeout: n.probe.end.Sub(now), Updates: n.piggyback()})
 }
 
 // nextTarget walks the probe order, reshuffling it after each full pass,
