@@ -48,6 +48,33 @@ func allSee(t *testing.T, ns []*GossipNode, timeout time.Duration, want func(n *
 	})
 }
 
+// joinedCluster starts n nodes "<prefix>0".."<prefix>n-1", joins them
+// through the first and waits until every one sees all n alive. opts(id)
+// gives each node its options.
+func joinedCluster(t *testing.T, prefix string, n int, opts func(id string) []Option) []*GossipNode {
+	t.Helper()
+	var nodes []*GossipNode
+	for i := range n {
+		id := fmt.Sprintf("%s%d", prefix, i)
+		node, _ := startNode(t, id, opts(id)...)
+		if i > 0 {
+			if _, err := node.Join(context.Background(), []string{nodes[0].ListenAddr()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nodes = append(nodes, node)
+	}
+	allSee(t, nodes, 10*time.Second, func(node *GossipNode) error {
+		if c := aliveCount(node); c != n {
+			return fmt.Errorf("%d alive", c)
+		}
+		return nil
+	})
+	return nodes
+}
+
+func fast(string) []Option { return []Option{fastMembership()} }
+
 func aliveCount(n *GossipNode) int {
 	c := 0
 	for _, m := range n.Members() {
@@ -142,21 +169,8 @@ func TestMembershipFailureAndRestart(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	seed, _ := startNode(t, "m0", fastMembership(), handler("m0"))
-	nodes := []*GossipNode{seed}
-	for i := 1; i < 5; i++ {
-		n, _ := startNode(t, fmt.Sprintf("m%d", i), fastMembership(), handler(fmt.Sprintf("m%d", i)))
-		if _, err := n.Join(context.Background(), []string{seed.ListenAddr()}); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
-	allSee(t, nodes, 10*time.Second, func(n *GossipNode) error {
-		if c := aliveCount(n); c != 5 {
-			return fmt.Errorf("%d alive", c)
-		}
-		return nil
-	})
+	nodes := joinedCluster(t, "m", 5, func(id string) []Option { return []Option{fastMembership(), handler(id)} })
+	seed := nodes[0]
 
 	victim := nodes[2]
 	oldAddr := victim.Endpoint
@@ -209,21 +223,7 @@ func TestMembershipFailureAndRestart(t *testing.T) {
 // TestMembershipLeave: a node that leaves is marked left (never dead) by
 // the others, and Leave returns once the news went out.
 func TestMembershipLeave(t *testing.T) {
-	seed, _ := startNode(t, "l0", fastMembership())
-	nodes := []*GossipNode{seed}
-	for i := 1; i < 4; i++ {
-		n, _ := startNode(t, fmt.Sprintf("l%d", i), fastMembership())
-		if _, err := n.Join(context.Background(), []string{seed.ListenAddr()}); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
-	allSee(t, nodes, 10*time.Second, func(n *GossipNode) error {
-		if c := aliveCount(n); c != 4 {
-			return fmt.Errorf("%d alive", c)
-		}
-		return nil
-	})
+	nodes := joinedCluster(t, "l", 4, fast)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := nodes[3].Leave(ctx); err != nil {
@@ -284,28 +284,16 @@ func TestStaticNeighborsStay(t *testing.T) {
 func TestPublishDuringChurn(t *testing.T) {
 	const n0, msgs = 8, 40
 	recs := map[string]*recorder{}
-	var nodes []*GossipNode
+	opts := func(id string) []Option {
+		recs[id] = newRecorder(-1)
+		return []Option{WithFanout(FanoutAll), fastMembership(), WithDeliveryHandler(recs[id].handle)}
+	}
 	start := func(id string) *GossipNode {
-		r := newRecorder(-1)
-		recs[id] = r
-		n, _ := startNode(t, id, WithFanout(FanoutAll), fastMembership(), WithDeliveryHandler(r.handle))
+		n, _ := startNode(t, id, opts(id)...)
 		return n
 	}
-	seed := start("c0")
-	nodes = append(nodes, seed)
-	for i := 1; i < n0; i++ {
-		n := start(fmt.Sprintf("c%d", i))
-		if _, err := n.Join(context.Background(), []string{seed.ListenAddr()}); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
-	allSee(t, nodes, 10*time.Second, func(n *GossipNode) error {
-		if c := aliveCount(n); c != n0 {
-			return fmt.Errorf("%d alive", c)
-		}
-		return nil
-	})
+	nodes := joinedCluster(t, "c", n0, opts)
+	seed := nodes[0]
 	stay := []*GossipNode{nodes[0], nodes[1], nodes[2], nodes[4], nodes[5], nodes[7]}
 	var ids []string
 	for i := range msgs {

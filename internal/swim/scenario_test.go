@@ -21,14 +21,22 @@ func sizes(t *testing.T) []int {
 
 // TestSimJoinConverges: N members join through one seed within one second;
 // every member learns every other as alive.
+// convergedCluster starts n members (startCluster) and runs until their
+// views agree.
+func convergedCluster(t *testing.T, s *simNet, n int) []*simNode {
+	t.Helper()
+	nodes := startCluster(s, n)
+	if !s.run(s.start.Add(10*time.Minute), 100*time.Millisecond, s.converged) {
+		t.Fatalf("%d members not converged after %v", n, s.elapsed())
+	}
+	return nodes
+}
+
 func TestSimJoinConverges(t *testing.T) {
 	for _, n := range append([]int{100}, sizes(t)...) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			s := newSimNet(t, DefaultLANConfig(), uint64(n))
-			startCluster(s, n)
-			if !s.run(s.start.Add(10*time.Minute), 100*time.Millisecond, s.converged) {
-				t.Fatalf("not converged after %v", s.elapsed())
-			}
+			convergedCluster(t, s, n)
 			took := s.elapsed() - time.Second // the joins spread over the first second
 			t.Logf("N=%d: converged %v after the last join started (%.1f probe rounds, %.0f gossip rounds); %d messages, %.0f per node per second",
 				n, took.Round(time.Millisecond), float64(took)/float64(s.cfg.ProbeInterval), float64(took)/float64(s.cfg.GossipInterval),
@@ -44,10 +52,7 @@ func TestSimKill(t *testing.T) {
 	for _, n := range sizes(t) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			s := newSimNet(t, DefaultLANConfig(), uint64(n)+7)
-			nodes := startCluster(s, n)
-			if !s.run(s.start.Add(10*time.Minute), 100*time.Millisecond, s.converged) {
-				t.Fatalf("not converged after %v", s.elapsed())
-			}
+			nodes := convergedCluster(t, s, n)
 			victims := map[string]bool{}
 			for _, i := range s.rng.Perm(n)[:n/5] {
 				victims[nodes[i].n.ID()] = true
@@ -97,10 +102,7 @@ func TestSimPacketLoss(t *testing.T) {
 		span = 10 * time.Minute
 	}
 	s := newSimNet(t, DefaultLANConfig(), 42)
-	startCluster(s, n)
-	if !s.run(s.start.Add(10*time.Minute), 100*time.Millisecond, s.converged) {
-		t.Fatal("not converged")
-	}
+	convergedCluster(t, s, n)
 	falseDead, falseSuspect, raised := 0, 0, 0
 	s.onEvent = func(obs *simNode, e Event) {
 		switch e.Kind {
@@ -134,10 +136,7 @@ func TestSimPacketLoss(t *testing.T) {
 func TestSimPartitionHeals(t *testing.T) {
 	n := 100
 	s := newSimNet(t, DefaultLANConfig(), 9)
-	nodes := startCluster(s, n)
-	if !s.run(s.start.Add(10*time.Minute), 100*time.Millisecond, s.converged) {
-		t.Fatal("not converged")
-	}
+	nodes := convergedCluster(t, s, n)
 	for i, sn := range nodes {
 		sn.group = i % 2
 	}
@@ -174,10 +173,7 @@ func TestSimRestartNewAddress(t *testing.T) {
 		t.Run(fmt.Sprint(wait), func(t *testing.T) {
 			n := 50
 			s := newSimNet(t, DefaultLANConfig(), 5)
-			nodes := startCluster(s, n)
-			if !s.run(s.start.Add(10*time.Minute), 100*time.Millisecond, s.converged) {
-				t.Fatal("not converged")
-			}
+			nodes := convergedCluster(t, s, n)
 			victim := nodes[7]
 			victim.down = true
 			s.run(s.now.Add(wait), time.Hour, nil)
@@ -204,10 +200,7 @@ func TestSimRestartNewAddress(t *testing.T) {
 func TestSimLeave(t *testing.T) {
 	n := 50
 	s := newSimNet(t, DefaultLANConfig(), 11)
-	nodes := startCluster(s, n)
-	if !s.run(s.start.Add(10*time.Minute), 100*time.Millisecond, s.converged) {
-		t.Fatal("not converged")
-	}
+	nodes := convergedCluster(t, s, n)
 	dead := 0
 	s.onEvent = func(_ *simNode, e Event) {
 		if e.Kind == EventDead {
