@@ -206,7 +206,7 @@ func (m *membership) flush() {
 		m.n.logger.Info("member "+e.Kind.String(), "peer", e.Member.ID, "endpoint", e.Member.Addr,
 			"state", e.Member.State.String(), "incarnation", e.Member.Incarnation)
 	}
-	m.rebalance()
+	m.rebalance(false)
 	if m.handler != nil {
 		for _, e := range evs {
 			m.handler(MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At})
@@ -214,25 +214,43 @@ func (m *membership) flush() {
 	}
 }
 
-// send carries one message on its own goroutine (RPCs block).
-func (m *membership) send(msg swim.Message) {
+// spawn runs f on a goroutine that stop waits for, if a send slot is
+// free and membership is not stopping; it reports whether f runs.
+func (m *membership) spawn(f func()) bool {
 	select {
 	case m.sends <- struct{}{}:
 	default:
-		m.n.logger.Debug("membership message dropped: too many in flight", "peer", msg.To, "kind", msg.Kind.String())
-		return
+		return false
 	}
-	m.wg.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
+		<-m.sends
+		return false
+	}
+	m.wg.Add(1) // under mu, so never after stop began to wait
 	go func() {
 		defer m.wg.Done()
 		defer func() { <-m.sends }()
-		err := m.rpc(msg)
-		if err != nil {
-			m.n.logger.Debug("membership RPC failed", "peer", msg.To, "endpoint", msg.ToAddr, "kind", msg.Kind.String(), "err", err)
-			return
-		}
-		m.countLeave(msg)
+		f()
 	}()
+	return true
+}
+
+// send carries one message on its own goroutine (RPCs block).
+func (m *membership) send(msg swim.Message) {
+	if !m.spawn(func() { m.deliver(msg) }) {
+		m.n.logger.Debug("membership message dropped: too many in flight or stopping", "peer", msg.To, "kind", msg.Kind.String())
+	}
+}
+
+// deliver performs the RPC of one message.
+func (m *membership) deliver(msg swim.Message) {
+	if err := m.rpc(msg); err != nil {
+		m.n.logger.Debug("membership RPC failed", "peer", msg.To, "endpoint", msg.ToAddr, "kind", msg.Kind.String(), "err", err)
+		return
+	}
+	m.countLeave(msg)
 }
 
 // countLeave counts a delivered message that carried this node's leave.
@@ -265,8 +283,10 @@ func (m *membership) step(msg swim.Message) (swim.Message, bool) {
 // chosen members: neighbours membership added that are dead, left or
 // forgotten are removed (static ones never), re-addressed ones follow, and
 // random alive members fill the gap. Each choice is told to the chosen
-// member (Link) so the link is two-way.
-func (m *membership) rebalance() {
+// member (Link) so the link is two-way; with wait, rebalance returns once
+// those Links are answered (Join: the node is reachable both ways when it
+// returns), else they run in the background.
+func (m *membership) rebalance(wait bool) {
 	if m.cfg.StaticNeighborsOnly {
 		return
 	}
@@ -344,16 +364,20 @@ func (m *membership) rebalance() {
 	for _, id := range readdr {
 		m.n.AddNeighbor(id, addrs[id])
 	}
+	var links sync.WaitGroup
 	for _, mb := range add {
 		if err := m.n.AddNeighbor(mb.ID, mb.Addr); err != nil {
 			m.n.logger.Warn("membership: cannot add neighbour", "peer", mb.ID, "err", err)
 			continue
 		}
-		m.link(mb.ID, mb.Addr, false)
+		m.link(&links, mb.ID, mb.Addr, false)
 	}
 	for _, id := range drop {
 		m.n.RemoveNeighbor(id)
-		m.link(id, addrs[id], true)
+		m.link(&links, id, addrs[id], true)
+	}
+	if wait {
+		links.Wait()
 	}
 }
 

@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -103,32 +104,29 @@ func (m *membership) join(ctx context.Context, addr string) error {
 		return fmt.Errorf("the node at %s has this node's id %q", addr, m.n.Hash)
 	}
 	m.step(swim.Message{Kind: swim.KindSyncReply, From: seedID, FromAddr: addr, Updates: ups})
-	m.rebalance() // neighbours in place when Join returns
+	m.rebalance(true) // neighbours in place, both ways, when Join returns
 	return nil
 }
 
 // link tells a member it was chosen (or dropped) as a neighbour, in the
-// background.
-func (m *membership) link(id, addr string, unlink bool) {
-	select {
-	case m.sends <- struct{}{}:
-	default:
+// background; done counts the call.
+func (m *membership) link(done *sync.WaitGroup, id, addr string, unlink bool) {
+	done.Add(1)
+	if !m.spawn(func() { defer done.Done(); m.linkRPC(id, addr, unlink) }) {
+		done.Done()
+	}
+}
+
+func (m *membership) linkRPC(id, addr string, unlink bool) {
+	cc, err := m.n.factory.Conn(addr)
+	if err != nil {
 		return
 	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer func() { <-m.sends }()
-		cc, err := m.n.factory.Conn(addr)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(m.n.ctx, m.n.cfg.AckTimeout)
-		defer cancel()
-		if _, err := pb.NewMembershipServiceClient(cc).Link(ctx, &pb.LinkRequest{From: m.n.Hash, FromAddress: m.n.Endpoint, Unlink: unlink}); err != nil {
-			m.n.logger.Debug("membership: link failed", "peer", id, "unlink", unlink, "err", err)
-		}
-	}()
+	ctx, cancel := context.WithTimeout(m.n.ctx, m.n.cfg.AckTimeout)
+	defer cancel()
+	if _, err := pb.NewMembershipServiceClient(cc).Link(ctx, &pb.LinkRequest{From: m.n.Hash, FromAddress: m.n.Endpoint, Unlink: unlink}); err != nil {
+		m.n.logger.Debug("membership: link failed", "peer", id, "unlink", unlink, "err", err)
+	}
 }
 
 // The server side: MembershipService. Errors become gRPC statuses here.
@@ -166,7 +164,7 @@ func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.Joi
 		m.step(swim.Message{Kind: swim.KindSync, From: pm.GetId(), FromAddr: pm.GetAddress(), Join: true, Updates: []swim.Update{{
 			ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.Alive, Incarnation: pm.GetIncarnation()}}})
 		s.n.logger.Info("member joined through this node", "peer", pm.GetId(), "endpoint", pm.GetAddress())
-		m.rebalance() // the joiner may be linked before Join returns
+		m.rebalance(false) // the joiner may be linked before Join returns
 	}
 	return &pb.JoinResponse{Members: membersToProto(s.n.Members())}, nil
 }
