@@ -291,8 +291,14 @@ func (n *Node) startProbe(now time.Time) {
 		timeoutAt: now.Add(n.scale(n.cfg.ProbeTimeout)),
 		end:       now.Add(n.scale(n.cfg.ProbeInterval)),
 	}
+	ups := n.piggyback()
+	if target.State == Suspect {
+		// Lifeguard's buddy system: tell a suspect it is suspected, so it
+		// refutes at once instead of waiting for the gossip to reach it.
+		ups = append([]Update{{ID: target.ID, Addr: target.Addr, State: Suspect, Incarnation: target.Incarnation, From: target.susp.origin}}, ups...)
+	}
 	n.send(Message{Kind: KindPing, To: target.ID, ToAddr: target.Addr, Target: target.ID, Seq: n.seq,
-		Timeout: n.probe.end.Sub(now), Updates: n.piggyback()})
+		Timeout: n.probe.end.Sub(now), Updates: ups})
 }
 
 // nextTarget walks the probe order, reshuffling it after each full pass,

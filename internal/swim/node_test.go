@@ -347,3 +347,31 @@ func TestLeaveAndReap(t *testing.T) {
 		t.Errorf("not reaped: %+v", evs)
 	}
 }
+
+// TestBuddySystem: a ping to a suspect carries the suspicion (Lifeguard),
+// and the suspect refutes it in its ack.
+func TestBuddySystem(t *testing.T) {
+	a := newTestNode(t, "a", alive("b", 0))
+	b := newTestNode(t, "b", alive("a", 0))
+	a.merge(t0, upd("b", Suspect, 0, "c"), false)
+	a.Ready()
+	a.Tick(a.nextProbe)
+	msgs, _ := a.Ready()
+	var ping Message
+	for _, m := range msgs {
+		if m.Kind == KindPing {
+			ping = m
+		}
+	}
+	if len(ping.Updates) == 0 || ping.Updates[0].ID != "b" || ping.Updates[0].State != Suspect {
+		t.Fatalf("ping to a suspect: %+v", ping)
+	}
+	ack, ok := b.Step(a.nextProbe, ping)
+	if !ok || b.Incarnation() != 1 {
+		t.Fatalf("no refutation: incarnation %d", b.Incarnation())
+	}
+	a.Step(a.nextProbe, ack)
+	if m, _ := a.Member("b"); m.State != Alive || m.Incarnation != 1 {
+		t.Errorf("after the ack b is %v at %d", m.State, m.Incarnation)
+	}
+}
