@@ -242,3 +242,49 @@ func TestSimLeave(t *testing.T) {
 		t.Error("left member not reaped")
 	}
 }
+
+// TestSimSlowNodes is Lifeguard's experiment in miniature: a few members
+// are overloaded (every message to or from them takes 600 ms more: a
+// round trip beyond the probe interval), for 10 minutes (3 with -race). With the local health multiplier
+// they widen their own timeouts instead of accusing healthy members; with
+// it disabled (AwarenessMax 1) they raise many more false suspicions.
+// Nobody healthy is declared dead either way.
+func TestSimSlowNodes(t *testing.T) {
+	span := 10 * time.Minute
+	if testing.Short() || raceEnabled {
+		span = 3 * time.Minute
+	}
+	run := func(awareness int) (raisedBySlow, falseDead int) {
+		cfg := DefaultLANConfig()
+		cfg.AwarenessMax = awareness
+		s := newSimNet(t, cfg, 21)
+		nodes := convergedCluster(t, s, 50)
+		slow := map[string]bool{}
+		for _, sn := range nodes[1:4] {
+			sn.slow = 600 * time.Millisecond
+			slow[sn.n.ID()] = true
+		}
+		s.onEvent = func(obs *simNode, e Event) {
+			switch {
+			case e.Kind == EventDead:
+				falseDead++
+			case e.Kind == EventSuspect && slow[obs.n.ID()] && !slow[e.Member.ID]:
+				if m := obs.n.members[e.Member.ID]; m != nil && m.susp != nil && m.susp.origin == obs.n.ID() {
+					raisedBySlow++
+				}
+			}
+		}
+		s.run(s.now.Add(span), time.Hour, nil)
+		return raisedBySlow, falseDead
+	}
+	withLHM, deadWith := run(8)
+	without, deadWithout := run(1)
+	t.Logf("3 of 50 members 600 ms slow, %v: suspicions of healthy members raised by the slow ones: %d with LHM, %d without; false dead %d and %d",
+		span, withLHM, without, deadWith, deadWithout)
+	if deadWith != 0 {
+		t.Errorf("%d members declared dead with LHM", deadWith)
+	}
+	if withLHM >= without {
+		t.Errorf("LHM did not reduce false suspicions: %d with, %d without", withLHM, without)
+	}
+}

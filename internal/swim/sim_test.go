@@ -52,7 +52,8 @@ type simNode struct {
 	addr   string
 	down   bool
 	wakeAt time.Time
-	group  int // partition group
+	group  int           // partition group
+	slow   time.Duration // extra latency of every message to or from it (an overloaded node)
 }
 
 type relay struct {
@@ -123,7 +124,7 @@ func (s *simNet) transmit(from *simNode, m Message) {
 		s.dropped++
 		return
 	}
-	lat := s.minLat
+	lat := s.minLat + from.slow + to.slow
 	if s.maxLat > s.minLat {
 		lat += time.Duration(s.rng.Int64N(int64(s.maxLat - s.minLat)))
 	}
