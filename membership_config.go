@@ -73,6 +73,13 @@ func DefaultLANMembershipConfig() MembershipConfig {
 	return membershipFromSwim(swim.DefaultLANConfig())
 }
 
+// DefaultWANMembershipConfig returns hashicorp/memberlist's WAN tuning:
+// probes every 5 s with a 3 s timeout, suspicion multiplier 6, gossip
+// every 500 ms to 4 members, push-pull every 60 s.
+func DefaultWANMembershipConfig() MembershipConfig {
+	return membershipFromSwim(swim.DefaultWANConfig())
+}
+
 // DefaultLocalMembershipConfig returns a tuning for loopback clusters and
 // tests: probes every 200 ms, gossip every 40 ms, push-pull every 6 s,
 // dead members reaped after 1 min.

@@ -73,6 +73,15 @@ func DefaultLANConfig() Config {
 	}
 }
 
+// DefaultWANConfig is memberlist's WAN tuning: slower probes and longer
+// timeouts for links with high and variable latency.
+func DefaultWANConfig() Config {
+	c := DefaultLANConfig()
+	c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = 5*time.Second, 3*time.Second, 6
+	c.GossipInterval, c.GossipNodes, c.PushPullInterval = 500*time.Millisecond, 4, 60*time.Second
+	return c
+}
+
 // DefaultLocalConfig is for loopback clusters and tests: everything five
 // times faster than LAN.
 func DefaultLocalConfig() Config {

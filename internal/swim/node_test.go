@@ -315,6 +315,11 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil || c != DefaultLANConfig() {
 		t.Errorf("zero config: %+v %v", c, err)
 	}
+	for _, preset := range []Config{DefaultWANConfig(), DefaultLocalConfig()} {
+		if err := preset.Validate(); err != nil {
+			t.Errorf("preset %+v: %v", preset, err)
+		}
+	}
 	for _, bad := range []Config{
 		{ProbeInterval: time.Second, ProbeTimeout: time.Second},
 		{ProbeInterval: -time.Second},
