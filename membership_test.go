@@ -347,3 +347,32 @@ func TestMembershipRPCErrors(t *testing.T) {
 		t.Errorf("empty link: %v", err)
 	}
 }
+
+// TestMembershipConfig: presets validate; zero fields take LAN defaults;
+// impossible values are refused by New with an error naming them.
+func TestMembershipConfig(t *testing.T) {
+	for name, c := range map[string]MembershipConfig{
+		"lan": DefaultLANMembershipConfig(), "wan": DefaultWANMembershipConfig(), "local": DefaultLocalMembershipConfig(),
+	} {
+		want := c
+		if err := c.Validate(); err != nil || c != want {
+			t.Errorf("%s: %v, %+v", name, err, c)
+		}
+	}
+	var zero MembershipConfig
+	if err := zero.Validate(); err != nil || zero != DefaultLANMembershipConfig() {
+		t.Errorf("zero: %v, %+v", err, zero)
+	}
+	for _, bad := range []MembershipConfig{
+		{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second},
+		{FanoutExtra: -1},
+		{GossipNodes: -3},
+	} {
+		if _, err := New("x", "", nil, nil, nil, nil, WithMembership(bad)); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+	if b := DefaultLANMembershipConfig(); b.DetectionBound(1000) < b.ProbeInterval {
+		t.Error("detection bound below one probe interval")
+	}
+}
