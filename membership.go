@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -118,10 +119,23 @@ func newMembership(n *GossipNode, o membershipOptions) (*membership, error) {
 	}
 	return &membership{
 		n: n, cfg: cfg, handler: o.handler,
-		rng:   rand.New(rand.NewPCG(n.cfg.Seed, 0x5157)),
+		rng:   rand.New(rand.NewPCG(membershipSeed(n), 0x5157)),
 		added: make(map[string]string), out: make(map[string]bool),
 		wake: make(chan struct{}, 1), sends: make(chan struct{}, maxMembershipSends),
 	}, nil
+}
+
+// membershipSeed seeds the node's membership randomness: Config.Seed (or
+// a random one) mixed with the node's id, so that nodes sharing a Seed
+// still choose differently, as the gossip core does.
+func membershipSeed(n *GossipNode) uint64 {
+	seed := n.cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	h := fnv.New64a()
+	h.Write([]byte(n.Hash))
+	return seed ^ h.Sum64()
 }
 
 // errNoMembership is returned when membership cannot run: no gRPC client
