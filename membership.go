@@ -508,8 +508,9 @@ func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
 // until the news has been delivered to GossipNodes members (or all, when
 // fewer), or ctx ends (then it returns ctx's error; the news may still
 // have spread). It does not close the node: the node keeps answering
-// while the news spreads; call Close afterwards. Leave on a node that
-// never started membership returns nil at once.
+// while the news spreads; call Close afterwards (a node that left does
+// not rejoin: start a new one, which may reuse the id). Leave on a node
+// that never started membership returns nil at once.
 func (n *GossipNode) Leave(ctx context.Context) error {
 	m := n.mship
 	m.mu.Lock()
