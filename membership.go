@@ -484,6 +484,12 @@ func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	n.mship.mu.Lock()
+	left := core.Leaving()
+	n.mship.mu.Unlock()
+	if left {
+		return 0, errors.New("gossip: Join after Leave: a node that left cannot rejoin; start a new one")
+	}
 	var errs []error
 	for _, seed := range seeds {
 		if seed == n.Endpoint {

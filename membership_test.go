@@ -229,6 +229,9 @@ func TestMembershipLeave(t *testing.T) {
 	if err := nodes[3].Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := nodes[3].Join(ctx, []string{nodes[0].ListenAddr()}); err == nil {
+		t.Error("Join after Leave accepted")
+	}
 	nodes[3].Close()
 	allSee(t, nodes[:3], 5*time.Second, func(n *GossipNode) error {
 		if m, _ := stateOf(n, "l3"); m.State != MemberLeft {

@@ -181,6 +181,9 @@ func (n *Node) Leave(now time.Time) {
 	n.gossip(now) // at once, not at the next gossip round
 }
 
+// Leaving reports whether Leave was called.
+func (n *Node) Leaving() bool { return n.leaving }
+
 // LeaveSpread reports whether the leave announced by Leave has been sent
 // to GossipNodes members (or to every other live member when there are
 // fewer), or has used up its retransmissions.
