@@ -35,13 +35,22 @@ type GossipClientFactory struct {
 	closed bool
 }
 
+// clientKeepalive is the keepalive of GossipClientFactory's connections: a
+// ping after 10 s without traffic, also on idle connections, and the
+// connection is closed (and redialled on next use) when the ping is not
+// answered within 5 s. A half-open connection to a peer that vanished
+// (host down, network cut) is thus noticed within 15 s even when no RPC
+// is running; SWIM's probes have their own, shorter deadlines. It matches
+// the servers' KeepaliveEnforcementPolicy (MinTime 5 s).
+var clientKeepalive = keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}
+
 // NewGossipClientFactory returns an empty factory. dialOpts are added after
-// the defaults (plaintext credentials, keepalive pings every 30 s on idle
-// connections, 20 MiB message limits), so they may override them.
+// the defaults (plaintext credentials, keepalive pings after 10 s idle with
+// a 5 s timeout, 20 MiB message limits), so they may override them.
 func NewGossipClientFactory(dialOpts ...grpc.DialOption) *GossipClientFactory {
 	defaults := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithKeepaliveParams(clientKeepalive),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(20<<20), grpc.MaxCallSendMsgSize(20<<20)),
 	}
 	return &GossipClientFactory{

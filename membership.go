@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
-	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	"github.com/grpc-gossip/gossip/internal/swim"
 )
 
 // MemberState is a member's state as this node sees it.
 type MemberState int
 
-// Member states. Until failure detection exists, neighbours are Alive, or
-// Suspect while their last forward failed.
+// Member states (see docs/DESIGN.md §10). Before the node has started
+// membership (Join, or a peer's membership RPC), Members reports its
+// neighbours: Alive, or Suspect while their last forward failed.
 const (
 	MemberAlive MemberState = iota + 1
 	MemberSuspect
@@ -42,17 +46,398 @@ type Member struct {
 	Address     string
 	State       MemberState
 	Incarnation uint64
-	LastHeard   time.Time // last ACK from it; zero when never
+	LastHeard   time.Time // last direct message from it; zero when never
 	Self        bool
 }
 
-// DefaultJoinPeers is how many members a joining node links to: the seed
-// that answered and up to DefaultJoinPeers-1 others from its member list.
+// MemberEventKind is the kind of a membership change.
+type MemberEventKind int
+
+// Membership changes reported to WithMemberEventHandler.
+const (
+	MemberJoined      MemberEventKind = iota + 1 // first heard of, alive
+	MemberUpdated                                // new incarnation or address (a restart)
+	MemberSuspected                              // missed a probe; dead unless it refutes
+	MemberAliveAgain                             // was suspect, dead or left; alive again
+	MemberDied                                   // declared dead
+	MemberLeftCluster                            // left gracefully
+	MemberReaped                                 // dead or left, now forgotten
+)
+
+func (k MemberEventKind) String() string { return swim.EventKind(k).String() }
+
+// MemberEvent is one membership change as this node saw it.
+type MemberEvent struct {
+	Kind   MemberEventKind
+	Member Member
+	At     time.Time
+}
+
+// DefaultJoinPeers was the number of links Join made before membership
+// managed the neighbours.
+//
+// Deprecated: Join now learns the whole membership; the neighbours follow
+// MembershipConfig.FanoutExtra.
 const DefaultJoinPeers = 4
 
-// Members returns this node (Self) and its neighbours, sorted by id after
-// the node itself.
+// membership is the runtime around the node's swim core: one goroutine
+// that runs the core's timers and carries its messages, RPC handlers that
+// step it, and the neighbour-set manager. It starts on the first Join or
+// membership RPC (a node that never meets another keeps its static
+// neighbours only) and stops in Close.
+//
+// Lock order: membership.mu, then GossipNode.mu (through AddNeighbor and
+// friends); the event handler and RPCs run with neither held.
+type membership struct {
+	n       *GossipNode
+	cfg     MembershipConfig
+	handler func(MemberEvent)
+
+	mu      sync.Mutex
+	core    *swim.Node // nil until started
+	stopped bool
+	rng     *rand.Rand
+	added   map[string]string // neighbours membership added: id → address
+	out     map[string]bool   // those of them this node chose (the others chose it: Link)
+	leftCh  chan struct{}     // closed when the leave has reached enough members
+	leftOK  int               // successful sends that carried our leave
+	leftFor int               // how many Leave waits for
+
+	wake  chan struct{}
+	sends chan struct{} // one slot per RPC in flight
+	wg    sync.WaitGroup
+}
+
+// maxMembershipSends bounds the membership RPCs in flight; beyond it a
+// message is dropped, as a lost datagram would be (SWIM tolerates it).
+const maxMembershipSends = 256
+
+func newMembership(n *GossipNode, o membershipOptions) (*membership, error) {
+	cfg := o.cfg
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &membership{
+		n: n, cfg: cfg, handler: o.handler,
+		rng:   rand.New(rand.NewPCG(membershipSeed(n), 0x5157)),
+		added: make(map[string]string), out: make(map[string]bool),
+		wake: make(chan struct{}, 1), sends: make(chan struct{}, maxMembershipSends),
+	}, nil
+}
+
+// membershipSeed seeds the node's membership randomness: Config.Seed (or
+// a random one) mixed with the node's id, so that nodes sharing a Seed
+// still choose differently, as the gossip core does.
+func membershipSeed(n *GossipNode) uint64 {
+	seed := n.cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	h := fnv.New64a()
+	h.Write([]byte(n.Hash))
+	return seed ^ h.Sum64()
+}
+
+// errNoMembership is returned when membership cannot run: no gRPC client
+// factory, or no advertised address.
+var errNoMembership = errors.New("gossip: membership needs the gRPC transport and the node's Endpoint")
+
+// start creates the core and its goroutine on first use.
+func (m *membership) start() (*swim.Node, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.core != nil {
+		return m.core, nil
+	}
+	if m.stopped || m.n.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if m.n.factory == nil || m.n.Endpoint == "" {
+		return nil, errNoMembership
+	}
+	sc := m.cfg.swim()
+	sc.Seed = m.rng.Uint64()
+	core, err := swim.New(time.Now(), m.n.Hash, m.n.Endpoint, sc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: membership: %w", err)
+	}
+	m.core = core
+	m.wg.Add(1)
+	go m.loop()
+	return core, nil
+}
+
+// stop ends the goroutines; the node's context is already cancelled.
+func (m *membership) stop() {
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+	m.wg.Wait()
+}
+
+func (m *membership) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop runs the core's timers and carries out what it asks for.
+func (m *membership) loop() {
+	defer m.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		m.mu.Lock()
+		next := m.core.Next()
+		m.mu.Unlock()
+		t.Reset(max(time.Until(next), 0))
+		select {
+		case <-t.C:
+			m.mu.Lock()
+			m.core.Tick(time.Now())
+			m.mu.Unlock()
+		case <-m.wake:
+		case <-m.n.ctx.Done():
+			return
+		}
+		m.flush()
+	}
+}
+
+// flush sends the core's messages and reports its events.
+func (m *membership) flush() {
+	m.mu.Lock()
+	msgs, evs := m.core.Ready()
+	m.mu.Unlock()
+	for _, msg := range msgs {
+		m.send(msg)
+	}
+	if len(evs) == 0 {
+		return
+	}
+	for _, e := range evs {
+		m.n.logger.Info("member "+e.Kind.String(), "peer", e.Member.ID, "endpoint", e.Member.Addr,
+			"state", e.Member.State.String(), "incarnation", e.Member.Incarnation)
+	}
+	m.rebalance(false)
+	if m.handler != nil {
+		for _, e := range evs {
+			m.handler(MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At})
+		}
+	}
+}
+
+// spawn runs f on a goroutine that stop waits for, if a send slot is
+// free and membership is not stopping; it reports whether f runs.
+func (m *membership) spawn(f func()) bool {
+	select {
+	case m.sends <- struct{}{}:
+	default:
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
+		<-m.sends
+		return false
+	}
+	m.wg.Add(1) // under mu, so never after stop began to wait
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-m.sends }()
+		f()
+	}()
+	return true
+}
+
+// send carries one message on its own goroutine (RPCs block).
+func (m *membership) send(msg swim.Message) {
+	if !m.spawn(func() { m.deliver(msg) }) {
+		m.n.logger.Debug("membership message dropped: too many in flight or stopping", "peer", msg.To, "kind", msg.Kind.String())
+	}
+}
+
+// deliver performs the RPC of one message.
+func (m *membership) deliver(msg swim.Message) {
+	if err := m.rpc(msg); err != nil {
+		m.n.logger.Debug("membership RPC failed", "peer", msg.To, "endpoint", msg.ToAddr, "kind", msg.Kind.String(), "err", err)
+		return
+	}
+	m.countLeave(msg)
+}
+
+// countLeave counts a delivered message that carried this node's leave.
+func (m *membership) countLeave(msg swim.Message) {
+	for _, u := range msg.Updates {
+		if u.ID == m.n.Hash && u.State == swim.Left {
+			m.mu.Lock()
+			m.leftOK++
+			if m.leftCh != nil && m.leftOK >= m.leftFor {
+				close(m.leftCh)
+				m.leftCh = nil
+			}
+			m.mu.Unlock()
+			return
+		}
+	}
+}
+
+// step hands a message to the core and wakes the loop to carry out the
+// consequences.
+func (m *membership) step(msg swim.Message) (swim.Message, bool) {
+	m.mu.Lock()
+	reply, ok := m.core.Step(time.Now(), msg)
+	m.mu.Unlock()
+	m.poke()
+	return reply, ok
+}
+
+// rebalance keeps the neighbour set at k = ceil(ln N) + FanoutExtra
+// chosen members: neighbours membership added that are dead, left or
+// forgotten are removed (static ones never), re-addressed ones follow, and
+// random alive members fill the gap. Each choice is told to the chosen
+// member (Link) so the link is two-way; with wait, rebalance returns once
+// those Links are answered (Join: the node is reachable both ways when it
+// returns), else they run in the background.
+func (m *membership) rebalance(wait bool) {
+	if m.cfg.StaticNeighborsOnly {
+		return
+	}
+	current := m.n.Neighbors()
+	m.mu.Lock()
+	members := m.core.Members()
+	live := m.core.NumLive()
+	state := make(map[string]swim.Member, len(members))
+	for _, mb := range members {
+		state[mb.ID] = mb
+	}
+	var remove, readdr []string
+	for id, addr := range m.added {
+		mb, ok := state[id]
+		switch {
+		case !ok || mb.State == swim.Dead || mb.State == swim.Left:
+			remove = append(remove, id)
+			delete(m.added, id)
+			delete(m.out, id)
+		case mb.Addr != addr:
+			m.added[id] = mb.Addr
+			readdr = append(readdr, id)
+		}
+	}
+	k := 0
+	if live > 1 {
+		k = int(math.Ceil(math.Log(float64(live)))) + m.cfg.FanoutExtra
+	}
+	chosen := 0
+	for id := range current {
+		if _, ok := m.added[id]; !ok {
+			if mb, known := state[id]; !known || mb.State == swim.Alive || mb.State == swim.Suspect {
+				chosen++ // a static neighbour counts unless membership knows it gone
+			}
+		}
+	}
+	chosen += len(m.out)
+	var add []swim.Member
+	if chosen < k {
+		var cands []swim.Member
+		for _, mb := range members[1:] {
+			if _, isNb := current[mb.ID]; mb.State == swim.Alive && !isNb {
+				if _, ok := m.added[mb.ID]; !ok {
+					cands = append(cands, mb)
+				}
+			}
+		}
+		m.rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+		add = cands[:min(k-chosen, len(cands))]
+		for _, mb := range add {
+			m.added[mb.ID], m.out[mb.ID] = mb.Addr, true
+		}
+	}
+	var drop []string
+	for id := range m.out {
+		if chosen-len(drop) <= k {
+			break
+		}
+		drop = append(drop, id)
+		delete(m.out, id)
+		delete(m.added, id)
+	}
+	addrs := make(map[string]string, len(readdr)+len(drop))
+	for _, id := range readdr {
+		addrs[id] = m.added[id]
+	}
+	for _, id := range drop {
+		addrs[id] = state[id].Addr
+	}
+	m.mu.Unlock()
+
+	for _, id := range remove {
+		m.n.RemoveNeighbor(id)
+	}
+	for _, id := range readdr {
+		m.n.AddNeighbor(id, addrs[id])
+	}
+	var links sync.WaitGroup
+	for _, mb := range add {
+		if err := m.n.AddNeighbor(mb.ID, mb.Addr); err != nil {
+			m.n.logger.Warn("membership: cannot add neighbour", "peer", mb.ID, "err", err)
+			continue
+		}
+		m.link(&links, mb.ID, mb.Addr, false)
+	}
+	for _, id := range drop {
+		m.n.RemoveNeighbor(id)
+		m.link(&links, id, addrs[id], true)
+	}
+	if wait {
+		links.Wait()
+	}
+}
+
+// inbound takes a member that chose this node as its neighbour (Link).
+func (m *membership) inbound(id, addr string, unlink bool) error {
+	if m.cfg.StaticNeighborsOnly || id == m.n.Hash {
+		return nil
+	}
+	current := m.n.Neighbors()
+	m.mu.Lock()
+	_, managed := m.added[id]
+	_, isNb := current[id]
+	switch {
+	case unlink && managed && !m.out[id]:
+		delete(m.added, id)
+		m.mu.Unlock()
+		m.n.RemoveNeighbor(id)
+		return nil
+	case unlink || (isNb && !managed): // not ours to drop, or already a static neighbour
+		m.mu.Unlock()
+		return nil
+	}
+	m.added[id] = addr
+	m.mu.Unlock()
+	return m.n.AddNeighbor(id, addr)
+}
+
+// Members returns this node (Self) first and every member it knows, dead
+// and left ones until they are reaped, sorted by id; LastHeard is the
+// last direct message from the member. Before membership has started it
+// returns the node and its neighbours.
 func (n *GossipNode) Members() []Member {
+	n.mship.mu.Lock()
+	core := n.mship.core
+	var ms []swim.Member
+	if core != nil {
+		ms = core.Members()
+	}
+	n.mship.mu.Unlock()
+	if core != nil {
+		out := make([]Member, len(ms))
+		for i, sm := range ms {
+			out[i] = memberFromSwim(sm)
+		}
+		return out
+	}
 	out := []Member{{ID: n.Hash, Address: n.Endpoint, State: MemberAlive, Self: true}}
 	stats := n.NeighborStats()
 	n.mu.Lock()
@@ -67,6 +452,10 @@ func (n *GossipNode) Members() []Member {
 	return out
 }
 
+func memberFromSwim(sm swim.Member) Member {
+	return Member{ID: sm.ID, Address: sm.Addr, State: MemberState(sm.State), Incarnation: sm.Incarnation, LastHeard: sm.LastHeard, Self: sm.Self}
+}
+
 // MarkReady marks the node ready without joining (the first node of a
 // cluster). Ready is reported by Stats and by the daemon's health checks.
 func (n *GossipNode) MarkReady() { n.ready.Store(true) }
@@ -74,14 +463,16 @@ func (n *GossipNode) MarkReady() { n.ready.Store(true) }
 // Ready reports whether the node has joined a cluster or was marked ready.
 func (n *GossipNode) Ready() bool { return n.ready.Load() }
 
-// Join links this node into a cluster through the first seed (a gRPC
-// address) that answers: the seed takes this node as a neighbour and this
-// node takes the seed, then up to DefaultJoinPeers-1 other members from
-// the seed's list, chosen at random, the same way (symmetric links). Links
-// to those others are best effort. It returns the number of links made, or
-// ErrNotJoined (with each seed's error) when no seed answered; the caller
-// decides whether to retry. Seeds equal to the node's own Endpoint are
-// skipped. Join needs the gRPC transport (the node's client factory).
+// Join starts membership and joins the cluster through the first seed (a
+// gRPC address) that answers: the seed adds this node to its membership
+// and returns every member it knows, which this node adopts; SWIM then
+// spreads the news, probes, and picks the node's neighbours (see
+// MembershipConfig). It returns the number of other live members this
+// node knows, or ErrNotJoined (with each seed's error) when no seed
+// answered; the caller decides whether to retry. Seeds equal to the
+// node's own Endpoint are skipped. A seed that has this node's id is
+// refused. Join needs the gRPC transport (the node's client factory) and
+// the node's Endpoint.
 func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
 	if n.factory == nil {
 		return 0, errors.New("gossip: Join needs the gRPC transport")
@@ -89,95 +480,67 @@ func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
 	if n.Endpoint == "" {
 		return 0, errors.New("gossip: Join needs the node's Endpoint (its advertised address)")
 	}
+	core, err := n.mship.start()
+	if err != nil {
+		return 0, err
+	}
+	n.mship.mu.Lock()
+	left := core.Leaving()
+	n.mship.mu.Unlock()
+	if left {
+		return 0, errors.New("gossip: Join after Leave: a node that left cannot rejoin; start a new one")
+	}
 	var errs []error
 	for _, seed := range seeds {
 		if seed == n.Endpoint {
 			continue
 		}
-		members, err := n.joinOne(ctx, seed)
-		if err != nil {
+		if err := n.mship.join(ctx, seed); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", seed, err))
 			continue
 		}
-		linked := 1
-		var others []*pb.Member
-		for _, m := range members {
-			if !m.GetSelf() && m.GetId() != n.Hash && m.GetAddress() != "" {
-				others = append(others, m)
-			}
-		}
-		rand.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
-		for _, m := range others {
-			if linked == DefaultJoinPeers {
-				break
-			}
-			if _, err := n.joinOne(ctx, m.GetAddress()); err != nil {
-				n.logger.Info("join: member did not answer", "peer", m.GetId(), "endpoint", m.GetAddress(), "err", err)
-				continue
-			}
-			linked++
-		}
+		n.mship.mu.Lock()
+		live := core.NumLive() - 1
+		n.mship.mu.Unlock()
 		n.ready.Store(true)
-		n.logger.Info("joined", "seed", seed, "links", linked)
-		return linked, nil
+		n.logger.Info("joined", "seed", seed, "members", live)
+		return live, nil
 	}
 	return 0, fmt.Errorf("%w: %w", ErrNotJoined, errors.Join(errs...))
 }
 
-// joinOne asks the node at addr to link with this one, links back, and
-// returns the members it knows.
-func (n *GossipNode) joinOne(ctx context.Context, addr string) ([]*pb.Member, error) {
-	cc, err := n.factory.Conn(addr)
-	if err != nil {
-		return nil, err
+// Leave announces that this node leaves the cluster: its members mark it
+// left (not dead, and not after a timeout) and stop probing it. It waits
+// until the news has been delivered to GossipNodes members (or all, when
+// fewer), or ctx ends (then it returns ctx's error; the news may still
+// have spread). It does not close the node: the node keeps answering
+// while the news spreads; call Close afterwards (a node that left does
+// not rejoin: start a new one, which may reuse the id). Leave on a node
+// that never started membership returns nil at once.
+func (n *GossipNode) Leave(ctx context.Context) error {
+	m := n.mship
+	m.mu.Lock()
+	if m.core == nil {
+		m.mu.Unlock()
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.AckTimeout)
-	defer cancel()
-	resp, err := pb.NewMembershipServiceClient(cc).Join(ctx, &pb.JoinRequest{Member: &pb.Member{Id: n.Hash, Address: n.Endpoint}})
-	if err != nil {
-		return nil, err
+	ch := make(chan struct{})
+	m.leftFor = min(m.cfg.GossipNodes, m.core.NumLive()-1)
+	if m.leftFor <= 0 || m.leftOK >= m.leftFor {
+		close(ch)
+	} else {
+		m.leftCh = ch
 	}
-	for _, m := range resp.GetMembers() {
-		if m.GetSelf() {
-			if m.GetId() == n.Hash {
-				return nil, fmt.Errorf("the node at %s has this node's id %q", addr, n.Hash)
-			}
-			if err := n.AddNeighbor(m.GetId(), addr); err != nil {
-				return nil, err
-			}
-			return resp.GetMembers(), nil
-		}
+	m.core.Leave(time.Now())
+	m.mu.Unlock()
+	m.poke()
+	select {
+	case <-ch:
+		n.logger.Info("left the cluster")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gossip: Leave: %w", ctx.Err())
+	case <-n.ctx.Done():
+		return ErrClosed
 	}
-	return nil, fmt.Errorf("the node at %s did not say who it is", addr)
-}
-
-// membershipService serves MembershipService for a node.
-type membershipService struct {
-	pb.UnimplementedMembershipServiceServer
-	n *GossipNode
-}
-
-// Join takes the caller as a neighbour and returns the members this node
-// knows.
-func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.JoinResponse, error) {
-	m := req.GetMember()
-	if m.GetId() == "" || m.GetAddress() == "" {
-		return nil, asRPCError(fmt.Errorf("join: %w", ErrEmptyNeighbor))
-	}
-	if err := s.n.AddNeighbor(m.GetId(), m.GetAddress()); err != nil {
-		return nil, asRPCError(err)
-	}
-	s.n.logger.Info("member joined", "peer", m.GetId(), "endpoint", m.GetAddress())
-	return &pb.JoinResponse{Members: membersToProto(s.n.Members())}, nil
-}
-
-func membersToProto(ms []Member) []*pb.Member {
-	out := make([]*pb.Member, len(ms))
-	for i, m := range ms {
-		out[i] = &pb.Member{
-			Id: m.ID, Address: m.Address, State: pb.MemberState(m.State), Incarnation: m.Incarnation,
-			LastHeard: timestamp(m.LastHeard), Self: m.Self,
-		}
-	}
-	return out
 }

@@ -84,6 +84,8 @@ type GossipNode struct {
 	lis        net.Listener
 	listenAddr string // set by SetListenAddr
 
+	mship *membership // membership.go
+
 	sendsDropped atomic.Uint64
 	malformed    atomic.Uint64 // requests whose bytes did not decode
 
@@ -184,6 +186,11 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		n.dialer = d
 	}
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
+	var err error
+	if n.mship, err = newMembership(n, o.mship); err != nil {
+		cancel()
+		return nil, err
+	}
 	if err := storage.attach(n); err != nil {
 		cancel()
 		return nil, err
@@ -479,6 +486,7 @@ func (n *GossipNode) Close() error {
 	n.closeMu.Unlock()
 
 	n.cancel()
+	n.mship.stop() // membership goroutines end with the node context
 	n.stopServer()
 	n.wg.Wait()
 	close(n.deliveries)

@@ -12,6 +12,7 @@ type nodeOptions struct {
 	transport  Transport
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
+	mship      membershipOptions // membership_config.go
 }
 
 type optionFunc func(*nodeOptions)

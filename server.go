@@ -95,7 +95,7 @@ func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 64<<10),
 		grpc.ForceServerCodecV2(lenientCodec{encoding.GetCodecV2(encproto.Name)}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, n.serverOpts...)
 }
 

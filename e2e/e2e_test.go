@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	gossip "github.com/grpc-gossip/gossip"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
@@ -450,6 +451,123 @@ func TestDaemonNotRunning(t *testing.T) {
 		_, errOut, code := ctl(t, nil, append([]string{"--addr", addr}, cmd...)...)
 		if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, addr) || time.Since(start) > 10*time.Second {
 			t.Errorf("%v: exit %d after %v, stderr %q", cmd, code, time.Since(start), errOut)
+		}
+	}
+}
+
+// membersOf is `gossipctl members -o json` on d.
+func membersOf(t *testing.T, d *daemon) map[string]memberRow {
+	t.Helper()
+	out, errOut, code := ctl(t, nil, "--addr", d.addr, "-o", "json", "members")
+	if code != 0 {
+		t.Fatalf("gossipctl members on %s: exit %d: %s", d.id, code, errOut)
+	}
+	var rows []memberRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("members json %q: %v", out, err)
+	}
+	m := map[string]memberRow{}
+	for _, r := range rows {
+		m[r.ID] = r
+	}
+	return m
+}
+
+type memberRow struct {
+	ID          string     `json:"id"`
+	Address     string     `json:"address"`
+	State       string     `json:"state"`
+	Incarnation uint64     `json:"incarnation"`
+	LastHeard   *time.Time `json:"last_heard"`
+	Self        bool       `json:"self"`
+}
+
+// TestFailureDetection: five gossipd joined through one seed learn each
+// other; one is killed with SIGKILL; the others mark it dead within the
+// documented bound (gossip.MembershipConfig.DetectionBound); restarted
+// with the same --id on a new port, it rejoins and is alive everywhere at
+// its new address. A SIGTERM'd node is marked left, not dead.
+func TestFailureDetection(t *testing.T) {
+	flags := []string{"--probe-interval", "200ms", "--probe-timeout", "100ms", "--suspicion-mult", "3"}
+	cfg := gossip.DefaultLocalMembershipConfig()
+	cfg.ProbeInterval, cfg.ProbeTimeout, cfg.SuspicionMult = 200*time.Millisecond, 100*time.Millisecond, 3
+	cfg.GossipInterval = gossip.DefaultLANMembershipConfig().GossipInterval // the daemon's
+	bound := cfg.DetectionBound(5)
+
+	seed := startDaemon(t, "fd-1", flags...)
+	nodes := []*daemon{seed}
+	for i := 2; i <= 5; i++ {
+		nodes = append(nodes, startDaemon(t, fmt.Sprintf("fd-%d", i), append(flags, "--join", seed.addr)...))
+	}
+	allAlive := func(ds []*daemon, want int) {
+		for _, d := range ds {
+			eventually(t, d.id+" sees everyone alive", 20*time.Second, func() error {
+				alive := 0
+				for _, r := range membersOf(t, d) {
+					if r.State == "alive" {
+						alive++
+					}
+				}
+				if alive != want {
+					return fmt.Errorf("%d alive: %v", alive, membersOf(t, d))
+				}
+				return nil
+			})
+		}
+	}
+	allAlive(nodes, 5)
+
+	victim := nodes[2]
+	oldAddr := victim.addr
+	victim.stop(t, syscall.SIGKILL, 10*time.Second)
+	killed := time.Now()
+	survivors := []*daemon{nodes[0], nodes[1], nodes[3], nodes[4]}
+	for _, d := range survivors {
+		eventually(t, d.id+" marks "+victim.id+" dead", bound+10*time.Second, func() error {
+			if r := membersOf(t, d)[victim.id]; r.State != "dead" {
+				return fmt.Errorf("%s is %q", victim.id, r.State)
+			}
+			return nil
+		})
+	}
+	took := time.Since(killed)
+	t.Logf("kill -9: all 4 survivors marked it dead after %v (bound %v, polling included)", took.Round(time.Millisecond), bound)
+	if took > bound {
+		t.Errorf("detection took %v, over the bound %v", took, bound)
+	}
+
+	again := startDaemon(t, victim.id, append(flags, "--join", seed.addr)...)
+	if again.addr == oldAddr {
+		t.Fatalf("restarted on the same address %s", oldAddr)
+	}
+	nodes = append(survivors, again)
+	for _, d := range nodes {
+		eventually(t, d.id+" sees the restarted node alive", 20*time.Second, func() error {
+			r := membersOf(t, d)[victim.id]
+			if r.State != "alive" || r.Address != again.addr || r.Incarnation == 0 {
+				return fmt.Errorf("%s is %+v", victim.id, r)
+			}
+			return nil
+		})
+	}
+	allAlive(nodes, 5)
+
+	// A graceful stop is announced: the others see "left".
+	leaver := nodes[1]
+	if code := leaver.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("%s exit %d after SIGTERM", leaver.id, code)
+	}
+	for _, d := range []*daemon{nodes[0], nodes[2], nodes[3], nodes[4]} {
+		eventually(t, d.id+" marks "+leaver.id+" left", 10*time.Second, func() error {
+			if r := membersOf(t, d)[leaver.id]; r.State != "left" {
+				return fmt.Errorf("%s is %q", leaver.id, r.State)
+			}
+			return nil
+		})
+	}
+	for _, d := range []*daemon{nodes[0], nodes[2], nodes[3], nodes[4]} {
+		if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+			t.Errorf("%s exit %d after SIGTERM", d.id, code)
 		}
 	}
 }

@@ -57,6 +57,23 @@ type Config struct {
 	// forwards and RPCs). Default 10 s.
 	ShutdownTimeout time.Duration
 
+	// Membership and failure detection (gossip.MembershipConfig; the
+	// others of its knobs keep their LAN defaults).
+
+	// ProbeInterval is the time between two probes of this node. Default 1 s.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a direct probe waits for its ack before
+	// indirect probes; below ProbeInterval. Default 500 ms.
+	ProbeTimeout time.Duration
+	// SuspicionMult scales the suspicion timeout (see
+	// gossip.MembershipConfig). Default 4.
+	SuspicionMult int
+	// DeadReapAfter is how long dead and left members are remembered.
+	// Default 5 min.
+	DeadReapAfter time.Duration
+	// FanoutExtra is c in the neighbour count ceil(ln N) + c. Default 2.
+	FanoutExtra int
+
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
 	ConfigFile string
@@ -91,8 +108,16 @@ func DefaultConfig() Config {
 		Fanout:          DefaultFanout,
 		MaxPayload:      DefaultMaxPayload,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		ProbeInterval:   lan.ProbeInterval,
+		ProbeTimeout:    lan.ProbeTimeout,
+		SuspicionMult:   lan.SuspicionMult,
+		DeadReapAfter:   lan.DeadReapAfter,
+		FanoutExtra:     lan.FanoutExtra,
 	}
 }
+
+// lan is the library's LAN membership tuning: the daemon's defaults.
+var lan = gossip.DefaultLANMembershipConfig()
 
 // Validate checks a Config built in code (Load checks each value as it
 // reads it, and then calls Validate for the rules that involve several
@@ -109,6 +134,11 @@ func (c *Config) Validate() error {
 		{"fanout", checkFanout(c.Fanout)},
 		{"max-payload", checkMaxPayload(c.MaxPayload)},
 		{"shutdown-timeout", checkPositive(c.ShutdownTimeout)},
+		{"probe-interval", checkPositive(c.ProbeInterval)},
+		{"probe-timeout", checkPositive(c.ProbeTimeout)},
+		{"suspicion-mult", checkPositiveInt(c.SuspicionMult)},
+		{"dead-reap-after", checkPositive(c.DeadReapAfter)},
+		{"fanout-extra", checkPositiveInt(c.FanoutExtra)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -125,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Advertise == "" && unspecifiedHost(c.Listen) {
 		return errAdvertiseRequired(c.Listen, "")
+	}
+	if c.ProbeTimeout >= c.ProbeInterval {
+		return fmt.Errorf("invalid --probe-timeout %v: must be below --probe-interval %v (indirect probes need the rest of the interval)", c.ProbeTimeout, c.ProbeInterval)
 	}
 	return nil
 }
@@ -210,7 +243,7 @@ var settings = []setting{
 	},
 	{
 		name: "join", arg: "host:port,...", def: "none: the first node", list: true,
-		usage: "seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (100ms to 5s) until one answers, so nodes can start in any order; the node links to the seed and up to 3 more members",
+		usage: "seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (100ms to 5s) until one answers, so nodes can start in any order; the node then learns the whole membership (SWIM) and links to ceil(ln N) + fanout-extra members",
 		set: func(c *Config, v string) error {
 			seeds, err := parseJoin(v)
 			if err != nil {
@@ -312,6 +345,51 @@ var settings = []setting{
 			return nil
 		},
 	},
+	durationSetting("probe-interval", lan.ProbeInterval, "time between two failure-detection probes of this node (SWIM); detection time and probe traffic scale with it",
+		func(c *Config) *time.Duration { return &c.ProbeInterval }),
+	durationSetting("probe-timeout", lan.ProbeTimeout, "how long a probe waits for the direct ack before asking 3 other members to probe indirectly; must be below --probe-interval",
+		func(c *Config) *time.Duration { return &c.ProbeTimeout }),
+	intSetting("suspicion-mult", lan.SuspicionMult, "a suspected member is declared dead after suspicion-mult × max(1, log10(N+1)) × probe-interval once others confirm the suspicion, up to 6 times that without confirmations",
+		func(c *Config) *int { return &c.SuspicionMult }),
+	durationSetting("dead-reap-after", lan.DeadReapAfter, "how long dead and left members are listed (and a partition that heals within it merges back by itself) before they are forgotten",
+		func(c *Config) *time.Duration { return &c.DeadReapAfter }),
+	intSetting("fanout-extra", lan.FanoutExtra, "c in the number of neighbours the node keeps, ceil(ln N) + c, chosen at random among alive members (two-way links)",
+		func(c *Config) *int { return &c.FanoutExtra }),
+}
+
+func durationSetting(name string, def time.Duration, usage string, field func(*Config) *time.Duration) setting {
+	return setting{name: name, arg: "duration", def: def.String(), usage: usage, set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errors.New("want a duration such as 500ms or 2s")
+		}
+		if err := checkPositive(d); err != nil {
+			return err
+		}
+		*field(c) = d
+		return nil
+	}}
+}
+
+func intSetting(name string, def int, usage string, field func(*Config) *int) setting {
+	return setting{name: name, arg: "int", def: strconv.Itoa(def), usage: usage, set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("want a positive integer")
+		}
+		if err := checkPositiveInt(n); err != nil {
+			return err
+		}
+		*field(c) = n
+		return nil
+	}}
+}
+
+func checkPositiveInt(n int) error {
+	if n <= 0 {
+		return errors.New("must be positive")
+	}
+	return nil
 }
 
 func checkID(id string, emptyOK bool) error {
@@ -444,4 +522,12 @@ func (c *Config) nodeConfig() gossip.Config {
 		MaxPayloadBytes: c.MaxPayload,
 		ShutdownTimeout: c.ShutdownTimeout,
 	}
+}
+
+// membershipConfig is the membership configuration of the daemon's node.
+func (c *Config) membershipConfig() gossip.MembershipConfig {
+	m := gossip.DefaultLANMembershipConfig()
+	m.ProbeInterval, m.ProbeTimeout, m.SuspicionMult = c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult
+	m.DeadReapAfter, m.FanoutExtra = c.DeadReapAfter, c.FanoutExtra
+	return m
 }

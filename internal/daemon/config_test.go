@@ -52,6 +52,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := Config{
 		Listen: "127.0.0.1:9001", AdminListen: "127.0.0.1:9002", LogLevel: slog.LevelInfo, LogFormat: "json",
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
+		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -123,6 +124,11 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"fanout":           {"2", func(c *Config) { c.Fanout = 2 }},
 		"max-payload":      {"65536", func(c *Config) { c.MaxPayload = 65536 }},
 		"shutdown-timeout": {"1m30s", func(c *Config) { c.ShutdownTimeout = 90 * time.Second }},
+		"probe-interval":   {"2s", func(c *Config) { c.ProbeInterval = 2 * time.Second }},
+		"probe-timeout":    {"300ms", func(c *Config) { c.ProbeTimeout = 300 * time.Millisecond }},
+		"suspicion-mult":   {"6", func(c *Config) { c.SuspicionMult = 6 }},
+		"dead-reap-after":  {"1h", func(c *Config) { c.DeadReapAfter = time.Hour }},
+		"fanout-extra":     {"3", func(c *Config) { c.FanoutExtra = 3 }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))

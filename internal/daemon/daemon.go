@@ -146,7 +146,8 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	d.logger = logger.With("node", d.id)
 
 	d.factory = gossip.NewGossipClientFactory(grpc.WithConnectParams(reconnectBackoff))
-	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, gossip.WithConfig(cfg.nodeConfig()))
+	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, gossip.WithConfig(cfg.nodeConfig()),
+		gossip.WithMembership(cfg.membershipConfig()))
 	if err != nil {
 		d.factory.Release()
 		return nil, fmt.Errorf("--id %q: %w", d.id, err)
@@ -288,6 +289,7 @@ func (d *daemon) shutdown() {
 		d.stopJoin()
 		<-d.joinDone
 	}
+	d.leave(deadline)
 
 	drained := d.waitForwards(deadline)
 	d.endStreams()
@@ -312,6 +314,21 @@ func (d *daemon) shutdown() {
 	}
 	d.logger.Info("gossipd stopped", "took", time.Since(began).Round(time.Millisecond).String(),
 		"forwards_drained", drained, "rpcs_drained", graceful)
+}
+
+// leaveTimeout bounds how long shutdown waits for the leave to spread.
+const leaveTimeout = 2 * time.Second
+
+// leave announces the node's departure, so peers mark it left instead of
+// timing it out, within leaveTimeout and the shutdown deadline.
+func (d *daemon) leave(deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	ctx, cancel2 := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel2()
+	if err := d.node.Leave(ctx); err != nil {
+		d.logger.Warn("leave not confirmed; peers will time this node out", "err", err)
+	}
 }
 
 // waitForwards waits until no forward is in flight or the deadline

@@ -14,7 +14,7 @@
 // # What a daemon serves
 //
 // On Config.Listen, one gRPC server carries the node's services (Gossip,
-// node to node; NodeService, the client API; MembershipService, Join), the
+// node to node; NodeService, the client API; MembershipService, SWIM), the
 // standard gRPC health service and gRPC reflection. On Config.AdminListen
 // an HTTP server answers /healthz (200 while the gRPC server serves) and
 // /readyz (200 once the node is ready, else 503 with the reason).
@@ -33,25 +33,29 @@
 // connections reconnect on the same schedule, so a seed that starts late
 // is found within about one backoff interval of its start.
 //
-// # Topology: a sparse overlay, flooded
+// # Membership and topology: SWIM, and a flood over a sparse overlay
 //
-// Join links the new node symmetrically to the seed that answered and to up
-// to gossip.DefaultJoinPeers-1 (3) more members from the seed's list. Every
-// node is therefore linked to at least one earlier node, and the links form
-// a sparse connected graph. With the default fanout, gossip.FanoutAll (-1),
-// each node forwards a new message to all its neighbours except the one it
-// came from and the origin: a flood over that graph, so every connected
-// node receives every message, at a cost of about one RPC per link per
-// message. A positive fanout forwards to that many random neighbours
-// instead: fewer RPCs, but delivery becomes probabilistic (docs/DESIGN.md,
-// section 6).
+// Join gives the node the seed's whole membership; from then on SWIM
+// (gossip.MembershipConfig: --probe-interval, --probe-timeout,
+// --suspicion-mult, --dead-reap-after) probes members, spreads joins,
+// suspicions, deaths and leaves, and syncs full state with a random
+// member every 30 s. The node keeps ceil(ln N) + --fanout-extra (2)
+// neighbours chosen at random among alive members, each link two-way, and
+// replaces a neighbour that dies or leaves. With the default fanout,
+// gossip.FanoutAll (-1), each node forwards a new message to all its
+// neighbours except the one it came from and the origin: a flood over
+// that graph, so every connected node receives every message, at a cost
+// of about one RPC per link per message. A positive fanout forwards to
+// that many random neighbours instead: fewer RPCs, but delivery becomes
+// probabilistic (docs/DESIGN.md, section 6). See docs/DESIGN.md §10.
 //
 // # Shutdown
 //
 // When Run's context ends (gossipd: SIGINT or SIGTERM), the daemon
 //
-//  1. reports NOT_SERVING on the health service and 503 on /readyz, and
-//     stops joining;
+//  1. reports NOT_SERVING on the health service and 503 on /readyz,
+//     stops joining, and announces its leave (gossip.GossipNode.Leave, at
+//     most 2 s) so that peers mark it left instead of timing it out;
 //  2. waits until no forward is in flight (gossip.Stats.InflightSends == 0),
 //     or Config.ShutdownTimeout has passed;
 //  3. ends streaming RPCs (Subscribe, health Watch) with Unavailable and

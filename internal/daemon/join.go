@@ -35,9 +35,9 @@ func joinBackoff(attempt int, r float64) time.Duration {
 func (d *daemon) joinLoop(ctx context.Context, seeds []string) {
 	defer close(d.joinDone)
 	for attempt := 1; ; attempt++ {
-		links, err := d.node.Join(ctx, seeds)
+		members, err := d.node.Join(ctx, seeds)
 		if err == nil {
-			d.becomeReady("joined", "links", links, "attempts", attempt)
+			d.becomeReady("joined", "members", members, "attempts", attempt)
 			return
 		}
 		if ctx.Err() != nil {

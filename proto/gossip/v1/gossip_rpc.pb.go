@@ -1029,8 +1029,7 @@ type Member struct {
 	// The gRPC address other nodes reach it at.
 	Address string      `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	State   MemberState `protobuf:"varint,3,opt,name=state,proto3,enum=gossip.v1.MemberState" json:"state,omitempty"`
-	// Raised by the member itself to refute suspicion (0 until membership
-	// tracks it).
+	// Raised by the member itself to refute suspicion, and to leave.
 	Incarnation uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	// When this node last heard from it directly; unset when never.
 	LastHeard *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_heard,json=lastHeard,proto3" json:"last_heard,omitempty"`
@@ -2033,6 +2032,699 @@ func (x *JoinResponse) GetMembers() []*Member {
 	return nil
 }
 
+// MemberUpdate is one piece of membership news, piggybacked on SWIM
+// messages or exchanged as full state.
+type MemberUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The gRPC address the member is reachable at.
+	Address string      `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	State   MemberState `protobuf:"varint,3,opt,name=state,proto3,enum=gossip.v1.MemberState" json:"state,omitempty"`
+	// The member's incarnation; news with a higher one wins.
+	Incarnation uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	// The member that declared the state (the suspecter of a suspicion);
+	// may be empty.
+	From          string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberUpdate) Reset() {
+	*x = MemberUpdate{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberUpdate) ProtoMessage() {}
+
+func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberUpdate.ProtoReflect.Descriptor instead.
+func (*MemberUpdate) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *MemberUpdate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MemberUpdate) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *MemberUpdate) GetState() MemberState {
+	if x != nil {
+		return x.State
+	}
+	return MemberState_MEMBER_STATE_UNSPECIFIED
+}
+
+func (x *MemberUpdate) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *MemberUpdate) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+type PingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Matches the response to the prober's probe.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The prober's id and address.
+	From        string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string `protobuf:"bytes,3,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The id the prober means to reach.
+	Target        string          `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	Updates       []*MemberUpdate `protobuf:"bytes,5,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingRequest) Reset() {
+	*x = PingRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingRequest) ProtoMessage() {}
+
+func (x *PingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
+func (*PingRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PingRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PingRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *PingRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *PingRequest) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The id of the node that answered.
+	From          string          `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Updates       []*MemberUpdate `protobuf:"bytes,3,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingResponse) Reset() {
+	*x = PingResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingResponse) ProtoMessage() {}
+
+func (x *PingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
+func (*PingResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PingResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PingResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingResponse) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PingReqRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Seq         uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	From        string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,3,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The member to probe, and where.
+	Target        string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	TargetAddress string `protobuf:"bytes,5,opt,name=target_address,json=targetAddress,proto3" json:"target_address,omitempty"`
+	// How long to wait for target's ack.
+	Timeout       *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Updates       []*MemberUpdate      `protobuf:"bytes,7,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingReqRequest) Reset() {
+	*x = PingReqRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingReqRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingReqRequest) ProtoMessage() {}
+
+func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingReqRequest.ProtoReflect.Descriptor instead.
+func (*PingReqRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PingReqRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PingReqRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetTargetAddress() string {
+	if x != nil {
+		return x.TargetAddress
+	}
+	return ""
+}
+
+func (x *PingReqRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *PingReqRequest) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PingReqResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when target acked in time; false is a nack (the receiver is
+	// alive but could not reach target).
+	Acked         bool            `protobuf:"varint,1,opt,name=acked,proto3" json:"acked,omitempty"`
+	From          string          `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Updates       []*MemberUpdate `protobuf:"bytes,3,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingReqResponse) Reset() {
+	*x = PingReqResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingReqResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingReqResponse) ProtoMessage() {}
+
+func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingReqResponse.ProtoReflect.Descriptor instead.
+func (*PingReqResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PingReqResponse) GetAcked() bool {
+	if x != nil {
+		return x.Acked
+	}
+	return false
+}
+
+func (x *PingReqResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PingReqResponse) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PushUpdatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress   string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	Updates       []*MemberUpdate        `protobuf:"bytes,3,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushUpdatesRequest) Reset() {
+	*x = PushUpdatesRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushUpdatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushUpdatesRequest) ProtoMessage() {}
+
+func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushUpdatesRequest.ProtoReflect.Descriptor instead.
+func (*PushUpdatesRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PushUpdatesRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PushUpdatesRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *PushUpdatesRequest) GetUpdates() []*MemberUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+type PushUpdatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushUpdatesResponse) Reset() {
+	*x = PushUpdatesResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushUpdatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushUpdatesResponse) ProtoMessage() {}
+
+func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushUpdatesResponse.ProtoReflect.Descriptor instead.
+func (*PushUpdatesResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{28}
+}
+
+type SyncRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	From        string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The caller's full membership state, itself included.
+	Members       []*MemberUpdate `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRequest) Reset() {
+	*x = SyncRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRequest) ProtoMessage() {}
+
+func (x *SyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
+func (*SyncRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SyncRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SyncRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *SyncRequest) GetMembers() []*MemberUpdate {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type SyncResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	From        string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// The receiver's full membership state, itself included.
+	Members       []*MemberUpdate `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncResponse) Reset() {
+	*x = SyncResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncResponse) ProtoMessage() {}
+
+func (x *SyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
+func (*SyncResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SyncResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SyncResponse) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *SyncResponse) GetMembers() []*MemberUpdate {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type LinkRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	From        string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	FromAddress string                 `protobuf:"bytes,2,opt,name=from_address,json=fromAddress,proto3" json:"from_address,omitempty"`
+	// True when the caller dropped the receiver as a neighbour.
+	Unlink        bool `protobuf:"varint,3,opt,name=unlink,proto3" json:"unlink,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkRequest) Reset() {
+	*x = LinkRequest{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkRequest) ProtoMessage() {}
+
+func (x *LinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
+func (*LinkRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *LinkRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *LinkRequest) GetFromAddress() string {
+	if x != nil {
+		return x.FromAddress
+	}
+	return ""
+}
+
+func (x *LinkRequest) GetUnlink() bool {
+	if x != nil {
+		return x.Unlink
+	}
+	return false
+}
+
+type LinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkResponse) Reset() {
+	*x = LinkResponse{}
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkResponse) ProtoMessage() {}
+
+func (x *LinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
+func (*LinkResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{32}
+}
+
 var File_gossip_v1_gossip_rpc_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
@@ -2213,7 +2905,53 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\vJoinRequest\x12)\n" +
 	"\x06member\x18\x01 \x01(\v2\x11.gossip.v1.MemberR\x06member\";\n" +
 	"\fJoinResponse\x12+\n" +
-	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers*\x8b\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\x9c\x01\n" +
+	"\fMemberUpdate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x16.gossip.v1.MemberStateR\x05state\x12 \n" +
+	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\"\xa1\x01\n" +
+	"\vPingRequest\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x03 \x01(\tR\vfromAddress\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x121\n" +
+	"\aupdates\x18\x05 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"g\n" +
+	"\fPingResponse\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x121\n" +
+	"\aupdates\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"\x80\x02\n" +
+	"\x0ePingReqRequest\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x03 \x01(\tR\vfromAddress\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12%\n" +
+	"\x0etarget_address\x18\x05 \x01(\tR\rtargetAddress\x123\n" +
+	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x121\n" +
+	"\aupdates\x18\a \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"n\n" +
+	"\x0fPingReqResponse\x12\x14\n" +
+	"\x05acked\x18\x01 \x01(\bR\x05acked\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x121\n" +
+	"\aupdates\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"~\n" +
+	"\x12PushUpdatesRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x121\n" +
+	"\aupdates\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\aupdates\"\x15\n" +
+	"\x13PushUpdatesResponse\"w\n" +
+	"\vSyncRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x121\n" +
+	"\amembers\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\amembers\"x\n" +
+	"\fSyncResponse\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x121\n" +
+	"\amembers\x18\x03 \x03(\v2\x17.gossip.v1.MemberUpdateR\amembers\"\\\n" +
+	"\vLinkRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
+	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x12\x16\n" +
+	"\x06unlink\x18\x03 \x01(\bR\x06unlink\"\x0e\n" +
+	"\fLinkResponse*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
@@ -2228,9 +2966,14 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\tSubscribe\x12\x1b.gossip.v1.SubscribeRequest\x1a\x1c.gossip.v1.SubscribeResponse0\x01\x12@\n" +
 	"\aMembers\x12\x19.gossip.v1.MembersRequest\x1a\x1a.gossip.v1.MembersResponse\x12F\n" +
 	"\tNeighbors\x12\x1b.gossip.v1.NeighborsRequest\x1a\x1c.gossip.v1.NeighborsResponse\x12=\n" +
-	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2L\n" +
+	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2\x87\x03\n" +
 	"\x11MembershipService\x127\n" +
-	"\x04Join\x12\x16.gossip.v1.JoinRequest\x1a\x17.gossip.v1.JoinResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
+	"\x04Join\x12\x16.gossip.v1.JoinRequest\x1a\x17.gossip.v1.JoinResponse\x127\n" +
+	"\x04Ping\x12\x16.gossip.v1.PingRequest\x1a\x17.gossip.v1.PingResponse\x12@\n" +
+	"\aPingReq\x12\x19.gossip.v1.PingReqRequest\x1a\x1a.gossip.v1.PingReqResponse\x12L\n" +
+	"\vPushUpdates\x12\x1d.gossip.v1.PushUpdatesRequest\x1a\x1e.gossip.v1.PushUpdatesResponse\x127\n" +
+	"\x04Sync\x12\x16.gossip.v1.SyncRequest\x1a\x17.gossip.v1.SyncResponse\x127\n" +
+	"\x04Link\x12\x16.gossip.v1.LinkRequest\x1a\x17.gossip.v1.LinkResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
 
 var (
 	file_gossip_v1_gossip_rpc_proto_rawDescOnce sync.Once
@@ -2245,7 +2988,7 @@ func file_gossip_v1_gossip_rpc_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
@@ -2270,8 +3013,19 @@ var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(*StreamStatus)(nil),          // 20: gossip.v1.StreamStatus
 	(*JoinRequest)(nil),           // 21: gossip.v1.JoinRequest
 	(*JoinResponse)(nil),          // 22: gossip.v1.JoinResponse
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*MemberUpdate)(nil),          // 23: gossip.v1.MemberUpdate
+	(*PingRequest)(nil),           // 24: gossip.v1.PingRequest
+	(*PingResponse)(nil),          // 25: gossip.v1.PingResponse
+	(*PingReqRequest)(nil),        // 26: gossip.v1.PingReqRequest
+	(*PingReqResponse)(nil),       // 27: gossip.v1.PingReqResponse
+	(*PushUpdatesRequest)(nil),    // 28: gossip.v1.PushUpdatesRequest
+	(*PushUpdatesResponse)(nil),   // 29: gossip.v1.PushUpdatesResponse
+	(*SyncRequest)(nil),           // 30: gossip.v1.SyncRequest
+	(*SyncResponse)(nil),          // 31: gossip.v1.SyncResponse
+	(*LinkRequest)(nil),           // 32: gossip.v1.LinkRequest
+	(*LinkResponse)(nil),          // 33: gossip.v1.LinkResponse
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	4,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
@@ -2280,44 +3034,63 @@ var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	6,  // 3: gossip.v1.Envelope.digest:type_name -> gossip.v1.Digest
 	7,  // 4: gossip.v1.Digest.sequences:type_name -> gossip.v1.SeqSummary
 	2,  // 5: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	23, // 6: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	23, // 7: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	34, // 6: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	34, // 7: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
 	14, // 8: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
 	0,  // 9: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	23, // 10: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	34, // 10: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
 	17, // 11: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	24, // 12: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	24, // 13: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	23, // 14: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	23, // 15: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	23, // 16: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	24, // 17: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	24, // 18: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
-	24, // 19: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
+	35, // 12: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	35, // 13: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	34, // 14: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	34, // 15: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	34, // 16: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	35, // 17: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	35, // 18: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
+	35, // 19: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
 	20, // 20: gossip.v1.StatusResponse.stream:type_name -> gossip.v1.StreamStatus
 	14, // 21: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
 	14, // 22: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	1,  // 23: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
-	3,  // 24: gossip.v1.Gossip.Stream:input_type -> gossip.v1.Envelope
-	8,  // 25: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
-	10, // 26: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
-	12, // 27: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
-	15, // 28: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
-	18, // 29: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
-	21, // 30: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
-	2,  // 31: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	3,  // 32: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
-	9,  // 33: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
-	11, // 34: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
-	13, // 35: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
-	16, // 36: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
-	19, // 37: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
-	22, // 38: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
-	31, // [31:39] is the sub-list for method output_type
-	23, // [23:31] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	0,  // 23: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
+	23, // 24: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
+	23, // 25: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
+	35, // 26: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	23, // 27: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
+	23, // 28: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
+	23, // 29: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
+	23, // 30: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
+	23, // 31: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
+	1,  // 32: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
+	3,  // 33: gossip.v1.Gossip.Stream:input_type -> gossip.v1.Envelope
+	8,  // 34: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
+	10, // 35: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
+	12, // 36: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
+	15, // 37: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
+	18, // 38: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
+	21, // 39: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
+	24, // 40: gossip.v1.MembershipService.Ping:input_type -> gossip.v1.PingRequest
+	26, // 41: gossip.v1.MembershipService.PingReq:input_type -> gossip.v1.PingReqRequest
+	28, // 42: gossip.v1.MembershipService.PushUpdates:input_type -> gossip.v1.PushUpdatesRequest
+	30, // 43: gossip.v1.MembershipService.Sync:input_type -> gossip.v1.SyncRequest
+	32, // 44: gossip.v1.MembershipService.Link:input_type -> gossip.v1.LinkRequest
+	2,  // 45: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
+	3,  // 46: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
+	9,  // 47: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
+	11, // 48: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
+	13, // 49: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
+	16, // 50: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
+	19, // 51: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
+	22, // 52: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
+	25, // 53: gossip.v1.MembershipService.Ping:output_type -> gossip.v1.PingResponse
+	27, // 54: gossip.v1.MembershipService.PingReq:output_type -> gossip.v1.PingReqResponse
+	29, // 55: gossip.v1.MembershipService.PushUpdates:output_type -> gossip.v1.PushUpdatesResponse
+	31, // 56: gossip.v1.MembershipService.Sync:output_type -> gossip.v1.SyncResponse
+	33, // 57: gossip.v1.MembershipService.Link:output_type -> gossip.v1.LinkResponse
+	45, // [45:58] is the sub-list for method output_type
+	32, // [32:45] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_rpc_proto_init() }
@@ -2331,7 +3104,7 @@ func file_gossip_v1_gossip_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

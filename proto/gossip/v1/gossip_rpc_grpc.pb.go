@@ -494,7 +494,12 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	MembershipService_Join_FullMethodName = "/gossip.v1.MembershipService/Join"
+	MembershipService_Join_FullMethodName        = "/gossip.v1.MembershipService/Join"
+	MembershipService_Ping_FullMethodName        = "/gossip.v1.MembershipService/Ping"
+	MembershipService_PingReq_FullMethodName     = "/gossip.v1.MembershipService/PingReq"
+	MembershipService_PushUpdates_FullMethodName = "/gossip.v1.MembershipService/PushUpdates"
+	MembershipService_Sync_FullMethodName        = "/gossip.v1.MembershipService/Sync"
+	MembershipService_Link_FullMethodName        = "/gossip.v1.MembershipService/Link"
 )
 
 // MembershipServiceClient is the client API for MembershipService service.
@@ -503,11 +508,33 @@ const (
 //
 // MembershipService is spoken between nodes to form the cluster.
 type MembershipServiceClient interface {
-	// Join asks the receiving node to take the caller as a neighbour (a
-	// symmetric link: the caller takes the receiver too) and returns the
-	// members the receiver knows. A member that rejoins with the same id at
-	// a new address replaces its old address.
+	// Join adds the caller to the receiver's membership (alive, at the
+	// caller's incarnation) and returns the members the receiver knows, with
+	// their states and incarnations, so the caller starts with a full view
+	// and can refute stale news about itself. A member that rejoins with the
+	// same id at a new address replaces its old entry (see docs/DESIGN.md
+	// §10).
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	// Ping is SWIM's direct probe: the receiver answers with an ack carrying
+	// the membership updates it has to spread, after merging those the
+	// request carries. A receiver whose id is not target answers
+	// FAILED_PRECONDITION (the address was reused by another node).
+	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingResponse, error)
+	// PingReq is SWIM's indirect probe: the receiver pings target itself and
+	// answers acked = true if target acked within timeout, acked = false (a
+	// Lifeguard nack) otherwise.
+	PingReq(ctx context.Context, in *PingReqRequest, opts ...grpc.CallOption) (*PingReqResponse, error)
+	// PushUpdates hands the receiver membership updates (a gossip round).
+	PushUpdates(ctx context.Context, in *PushUpdatesRequest, opts ...grpc.CallOption) (*PushUpdatesResponse, error)
+	// Sync is the periodic push-pull exchange of full membership state: the
+	// receiver merges the caller's state and answers with its own.
+	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error)
+	// Link tells the receiver that the caller chose it as a gossip
+	// neighbour (unlink = false) or dropped it (unlink = true), so that the
+	// receiver keeps the link symmetric: every neighbour relation a node
+	// forms from membership is a two-way one, and a node is never left
+	// without anyone forwarding to it.
+	Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkResponse, error)
 }
 
 type membershipServiceClient struct {
@@ -528,17 +555,89 @@ func (c *membershipServiceClient) Join(ctx context.Context, in *JoinRequest, opt
 	return out, nil
 }
 
+func (c *membershipServiceClient) Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PingResponse)
+	err := c.cc.Invoke(ctx, MembershipService_Ping_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *membershipServiceClient) PingReq(ctx context.Context, in *PingReqRequest, opts ...grpc.CallOption) (*PingReqResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PingReqResponse)
+	err := c.cc.Invoke(ctx, MembershipService_PingReq_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *membershipServiceClient) PushUpdates(ctx context.Context, in *PushUpdatesRequest, opts ...grpc.CallOption) (*PushUpdatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushUpdatesResponse)
+	err := c.cc.Invoke(ctx, MembershipService_PushUpdates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *membershipServiceClient) Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncResponse)
+	err := c.cc.Invoke(ctx, MembershipService_Sync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *membershipServiceClient) Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LinkResponse)
+	err := c.cc.Invoke(ctx, MembershipService_Link_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MembershipServiceServer is the server API for MembershipService service.
 // All implementations must embed UnimplementedMembershipServiceServer
 // for forward compatibility.
 //
 // MembershipService is spoken between nodes to form the cluster.
 type MembershipServiceServer interface {
-	// Join asks the receiving node to take the caller as a neighbour (a
-	// symmetric link: the caller takes the receiver too) and returns the
-	// members the receiver knows. A member that rejoins with the same id at
-	// a new address replaces its old address.
+	// Join adds the caller to the receiver's membership (alive, at the
+	// caller's incarnation) and returns the members the receiver knows, with
+	// their states and incarnations, so the caller starts with a full view
+	// and can refute stale news about itself. A member that rejoins with the
+	// same id at a new address replaces its old entry (see docs/DESIGN.md
+	// §10).
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	// Ping is SWIM's direct probe: the receiver answers with an ack carrying
+	// the membership updates it has to spread, after merging those the
+	// request carries. A receiver whose id is not target answers
+	// FAILED_PRECONDITION (the address was reused by another node).
+	Ping(context.Context, *PingRequest) (*PingResponse, error)
+	// PingReq is SWIM's indirect probe: the receiver pings target itself and
+	// answers acked = true if target acked within timeout, acked = false (a
+	// Lifeguard nack) otherwise.
+	PingReq(context.Context, *PingReqRequest) (*PingReqResponse, error)
+	// PushUpdates hands the receiver membership updates (a gossip round).
+	PushUpdates(context.Context, *PushUpdatesRequest) (*PushUpdatesResponse, error)
+	// Sync is the periodic push-pull exchange of full membership state: the
+	// receiver merges the caller's state and answers with its own.
+	Sync(context.Context, *SyncRequest) (*SyncResponse, error)
+	// Link tells the receiver that the caller chose it as a gossip
+	// neighbour (unlink = false) or dropped it (unlink = true), so that the
+	// receiver keeps the link symmetric: every neighbour relation a node
+	// forms from membership is a two-way one, and a node is never left
+	// without anyone forwarding to it.
+	Link(context.Context, *LinkRequest) (*LinkResponse, error)
 	mustEmbedUnimplementedMembershipServiceServer()
 }
 
@@ -551,6 +650,21 @@ type UnimplementedMembershipServiceServer struct{}
 
 func (UnimplementedMembershipServiceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
+}
+func (UnimplementedMembershipServiceServer) Ping(context.Context, *PingRequest) (*PingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Ping not implemented")
+}
+func (UnimplementedMembershipServiceServer) PingReq(context.Context, *PingReqRequest) (*PingReqResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PingReq not implemented")
+}
+func (UnimplementedMembershipServiceServer) PushUpdates(context.Context, *PushUpdatesRequest) (*PushUpdatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PushUpdates not implemented")
+}
+func (UnimplementedMembershipServiceServer) Sync(context.Context, *SyncRequest) (*SyncResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
+}
+func (UnimplementedMembershipServiceServer) Link(context.Context, *LinkRequest) (*LinkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Link not implemented")
 }
 func (UnimplementedMembershipServiceServer) mustEmbedUnimplementedMembershipServiceServer() {}
 func (UnimplementedMembershipServiceServer) testEmbeddedByValue()                           {}
@@ -591,6 +705,96 @@ func _MembershipService_Join_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MembershipService_Ping_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).Ping(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_Ping_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).Ping(ctx, req.(*PingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MembershipService_PingReq_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PingReqRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).PingReq(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_PingReq_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).PingReq(ctx, req.(*PingReqRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MembershipService_PushUpdates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushUpdatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).PushUpdates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_PushUpdates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).PushUpdates(ctx, req.(*PushUpdatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MembershipService_Sync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).Sync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_Sync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).Sync(ctx, req.(*SyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MembershipService_Link_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).Link(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_Link_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).Link(ctx, req.(*LinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MembershipService_ServiceDesc is the grpc.ServiceDesc for MembershipService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -601,6 +805,26 @@ var MembershipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Join",
 			Handler:    _MembershipService_Join_Handler,
+		},
+		{
+			MethodName: "Ping",
+			Handler:    _MembershipService_Ping_Handler,
+		},
+		{
+			MethodName: "PingReq",
+			Handler:    _MembershipService_PingReq_Handler,
+		},
+		{
+			MethodName: "PushUpdates",
+			Handler:    _MembershipService_PushUpdates_Handler,
+		},
+		{
+			MethodName: "Sync",
+			Handler:    _MembershipService_Sync_Handler,
+		},
+		{
+			MethodName: "Link",
+			Handler:    _MembershipService_Link_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

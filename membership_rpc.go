@@ -1,0 +1,292 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/grpc-gossip/gossip/internal/swim"
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// The client side: carrying the core's messages as MembershipService RPCs.
+
+// rpc carries one message of the core and steps the core with the answer.
+// Errors are returned for logging only: SWIM treats a failed RPC as a
+// lost message and decides by its own timeouts.
+func (m *membership) rpc(msg swim.Message) error {
+	cc, err := m.n.factory.Conn(msg.ToAddr)
+	if err != nil {
+		return err
+	}
+	cli := pb.NewMembershipServiceClient(cc)
+	// A probe's answer is useless after its probe interval (msg.Timeout);
+	// other messages get the longest interval LHM allows.
+	timeout := m.cfg.ProbeInterval * time.Duration(m.cfg.AwarenessMax)
+	switch {
+	case msg.Kind == swim.KindPingReq:
+		timeout = msg.Timeout + m.cfg.ProbeTimeout // the relay's own wait, and the way back
+	case msg.Timeout > 0:
+		timeout = msg.Timeout
+	}
+	ctx, cancel := context.WithTimeout(m.n.ctx, timeout)
+	defer cancel()
+	switch msg.Kind {
+	case swim.KindPing:
+		resp, err := cli.Ping(ctx, &pb.PingRequest{Seq: msg.Seq, From: msg.From, FromAddress: msg.FromAddr, Target: msg.Target, Updates: updatesToProto(msg.Updates)})
+		if err != nil {
+			return err
+		}
+		m.step(swim.Message{Kind: swim.KindAck, From: resp.GetFrom(), Seq: resp.GetSeq(), Updates: updatesFromProto(resp.GetUpdates())})
+	case swim.KindPingReq:
+		resp, err := cli.PingReq(ctx, &pb.PingReqRequest{Seq: msg.Seq, From: msg.From, FromAddress: msg.FromAddr, Target: msg.Target,
+			TargetAddress: msg.TargetAddr, Timeout: durationpb.New(msg.Timeout), Updates: updatesToProto(msg.Updates)})
+		if err != nil {
+			return err // no nack either: Lifeguard counts that against this node's health
+		}
+		kind := swim.KindNack
+		if resp.GetAcked() {
+			kind = swim.KindAck
+		}
+		m.step(swim.Message{Kind: kind, From: resp.GetFrom(), Seq: msg.Seq, Updates: updatesFromProto(resp.GetUpdates())})
+	case swim.KindGossip:
+		_, err := cli.PushUpdates(ctx, &pb.PushUpdatesRequest{From: msg.From, FromAddress: msg.FromAddr, Updates: updatesToProto(msg.Updates)})
+		return err
+	case swim.KindSync:
+		resp, err := cli.Sync(ctx, &pb.SyncRequest{From: msg.From, FromAddress: msg.FromAddr, Members: updatesToProto(msg.Updates)})
+		if err != nil {
+			return err
+		}
+		m.step(swim.Message{Kind: swim.KindSyncReply, From: resp.GetFrom(), FromAddr: resp.GetFromAddress(), Updates: updatesFromProto(resp.GetMembers())})
+	default:
+		return fmt.Errorf("membership: cannot send a %v", msg.Kind)
+	}
+	return nil
+}
+
+// join asks the seed at addr to add this node and adopts its members.
+func (m *membership) join(ctx context.Context, addr string) error {
+	cc, err := m.n.factory.Conn(addr)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	req := m.core.Join(addr)
+	m.mu.Unlock()
+	self := req.Updates[0]
+	ctx, cancel := context.WithTimeout(ctx, m.n.cfg.AckTimeout)
+	defer cancel()
+	resp, err := pb.NewMembershipServiceClient(cc).Join(ctx, &pb.JoinRequest{Member: &pb.Member{
+		Id: self.ID, Address: self.Addr, State: pb.MemberState(self.State), Incarnation: self.Incarnation}})
+	if err != nil {
+		return err
+	}
+	var seedID string
+	ups := make([]swim.Update, 0, len(resp.GetMembers()))
+	for _, pm := range resp.GetMembers() {
+		if pm.GetSelf() {
+			seedID = pm.GetId()
+		}
+		if len(pm.GetId()) > maxMemberField || len(pm.GetAddress()) > maxMemberField {
+			continue
+		}
+		ups = append(ups, swim.Update{ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.State(pm.GetState()), Incarnation: pm.GetIncarnation()})
+	}
+	switch seedID {
+	case "":
+		return fmt.Errorf("the node at %s did not say who it is", addr)
+	case m.n.Hash:
+		return fmt.Errorf("the node at %s has this node's id %q", addr, m.n.Hash)
+	}
+	m.step(swim.Message{Kind: swim.KindSyncReply, From: seedID, FromAddr: addr, Updates: ups})
+	m.rebalance(true) // neighbours in place, both ways, when Join returns
+	return nil
+}
+
+// link tells a member it was chosen (or dropped) as a neighbour, in the
+// background; done counts the call.
+func (m *membership) link(done *sync.WaitGroup, id, addr string, unlink bool) {
+	done.Add(1)
+	if !m.spawn(func() { defer done.Done(); m.linkRPC(id, addr, unlink) }) {
+		done.Done()
+	}
+}
+
+func (m *membership) linkRPC(id, addr string, unlink bool) {
+	cc, err := m.n.factory.Conn(addr)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(m.n.ctx, m.n.cfg.AckTimeout)
+	defer cancel()
+	if _, err := pb.NewMembershipServiceClient(cc).Link(ctx, &pb.LinkRequest{From: m.n.Hash, FromAddress: m.n.Endpoint, Unlink: unlink}); err != nil {
+		m.n.logger.Debug("membership: link failed", "peer", id, "unlink", unlink, "err", err)
+	}
+}
+
+// The server side: MembershipService. Errors become gRPC statuses here.
+
+// membershipService serves MembershipService for a node.
+type membershipService struct {
+	pb.UnimplementedMembershipServiceServer
+	n *GossipNode
+}
+
+// started starts membership on the first membership RPC (a seed that never
+// called Join).
+func (s membershipService) started() (*membership, error) {
+	if _, err := s.n.mship.start(); err != nil {
+		return nil, asRPCError(err)
+	}
+	return s.n.mship, nil
+}
+
+// Join adds the caller to the membership and returns every member this
+// node knows, itself first with self = true.
+func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.JoinResponse, error) {
+	pm := req.GetMember()
+	if pm.GetId() == "" || pm.GetAddress() == "" {
+		return nil, asRPCError(fmt.Errorf("join: %w", ErrEmptyNeighbor))
+	}
+	if len(pm.GetId()) > maxMemberField || len(pm.GetAddress()) > maxMemberField {
+		return nil, status.Errorf(codes.InvalidArgument, "join: member id or address longer than %d bytes", maxMemberField)
+	}
+	m, err := s.started()
+	if err != nil {
+		return nil, err
+	}
+	if pm.GetId() != s.n.Hash { // a twin learns of the conflict from self below
+		m.step(swim.Message{Kind: swim.KindSync, From: pm.GetId(), FromAddr: pm.GetAddress(), Join: true, Updates: []swim.Update{{
+			ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.Alive, Incarnation: pm.GetIncarnation()}}})
+		s.n.logger.Info("member joined through this node", "peer", pm.GetId(), "endpoint", pm.GetAddress())
+		m.rebalance(false) // the joiner may be linked before Join returns
+	}
+	return &pb.JoinResponse{Members: membersToProto(s.n.Members())}, nil
+}
+
+// Ping answers a probe.
+func (s membershipService) Ping(_ context.Context, req *pb.PingRequest) (*pb.PingResponse, error) {
+	m, err := s.started()
+	if err != nil {
+		return nil, err
+	}
+	reply, ok := m.step(swim.Message{Kind: swim.KindPing, From: req.GetFrom(), FromAddr: req.GetFromAddress(), Seq: req.GetSeq(),
+		Target: req.GetTarget(), Updates: updatesFromProto(req.GetUpdates())})
+	if !ok {
+		return nil, status.Errorf(codes.FailedPrecondition, "this is %q, not %q", s.n.Hash, req.GetTarget())
+	}
+	return &pb.PingResponse{Seq: reply.Seq, From: reply.From, Updates: updatesToProto(reply.Updates)}, nil
+}
+
+// PingReq probes the target for the caller and answers whether it acked.
+func (s membershipService) PingReq(ctx context.Context, req *pb.PingReqRequest) (*pb.PingReqResponse, error) {
+	m, err := s.started()
+	if err != nil {
+		return nil, err
+	}
+	if req.GetTargetAddress() == "" {
+		return nil, status.Error(codes.InvalidArgument, "ping-req: empty target address")
+	}
+	ping, _ := m.step(swim.Message{Kind: swim.KindPingReq, From: req.GetFrom(), FromAddr: req.GetFromAddress(), Seq: req.GetSeq(),
+		Target: req.GetTarget(), TargetAddr: req.GetTargetAddress(), Updates: updatesFromProto(req.GetUpdates())})
+	timeout := min(req.GetTimeout().AsDuration(), m.cfg.ProbeInterval*time.Duration(m.cfg.AwarenessMax))
+	if timeout <= 0 {
+		timeout = m.cfg.ProbeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	acked := false
+	if cc, err := s.n.factory.Conn(ping.ToAddr); err == nil {
+		resp, err := pb.NewMembershipServiceClient(cc).Ping(ctx, &pb.PingRequest{Seq: ping.Seq, From: ping.From, FromAddress: ping.FromAddr,
+			Target: ping.Target, Updates: updatesToProto(ping.Updates)})
+		if err == nil {
+			acked = true
+			m.step(swim.Message{Kind: swim.KindAck, From: resp.GetFrom(), Seq: resp.GetSeq(), Updates: updatesFromProto(resp.GetUpdates())})
+		}
+	}
+	return &pb.PingReqResponse{Acked: acked, From: s.n.Hash}, nil
+}
+
+// PushUpdates merges a gossip round's updates.
+func (s membershipService) PushUpdates(_ context.Context, req *pb.PushUpdatesRequest) (*pb.PushUpdatesResponse, error) {
+	m, err := s.started()
+	if err != nil {
+		return nil, err
+	}
+	m.step(swim.Message{Kind: swim.KindGossip, From: req.GetFrom(), FromAddr: req.GetFromAddress(), Updates: updatesFromProto(req.GetUpdates())})
+	return &pb.PushUpdatesResponse{}, nil
+}
+
+// Sync merges the caller's full state and answers with this node's.
+func (s membershipService) Sync(_ context.Context, req *pb.SyncRequest) (*pb.SyncResponse, error) {
+	m, err := s.started()
+	if err != nil {
+		return nil, err
+	}
+	reply, _ := m.step(swim.Message{Kind: swim.KindSync, From: req.GetFrom(), FromAddr: req.GetFromAddress(), Updates: updatesFromProto(req.GetMembers())})
+	return &pb.SyncResponse{From: reply.From, FromAddress: reply.FromAddr, Members: updatesToProto(reply.Updates)}, nil
+}
+
+// Link records that the caller chose (or dropped) this node as a
+// neighbour.
+func (s membershipService) Link(_ context.Context, req *pb.LinkRequest) (*pb.LinkResponse, error) {
+	if req.GetFrom() == "" || req.GetFromAddress() == "" {
+		return nil, asRPCError(fmt.Errorf("link: %w", ErrEmptyNeighbor))
+	}
+	if len(req.GetFrom()) > maxMemberField || len(req.GetFromAddress()) > maxMemberField {
+		return nil, status.Errorf(codes.InvalidArgument, "link: id or address longer than %d bytes", maxMemberField)
+	}
+	m, err := s.started()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.inbound(req.GetFrom(), req.GetFromAddress(), req.GetUnlink()); err != nil {
+		return nil, asRPCError(err)
+	}
+	return &pb.LinkResponse{}, nil
+}
+
+func membersToProto(ms []Member) []*pb.Member {
+	out := make([]*pb.Member, len(ms))
+	for i, m := range ms {
+		out[i] = &pb.Member{
+			Id: m.ID, Address: m.Address, State: pb.MemberState(m.State), Incarnation: m.Incarnation,
+			LastHeard: timestamp(m.LastHeard), Self: m.Self,
+		}
+	}
+	return out
+}
+
+func updatesToProto(us []swim.Update) []*pb.MemberUpdate {
+	if len(us) == 0 {
+		return nil
+	}
+	out := make([]*pb.MemberUpdate, len(us))
+	for i, u := range us {
+		out[i] = &pb.MemberUpdate{Id: u.ID, Address: u.Addr, State: pb.MemberState(u.State), Incarnation: u.Incarnation, From: u.From}
+	}
+	return out
+}
+
+// maxMemberField bounds a member id or address from the network, as
+// Config.MaxHashBytes' default bounds message ids; longer ones are dropped.
+const maxMemberField = 256
+
+func updatesFromProto(us []*pb.MemberUpdate) []swim.Update {
+	if len(us) == 0 {
+		return nil
+	}
+	out := make([]swim.Update, 0, len(us))
+	for _, u := range us {
+		if len(u.GetId()) > maxMemberField || len(u.GetAddress()) > maxMemberField || len(u.GetFrom()) > maxMemberField {
+			continue
+		}
+		out = append(out, swim.Update{ID: u.GetId(), Addr: u.GetAddress(), State: swim.State(u.GetState()), Incarnation: u.GetIncarnation(), From: u.GetFrom()})
+	}
+	return out
+}
