@@ -74,6 +74,20 @@ type Config struct {
 	// FanoutExtra is c in the neighbour count ceil(ln N) + c. Default 2.
 	FanoutExtra int
 
+	// Dissemination (gossip.Config; docs/DESIGN.md §6a).
+
+	// Unary disables the streaming transport: every neighbour gets the
+	// seed's PutMessageToClient (--transport unary). Default false.
+	Unary bool
+	// GraftTimeout, SyncInterval, StoreBytes, StreamQueueBytes and
+	// MaxQueuedBytes are gossip.Config's. Defaults 200 ms, 1 s, 64 MiB,
+	// 8 MiB, 64 MiB.
+	GraftTimeout     time.Duration
+	SyncInterval     time.Duration
+	StoreBytes       int
+	StreamQueueBytes int
+	MaxQueuedBytes   int
+
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
 	ConfigFile string
@@ -101,20 +115,28 @@ const (
 // DefaultConfig returns the defaults: every setting not given anywhere.
 func DefaultConfig() Config {
 	return Config{
-		Listen:          DefaultListen,
-		AdminListen:     DefaultAdminListen,
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       DefaultLogFormat,
-		Fanout:          DefaultFanout,
-		MaxPayload:      DefaultMaxPayload,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		ProbeInterval:   lan.ProbeInterval,
-		ProbeTimeout:    lan.ProbeTimeout,
-		SuspicionMult:   lan.SuspicionMult,
-		DeadReapAfter:   lan.DeadReapAfter,
-		FanoutExtra:     lan.FanoutExtra,
+		Listen:           DefaultListen,
+		AdminListen:      DefaultAdminListen,
+		LogLevel:         slog.LevelInfo,
+		LogFormat:        DefaultLogFormat,
+		Fanout:           DefaultFanout,
+		MaxPayload:       DefaultMaxPayload,
+		ShutdownTimeout:  DefaultShutdownTimeout,
+		ProbeInterval:    lan.ProbeInterval,
+		ProbeTimeout:     lan.ProbeTimeout,
+		SuspicionMult:    lan.SuspicionMult,
+		DeadReapAfter:    lan.DeadReapAfter,
+		FanoutExtra:      lan.FanoutExtra,
+		GraftTimeout:     lib.GraftTimeout,
+		SyncInterval:     lib.SyncInterval,
+		StoreBytes:       lib.StoreBytes,
+		StreamQueueBytes: lib.StreamQueueBytes,
+		MaxQueuedBytes:   lib.MaxQueuedBytes,
 	}
 }
+
+// lib is the library's default node configuration.
+var lib = gossip.DefaultConfig()
 
 // lan is the library's LAN membership tuning: the daemon's defaults.
 var lan = gossip.DefaultLANMembershipConfig()
@@ -302,7 +324,7 @@ var settings = []setting{
 	},
 	{
 		name: "fanout", arg: "int", def: strconv.Itoa(DefaultFanout),
-		usage: "neighbours each new message is forwarded to; -1 floods it to all of them, which over the sparse overlay that joining builds delivers every message to every connected node; a positive number forwards to that many random neighbours (fewer RPCs, probabilistic delivery)",
+		usage: "with unary neighbours (peers without Gossip.Stream, or --transport unary): how many each new message is forwarded to; -1 floods it to all of them, which delivers every message to every connected node; a positive number forwards to that many random neighbours (fewer RPCs, probabilistic delivery). Stream neighbours always take part (Plumtree)",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -355,6 +377,53 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.DeadReapAfter }),
 	intSetting("fanout-extra", lan.FanoutExtra, "c in the number of neighbours the node keeps, ceil(ln N) + c, chosen at random among alive members (two-way links)",
 		func(c *Config) *int { return &c.FanoutExtra }),
+	{
+		name: "transport", arg: "name", def: "stream",
+		usage: "how the node sends to its neighbours: stream (one Gossip.Stream per neighbour, batched, Plumtree with grafts and anti-entropy; neighbours that answer Unimplemented get unary) or unary (the seed's PutMessageToClient to --fanout neighbours, with retries)",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "stream", "unary":
+				c.Unary = v == "unary"
+				return nil
+			}
+			return errors.New("want stream or unary")
+		},
+	},
+	durationSetting("graft-timeout", lib.GraftTimeout, "how long a message announced to the node may take to arrive before the node requests it (GRAFT), and between requests",
+		func(c *Config) *time.Duration { return &c.GraftTimeout }),
+	durationSetting("sync-interval", lib.SyncInterval, "period of anti-entropy: a digest of the messages held, to one random stream neighbour",
+		func(c *Config) *time.Duration { return &c.SyncInterval }),
+	bytesSetting("store-bytes", lib.StoreBytes, "memory for the messages kept (at most 10 min) to answer grafts and anti-entropy; repair after a partition covers what fits",
+		func(c *Config) *int { return &c.StoreBytes }),
+	bytesSetting("stream-queue-bytes", lib.StreamQueueBytes, "bytes queued for one neighbour's stream past which its messages are announced instead of pushed (a slow neighbour pulls them)",
+		func(c *Config) *int { return &c.StreamQueueBytes }),
+	bytesSetting("max-queued-bytes", lib.MaxQueuedBytes, "bytes queued for all streams past which the node is saturated: publishes wait, then fail with RESOURCE_EXHAUSTED",
+		func(c *Config) *int { return &c.MaxQueuedBytes }),
+}
+
+func bytesSetting(name string, def int, usage string, field func(*Config) *int) setting {
+	return setting{name: name, arg: "bytes", def: fmtBytes(def), usage: usage + "; bytes, or with a KiB or MiB suffix", set: func(c *Config, v string) error {
+		n, err := parseBytes(v)
+		if err != nil {
+			return err
+		}
+		if n < 1 || n > 1<<40 {
+			return fmt.Errorf("%d bytes is not between 1 and 1TiB", n)
+		}
+		*field(c) = int(n)
+		return nil
+	}}
+}
+
+// fmtBytes writes n as parseBytes reads it, with the largest exact unit.
+func fmtBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n)
 }
 
 func durationSetting(name string, def time.Duration, usage string, field func(*Config) *time.Duration) setting {
@@ -518,9 +587,15 @@ func parseBytes(v string) (int64, error) {
 // nodeConfig is the library configuration of the daemon's node.
 func (c *Config) nodeConfig() gossip.Config {
 	return gossip.Config{
-		Fanout:          c.Fanout,
-		MaxPayloadBytes: c.MaxPayload,
-		ShutdownTimeout: c.ShutdownTimeout,
+		Fanout:           c.Fanout,
+		MaxPayloadBytes:  c.MaxPayload,
+		ShutdownTimeout:  c.ShutdownTimeout,
+		DisableStreaming: c.Unary,
+		GraftTimeout:     c.GraftTimeout,
+		SyncInterval:     c.SyncInterval,
+		StoreBytes:       c.StoreBytes,
+		StreamQueueBytes: c.StreamQueueBytes,
+		MaxQueuedBytes:   c.MaxQueuedBytes,
 	}
 }
 

@@ -53,6 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 		Listen: "127.0.0.1:9001", AdminListen: "127.0.0.1:9002", LogLevel: slog.LevelInfo, LogFormat: "json",
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
+		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -113,22 +114,28 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		v    string
 		want func(*Config)
 	}{
-		"id":               {"node-7", func(c *Config) { c.ID = "node-7" }},
-		"listen":           {"127.0.0.1:7001", func(c *Config) { c.Listen = "127.0.0.1:7001" }},
-		"advertise":        {"gossip.example:7001", func(c *Config) { c.Advertise = "gossip.example:7001" }},
-		"join":             {"seed1.example:9001, 127.0.0.2:9001", func(c *Config) { c.Join = []string{"seed1.example:9001", "127.0.0.2:9001"} }},
-		"data-dir":         {"/var/lib/gossipd", func(c *Config) { c.DataDir = "/var/lib/gossipd" }},
-		"admin-listen":     {"127.0.0.1:0", func(c *Config) { c.AdminListen = "127.0.0.1:0" }},
-		"log-level":        {"warn", func(c *Config) { c.LogLevel = slog.LevelWarn }},
-		"log-format":       {"text", func(c *Config) { c.LogFormat = "text" }},
-		"fanout":           {"2", func(c *Config) { c.Fanout = 2 }},
-		"max-payload":      {"65536", func(c *Config) { c.MaxPayload = 65536 }},
-		"shutdown-timeout": {"1m30s", func(c *Config) { c.ShutdownTimeout = 90 * time.Second }},
-		"probe-interval":   {"2s", func(c *Config) { c.ProbeInterval = 2 * time.Second }},
-		"probe-timeout":    {"300ms", func(c *Config) { c.ProbeTimeout = 300 * time.Millisecond }},
-		"suspicion-mult":   {"6", func(c *Config) { c.SuspicionMult = 6 }},
-		"dead-reap-after":  {"1h", func(c *Config) { c.DeadReapAfter = time.Hour }},
-		"fanout-extra":     {"3", func(c *Config) { c.FanoutExtra = 3 }},
+		"id":                 {"node-7", func(c *Config) { c.ID = "node-7" }},
+		"listen":             {"127.0.0.1:7001", func(c *Config) { c.Listen = "127.0.0.1:7001" }},
+		"advertise":          {"gossip.example:7001", func(c *Config) { c.Advertise = "gossip.example:7001" }},
+		"join":               {"seed1.example:9001, 127.0.0.2:9001", func(c *Config) { c.Join = []string{"seed1.example:9001", "127.0.0.2:9001"} }},
+		"data-dir":           {"/var/lib/gossipd", func(c *Config) { c.DataDir = "/var/lib/gossipd" }},
+		"admin-listen":       {"127.0.0.1:0", func(c *Config) { c.AdminListen = "127.0.0.1:0" }},
+		"log-level":          {"warn", func(c *Config) { c.LogLevel = slog.LevelWarn }},
+		"log-format":         {"text", func(c *Config) { c.LogFormat = "text" }},
+		"fanout":             {"2", func(c *Config) { c.Fanout = 2 }},
+		"max-payload":        {"65536", func(c *Config) { c.MaxPayload = 65536 }},
+		"shutdown-timeout":   {"1m30s", func(c *Config) { c.ShutdownTimeout = 90 * time.Second }},
+		"probe-interval":     {"2s", func(c *Config) { c.ProbeInterval = 2 * time.Second }},
+		"probe-timeout":      {"300ms", func(c *Config) { c.ProbeTimeout = 300 * time.Millisecond }},
+		"suspicion-mult":     {"6", func(c *Config) { c.SuspicionMult = 6 }},
+		"dead-reap-after":    {"1h", func(c *Config) { c.DeadReapAfter = time.Hour }},
+		"fanout-extra":       {"3", func(c *Config) { c.FanoutExtra = 3 }},
+		"transport":          {"unary", func(c *Config) { c.Unary = true }},
+		"graft-timeout":      {"50ms", func(c *Config) { c.GraftTimeout = 50 * time.Millisecond }},
+		"sync-interval":      {"5s", func(c *Config) { c.SyncInterval = 5 * time.Second }},
+		"store-bytes":        {"16MiB", func(c *Config) { c.StoreBytes = 16 << 20 }},
+		"stream-queue-bytes": {"512KiB", func(c *Config) { c.StreamQueueBytes = 512 << 10 }},
+		"max-queued-bytes":   {"1048576", func(c *Config) { c.MaxQueuedBytes = 1 << 20 }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))
