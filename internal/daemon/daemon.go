@@ -337,12 +337,13 @@ func (d *daemon) waitForwards(deadline time.Time) bool {
 	tk := time.NewTicker(pollInterval)
 	defer tk.Stop()
 	for {
-		n := d.node.Stats().InflightSends
-		if n == 0 {
+		st := d.node.Stats()
+		n, queued := st.InflightSends, st.Stream.QueuedBytes
+		if n == 0 && queued == 0 {
 			return true
 		}
 		if !time.Now().Before(deadline) {
-			d.logger.Warn("shutdown timeout: cutting forwards still in flight", "forwards", n)
+			d.logger.Warn("shutdown timeout: cutting forwards still in flight", "forwards", n, "stream_queued_bytes", queued)
 			return false
 		}
 		<-tk.C

@@ -33,7 +33,7 @@
 // connections reconnect on the same schedule, so a seed that starts late
 // is found within about one backoff interval of its start.
 //
-// # Membership and topology: SWIM, and a flood over a sparse overlay
+// # Membership and topology: SWIM, and Plumtree over a sparse overlay
 //
 // Join gives the node the seed's whole membership; from then on SWIM
 // (gossip.MembershipConfig: --probe-interval, --probe-timeout,
@@ -41,13 +41,17 @@
 // suspicions, deaths and leaves, and syncs full state with a random
 // member every 30 s. The node keeps ceil(ln N) + --fanout-extra (2)
 // neighbours chosen at random among alive members, each link two-way, and
-// replaces a neighbour that dies or leaves. With the default fanout,
-// gossip.FanoutAll (-1), each node forwards a new message to all its
-// neighbours except the one it came from and the origin: a flood over
-// that graph, so every connected node receives every message, at a cost
-// of about one RPC per link per message. A positive fanout forwards to
-// that many random neighbours instead: fewer RPCs, but delivery becomes
-// probabilistic (docs/DESIGN.md, section 6). See docs/DESIGN.md §10.
+// replaces a neighbour that dies or leaves. Messages travel on one
+// Gossip.Stream per neighbour (--transport stream, the default), in
+// batches, along one Plumtree per publishing node: each node receives each
+// message about once, and grafts and anti-entropy repair what the tree
+// misses (docs/DESIGN.md §6a; --graft-timeout, --sync-interval,
+// --store-bytes; backpressure: --stream-queue-bytes, --max-queued-bytes).
+// Neighbours that do not speak Gossip.Stream, and all of them with
+// --transport unary, get the seed's PutMessageToClient: with the default
+// fanout, gossip.FanoutAll (-1), a flood over the overlay; a positive
+// fanout forwards to that many random neighbours (fewer RPCs, probabilistic
+// delivery, docs/DESIGN.md §6). See docs/DESIGN.md §10 for membership.
 //
 // # Shutdown
 //
@@ -56,8 +60,9 @@
 //  1. reports NOT_SERVING on the health service and 503 on /readyz,
 //     stops joining, and announces its leave (gossip.GossipNode.Leave, at
 //     most 2 s) so that peers mark it left instead of timing it out;
-//  2. waits until no forward is in flight (gossip.Stats.InflightSends == 0),
-//     or Config.ShutdownTimeout has passed;
+//  2. waits until no forward is in flight and the neighbours' stream
+//     queues are empty (gossip.Stats.InflightSends == 0,
+//     Stats.Stream.QueuedBytes == 0), or Config.ShutdownTimeout has passed;
 //  3. ends streaming RPCs (Subscribe, health Watch) with Unavailable and
 //     stops the gRPC server gracefully, cutting the RPCs still running when
 //     the timeout is reached;

@@ -24,26 +24,9 @@ import (
 //
 //	go test -run '^$' -bench 'Throughput/stream' -benchtime 50000x -cpuprofile /tmp/stream.pprof ./internal/impl/gossipgrpc
 func BenchmarkThroughput(b *testing.B) {
-	for _, tc := range []struct {
-		transport Transport
-		profile   harness.Profile
-	}{
-		{Stream, harness.ProfileDefault}, {Stream, harness.ProfileEqualised},
-		{Unary, harness.ProfileDefault}, {Unary, harness.ProfileEqualised},
-	} {
-		name := map[Transport]string{Unary: "unary", Stream: "stream"}[tc.transport]
-		b.Run(fmt.Sprintf("%s/%s", name, tc.profile), func(b *testing.B) {
-			const nodes = 20
-			var delivered atomic.Int64
-			m := New(name, tc.transport)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			err := m.Start(ctx, harness.ClusterConfig{Nodes: nodes, Profile: tc.profile, Degree: 6, Seed: 1},
-				func(int, []byte) { delivered.Add(1) })
-			defer m.Close()
-			if err != nil {
-				b.Fatal(err)
-			}
+	eachCluster(b, func(b *testing.B, m *Impl) (harness.Deliver, func()) {
+		var delivered atomic.Int64
+		return func(int, []byte) { delivered.Add(1) }, func() {
 			rnd := rand.New(rand.NewPCG(1, 2))
 			payloads := make([][]byte, b.N)
 			for i := range payloads {
@@ -55,14 +38,14 @@ func BenchmarkThroughput(b *testing.B) {
 			t0 := time.Now()
 			failed := 0
 			for i := range b.N {
-				if err := m.Publish(rnd.IntN(nodes), payloads[i]); err != nil {
+				if err := m.Publish(rnd.IntN(benchNodes), payloads[i]); err != nil {
 					failed++
 				}
 			}
 			// Wait for every delivery (the publisher delivers locally), at
 			// most 30 s after the last publish: the unary transport can
 			// give a forward up for good under this load.
-			want := int64(b.N-failed) * nodes
+			want := int64(b.N-failed) * benchNodes
 			deadline := time.Now().Add(30 * time.Second)
 			for delivered.Load() < want && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
@@ -79,78 +62,100 @@ func BenchmarkThroughput(b *testing.B) {
 				b.ReportMetric(float64(failed), "failed")
 			}
 			b.Logf("N=%d: summed node counters: %s", b.N, sumStats(m))
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkLatency publishes one 100-byte message at a time from random
 // nodes of a 20-node cluster and waits until every node has it before the
-// next: the unloaded time to every node (ns/op), and how many hops the
-// first copies travelled (the depth of the dissemination trees).
+// next (or 3 s, counted as incomplete): the unloaded time to every node
+// (ns/op), and how many hops the first copies travelled (the depth of the
+// dissemination trees).
 func BenchmarkLatency(b *testing.B) {
-	for _, tc := range []struct {
-		transport Transport
-		profile   harness.Profile
-	}{
-		{Stream, harness.ProfileDefault}, {Stream, harness.ProfileEqualised},
-		{Unary, harness.ProfileDefault}, {Unary, harness.ProfileEqualised},
-	} {
-		name := map[Transport]string{Unary: "unary", Stream: "stream"}[tc.transport]
-		b.Run(fmt.Sprintf("%s/%s", name, tc.profile), func(b *testing.B) {
-			const nodes = 20
-			var (
-				mu        sync.Mutex
-				got       int
-				hops, far uint64
-				done      = make(chan struct{}, 1)
-			)
-			m := New(name, tc.transport)
-			m.hook = func(_ int, d gossip.Delivery) {
-				mu.Lock()
-				defer mu.Unlock()
-				if d.Hops > 0 { // not the publisher's own
-					hops += uint64(d.Hops)
-					far = max(far, uint64(d.Hops))
-				}
-				if got++; got == nodes {
-					done <- struct{}{}
-				}
+	eachCluster(b, func(b *testing.B, m *Impl) (harness.Deliver, func()) {
+		var (
+			mu         sync.Mutex
+			got        int
+			hops, far  uint64
+			incomplete int
+			done       = make(chan struct{}, 1)
+		)
+		m.hook = func(_ int, d gossip.Delivery) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d.Hops > 0 { // not the publisher's own
+				hops += uint64(d.Hops)
+				far = max(far, uint64(d.Hops))
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			err := m.Start(ctx, harness.ClusterConfig{Nodes: nodes, Profile: tc.profile, Degree: 6, Seed: 1}, func(int, []byte) {})
-			defer m.Close()
-			if err != nil {
+			if got++; got == benchNodes {
+				done <- struct{}{}
+			}
+		}
+		rnd := rand.New(rand.NewPCG(1, 2))
+		publish := func(i int) {
+			mu.Lock()
+			got = 0
+			mu.Unlock()
+			if err := m.Publish(rnd.IntN(benchNodes), harness.MakePayload(uint64(i), 100)); err != nil {
 				b.Fatal(err)
 			}
-			rnd := rand.New(rand.NewPCG(1, 2))
-			publish := func(i int) {
-				mu.Lock()
-				got = 0
-				mu.Unlock()
-				if err := m.Publish(rnd.IntN(nodes), harness.MakePayload(uint64(i), 100)); err != nil {
-					b.Fatal(err)
-				}
+			select {
+			case <-done:
+			case <-time.After(3 * time.Second):
+				// Push with a fixed fanout (unary, equalised) can miss a
+				// node for good: count it and go on.
+				incomplete++
 				select {
-				case <-done:
-				case <-time.After(10 * time.Second):
-					b.Fatalf("message %d: %d of %d nodes after 10 s", i, got, nodes)
+				case <-done: // a late last delivery
+				default:
 				}
 			}
+		}
+		return func(int, []byte) {}, func() {
 			for i := range 200 { // let the trees form (every source publishes)
 				publish(-1 - i)
 			}
 			mu.Lock()
-			hops, far = 0, 0
+			hops, far, incomplete = 0, 0, 0
 			mu.Unlock()
 			b.ResetTimer()
 			for i := range b.N {
 				publish(i)
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(hops)/float64(b.N*(nodes-1)), "hops/deliv")
+			b.ReportMetric(float64(hops)/float64(b.N*(benchNodes-1)), "hops/deliv")
 			b.ReportMetric(float64(far), "max-hops")
-		})
+			if incomplete > 0 {
+				b.ReportMetric(float64(incomplete), "incomplete")
+			}
+		}
+	})
+}
+
+// benchNodes is the cluster size of the benchmarks: the N.
+const benchNodes = 20
+
+// eachCluster runs a sub-benchmark per transport and profile
+// ("stream/default", …) on a started cluster of benchNodes nodes. prepare
+// is called before Start with the cluster (it may set its hook) and
+// returns the delivery callback and the benchmark's body.
+func eachCluster(b *testing.B, prepare func(b *testing.B, m *Impl) (harness.Deliver, func())) {
+	for _, tr := range []Transport{Stream, Unary} {
+		for _, p := range []harness.Profile{harness.ProfileDefault, harness.ProfileEqualised} {
+			name := map[Transport]string{Unary: "unary", Stream: "stream"}[tr]
+			b.Run(name+"/"+string(p), func(b *testing.B) {
+				m := New(name, tr)
+				deliver, body := prepare(b, m)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				err := m.Start(ctx, harness.ClusterConfig{Nodes: benchNodes, Profile: p, Degree: 6, Seed: 1}, deliver)
+				defer m.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				body()
+			})
+		}
 	}
 }
 

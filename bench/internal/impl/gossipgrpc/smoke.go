@@ -3,6 +3,7 @@ package gossipgrpc
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,10 +14,11 @@ import (
 // gRPC in both profiles with newImpl, checks what holds for either
 // transport (complete delivery in the latency phase, at least one copy
 // and 100 bytes on the wire per delivery, no duplicates reach the
-// application, local delivery, ramp steps and a description), and then
-// calls check, if not nil, with each profile's result. It is the unit test
-// of the gossipunary and gossipstream packages.
-func Smoke(t *testing.T, newImpl func() harness.Impl, check func(t *testing.T, p harness.Profile, res *harness.RunResult)) {
+// application, local delivery, ramp steps, and a description that
+// contains transport), and then calls check, if not nil, with each
+// profile's result. It is the unit test of the gossipunary and
+// gossipstream packages.
+func Smoke(t *testing.T, newImpl func() harness.Impl, transport string, check func(t *testing.T, p harness.Profile, res *harness.RunResult)) {
 	t.Helper()
 	ms := func(n int) harness.Duration { return harness.Duration(time.Duration(n) * time.Millisecond) }
 	ph := harness.Phases{
@@ -48,8 +50,8 @@ func Smoke(t *testing.T, newImpl func() harness.Impl, check func(t *testing.T, p
 			if res.SelfReceipts == 0 {
 				t.Error("the library delivers locally, but no self receipts were seen")
 			}
-			if len(res.Ramp) == 0 || len(res.Describe) == 0 {
-				t.Errorf("%d ramp steps, describe %q", len(res.Ramp), res.Describe)
+			if len(res.Ramp) == 0 || !strings.Contains(strings.Join(res.Describe, "\n"), transport) {
+				t.Errorf("%d ramp steps, describe %q (want %q)", len(res.Ramp), res.Describe, transport)
 			}
 			if check != nil {
 				check(t, p, res)
