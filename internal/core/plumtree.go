@@ -140,6 +140,11 @@ func (n *Node) LazySources(id string) int {
 	return k
 }
 
+// maxSequences bounds the sequences a node tracks: announcements of new
+// sequences past it are ignored (a peer cannot grow the state without
+// bound by inventing sequences); messages still create theirs.
+const maxSequences = 1 << 16
+
 // track returns the tracker of k, creating it.
 func (n *Node) track(now time.Time, k SeqKey) *seqTrack {
 	t := n.seqs[k]
@@ -182,6 +187,10 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) {
 		}
 		n.counters.IHavesReceived += r.GetLast() - r.GetFirst() + 1
 		k := SeqKey{Node: r.GetNode(), Epoch: r.GetEpoch()}
+		if _, known := n.seqs[k]; !known && len(n.seqs) >= maxSequences {
+			n.counters.Invalid++
+			continue
+		}
 		t := n.track(now, k)
 		if r.GetLast() <= t.contiguous {
 			continue
@@ -431,11 +440,13 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 		if ps != nil {
 			lo = max(lo, ps.GetContiguous()+1)
 		}
-		for s := lo; s <= sm.max && budget > 0; s++ {
-			m := sm.m[s]
-			if m == nil {
-				continue
+		// Numbers the peer lists are skipped, so at most that many more
+		// than the budget are looked at.
+		for _, s := range sm.numbersFrom(lo, budget+len(ps.GetAbove())+1) {
+			if budget == 0 {
+				break
 			}
+			m := sm.m[s]
 			has, known := summaryHas(ps, s)
 			if !known {
 				break

@@ -56,12 +56,13 @@ func (t *seqTrack) giveUpBelow(floor uint64) uint64 {
 	if floor == 0 || floor <= t.contiguous+1 {
 		return 0
 	}
-	var skipped uint64
-	for s := t.contiguous + 1; s < floor; s++ {
-		if _, ok := t.above[s]; ok {
+	// Work proportional to what is held, not to the gap: floor comes from
+	// the network.
+	skipped := floor - 1 - t.contiguous
+	for s := range t.above {
+		if s < floor {
 			delete(t.above, s)
-		} else {
-			skipped++
+			skipped--
 		}
 	}
 	t.contiguous = floor - 1

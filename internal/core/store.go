@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"time"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
@@ -104,4 +105,31 @@ func (s *msgStore) len() int { return len(s.fifo) - s.head }
 func (m *storedMsg) frame() Frame {
 	return Frame{Kind: FrameMessage, Wire: m.wire, Hash: m.hash, Repair: true,
 		Range: &pb.SeqRange{Node: m.key.Node, Epoch: m.key.Epoch, First: m.seq, Last: m.seq}}
+}
+
+// numbersFrom returns the first limit stored numbers ≥ lo in ascending
+// order. It scans
+// the range when that is about as small as the set (the usual case: a
+// sequence stored without gaps), and sorts the set otherwise, so its cost
+// never depends on how far apart numbers from the network are.
+func (sm *seqMsgs) numbersFrom(lo uint64, limit int) []uint64 {
+	if lo > sm.max {
+		return nil
+	}
+	var out []uint64
+	if lo = max(lo, sm.min); sm.max-lo < 2*uint64(len(sm.m)) {
+		for s := lo; s <= sm.max && len(out) < limit; s++ {
+			if _, ok := sm.m[s]; ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for s := range sm.m {
+		if s >= lo {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), limit)]
 }

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -111,5 +112,48 @@ func TestRunContextCancelled(t *testing.T) {
 	}
 	if !f.closed {
 		t.Error("not closed after cancel")
+	}
+}
+
+// rateLimited is a fakeImpl that loses node 1's copy of every message
+// published while the rate over the last 100 publishes is above limit.
+func rateLimited(limit float64) *fakeImpl {
+	var times []time.Time
+	return &fakeImpl{drop: func(_ uint64, node int) bool {
+		if node != 1 {
+			return false
+		}
+		now := time.Now()
+		times = append(times, now)
+		if len(times) > 100 {
+			times = times[1:]
+			return 100/now.Sub(times[0]).Seconds() > limit
+		}
+		return false
+	}}
+}
+
+// TestRunRefines: after the doubling ramp fails, a refinement step at the
+// geometric mean of the last rate that held and the first that did not
+// tells a system that holds it (max rate 800) from one that does not
+// (max rate 400).
+func TestRunRefines(t *testing.T) {
+	ph := tinyPhases()
+	ph.RampStart, ph.RampFactor, ph.RampMax, ph.RampRefine = 100, 4, 1600, 1
+	ph.Step, ph.StepDrain = Duration(500*time.Millisecond), Duration(100*time.Millisecond)
+	for _, tc := range []struct {
+		limit, want float64
+	}{{1200, 800}, {560, 400}} {
+		res, err := Run(context.Background(), rateLimited(tc.limit), ClusterConfig{Nodes: 3, Profile: ProfileDefault}, ph, 8, discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, st := range res.Ramp {
+			got = append(got, fmt.Sprintf("%s holds=%v", st.Name, st.Holds))
+		}
+		if len(res.Ramp) != 4 || res.Ramp[3].Name != "ramp-refine-800" || res.MaxHoldingRate != tc.want {
+			t.Errorf("limit %g: max rate %g, want %g; steps %q", tc.limit, res.MaxHoldingRate, tc.want, got)
+		}
 	}
 }
