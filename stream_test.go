@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/grpc-gossip/gossip/internal/topology"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
@@ -132,12 +133,13 @@ func startSeedOnly(t *testing.T, id string, rec *recorder) *GossipNode {
 	return nd
 }
 
-// TestStreamMixedUnaryPeers: streaming nodes and nodes that speak only the
-// seed's unary RPC in one full mesh. Streaming nodes find out (the stream
-// answers Unimplemented), send to those peers with PutMessageToClient, keep
-// streams between themselves, and every node gets every message once.
+// TestStreamMixedUnaryPeers: 16 streaming nodes and 4 that speak only the
+// seed's unary RPC, on a random 4-regular graph of 20. Streaming nodes
+// find out (the stream answers Unimplemented), send to those peers with
+// PutMessageToClient, keep streams between themselves, and every node
+// gets every message once.
 func TestStreamMixedUnaryPeers(t *testing.T) {
-	const streaming, unary = 6, 2
+	const streaming, unary = 16, 4
 	var nodes []*GossipNode
 	var recs []*recorder
 	for i := range streaming {
@@ -153,12 +155,20 @@ func TestStreamMixedUnaryPeers(t *testing.T) {
 		r := newRecorder(-1)
 		nodes, recs = append(nodes, startSeedOnly(t, fmt.Sprintf("seed-%d", i+1), r)), append(recs, r)
 	}
-	for _, a := range nodes {
-		for _, b := range nodes {
-			if a != b {
-				if err := a.AddNeighbor(b.Hash, b.Endpoint); err != nil {
-					t.Fatal(err)
-				}
+	g, err := topology.RandomRegular(streaming+unary, 4, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStream, wantUnary := make([]int, len(nodes)), make([]int, len(nodes))
+	for i, nbs := range g {
+		for _, j := range nbs {
+			if err := nodes[i].AddNeighbor(nodes[j].Hash, nodes[j].Endpoint); err != nil {
+				t.Fatal(err)
+			}
+			if j < streaming {
+				wantStream[i]++
+			} else {
+				wantUnary[i]++
 			}
 		}
 	}
@@ -166,38 +176,40 @@ func TestStreamMixedUnaryPeers(t *testing.T) {
 	waitDelivered(t, 20*time.Second, recs, ids)
 	// A link finds out on its first stream, which it opens at once.
 	waitFor(t, 10*time.Second, "every streaming node using PutMessageToClient for the unary peers", func() error {
-		for _, nd := range nodes[:streaming] {
+		for i, nd := range nodes[:streaming] {
 			st := nd.Stats().Stream
-			if st.StreamPeers != streaming-1 || st.UnaryPeers != unary || st.UnaryFallbacks != unary {
+			if st.StreamPeers != wantStream[i] || st.UnaryPeers != wantUnary[i] || st.UnaryFallbacks != uint64(wantUnary[i]) {
 				return fmt.Errorf("%s: %d stream peers, %d unary, %d fallbacks; want %d, %d, %d",
-					nd.Hash, st.StreamPeers, st.UnaryPeers, st.UnaryFallbacks, streaming-1, unary, unary)
+					nd.Hash, st.StreamPeers, st.UnaryPeers, st.UnaryFallbacks, wantStream[i], wantUnary[i], wantUnary[i])
 			}
 		}
 		return nil
 	})
-	for _, ns := range nodes[0].NeighborStats() {
-		want := "stream"
-		if strings.HasPrefix(ns.ID, "seed-") {
-			want = "unary"
-		}
-		if ns.Transport != want {
-			t.Errorf("neighbour %s: transport %q, want %q", ns.ID, ns.Transport, want)
+	for i, nd := range nodes[:streaming] {
+		for _, ns := range nd.NeighborStats() {
+			want := "stream"
+			if strings.HasPrefix(ns.ID, "seed-") {
+				want = "unary"
+			}
+			if ns.Transport != want {
+				t.Errorf("node %d, neighbour %s: transport %q, want %q", i+1, ns.ID, ns.Transport, want)
+			}
 		}
 	}
 }
 
 // TestStreamMaxPayload: a message with a payload of exactly
-// MaxPayloadBytes (1 MiB by default) crosses a 5-node streaming ring
-// intact; one byte more is refused at the publisher.
+// MaxPayloadBytes (1 MiB by default) crosses the 20-node streaming ring
+// intact (19 hops); one byte more is refused at the publisher.
 func TestStreamMaxPayload(t *testing.T) {
-	nodes, recs, _ := startRing(t, 5, Config{})
+	nodes, recs, _ := startRing(t, 20, Config{})
 	max := nodes[0].Config().MaxPayloadBytes
 	payload := make([]byte, max)
 	for i := range payload {
 		payload[i] = byte('a' + i%26)
 	}
 	got := make(chan string, 10)
-	sub, err := nodes[3].Subscribe(4)
+	sub, err := nodes[19].Subscribe(4)
 	if err != nil {
 		t.Fatal(err)
 	}

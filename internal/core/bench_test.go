@@ -76,3 +76,34 @@ func BenchmarkReceive(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReceiveStream is BenchmarkReceive's fresh path with eight
+// stream neighbours (Plumtree): number the message, serialize it once,
+// keep it in the store, and plan eight frames (pushes or announcements),
+// at 10,000 messages per virtual second with 100-byte payloads.
+func BenchmarkReceiveStream(b *testing.B) {
+	neighbors := []string{"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"}
+	n := newTestNode(b, "self", nil, 1, neighbors...)
+	for _, id := range neighbors {
+		n.SetPeerKind(id, KindStream)
+	}
+	payload := string(make([]byte, 100))
+	msgs := make([]*pb.GossipMessage, b.N)
+	for i := range msgs {
+		msgs[i] = &pb.GossipMessage{Hash: "msg-" + strconv.Itoa(i), Payload: payload}
+	}
+	now, nextTick := t0, t0.Add(time.Second)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		now = now.Add(100 * time.Microsecond)
+		if now.After(nextTick) {
+			n.Tick(now)
+			nextTick = now.Add(time.Second)
+		}
+		res, err := n.Receive(now, msgs[i])
+		if err != nil || !res.Fresh || len(res.Out) != len(neighbors) {
+			b.Fatalf("Receive: fresh=%v out=%d err=%v", res.Fresh, len(res.Out), err)
+		}
+	}
+}
