@@ -218,8 +218,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		res := Result{Ack: ack}
 		e := n.st.Active(msg.GetHash())
 		from, src := msg.GetFromHash(), msg.GetSeqNode()
-		if p := n.peers[from]; via == ViaEager && p != nil && p.kind == KindStream && src != "" &&
-			from != n.parents[src] && (e == nil || e.FirstVia == ViaEager) {
+		if via == ViaEager && from != "" && src != "" && from != n.parents[src] && (e == nil || e.FirstVia == ViaEager) {
 			// A redundant eager copy: the link it came on becomes lazy
 			// for this source, both ways (Plumtree keeps links
 			// symmetric), and its sender is told so (PRUNE). Never the
@@ -228,20 +227,25 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 			// while concurrent messages race along different paths; and
 			// not when the first copy was a repair: then the eager copy
 			// is the tree's own, merely slower than the graft.
+			// The sender need not be a neighbour of this node (links may be
+			// one-way): it is told all the same.
 			res.Prune = src
 			n.counters.PrunesSent++
-			p.setLazy(src, true)
+			if p := n.peers[from]; p != nil && p.kind == KindStream {
+				p.setLazy(src, true)
+			}
 		}
 		return res, nil
 	}
 	if via == ViaRepair {
 		n.counters.Repaired++
 	}
-	if via != ViaUnary && msg.GetSeqNode() != "" {
+	if via != ViaUnary && msg.GetSeqNode() != "" && msg.GetFromHash() != "" {
+		// The link that brought the first copy is in the source's tree:
+		// its sender is the parent (whether or not it is a neighbour of
+		// this node: links may be one-way), and eager (again) both ways.
+		n.parents[msg.GetSeqNode()] = msg.GetFromHash()
 		if p := n.peers[msg.GetFromHash()]; p != nil && p.kind == KindStream {
-			// The link that brought the first copy is in the source's
-			// tree: eager (again) both ways.
-			n.parents[msg.GetSeqNode()] = msg.GetFromHash()
 			p.setLazy(msg.GetSeqNode(), false)
 		}
 	}
