@@ -17,9 +17,11 @@
 //
 //   - default: what gossipd does. Config{Fanout: FanoutAll}, other fields at
 //     their defaults; node 1 is marked ready and nodes 2..N Join through
-//     node 1, one after another, which makes the sparse symmetric overlay
-//     of docs/DESIGN.md §3a (each joiner links to the seed and up to 3
-//     other members).
+//     node 1, one after another. Membership (SWIM) then picks each node's
+//     neighbours: ceil(ln N) + FanoutExtra random members, two-way. Start
+//     waits until every node knows every member and the neighbour sets
+//     have stopped changing (see settle), and Describe reports the overlay
+//     it got (degrees, one-way links, nodes no one pushes to).
 //   - equalised: Config{Fanout: Degree}, and every node has every other
 //     node as a neighbour (AddNeighbor, full mesh).
 //
@@ -47,7 +49,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,6 +183,9 @@ func (m *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver har
 				return fmt.Errorf("%s: join: %w", n.Hash, err)
 			}
 		}
+		if err := m.settle(ctx); err != nil {
+			return err
+		}
 	case harness.ProfileEqualised:
 		for _, n := range m.nodes {
 			for _, o := range m.nodes {
@@ -192,6 +200,63 @@ func (m *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver har
 	}
 	m.describe = m.describeRun(cfg)
 	return nil
+}
+
+// settle waits until membership has settled after the joins: every node
+// knows all N members and no neighbour set has changed for 300 ms
+// (membership picks the neighbours and may still be adding links when the
+// last Join returns). It gives up quietly after 10 s (the overlay is then
+// described as it is) and fails only when ctx ends.
+func (m *Impl) settle(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	prev, stable := "", 0
+	for stable < 3 && time.Now().Before(deadline) {
+		var b strings.Builder
+		known := true
+		for _, n := range m.nodes {
+			known = known && len(n.Members()) == len(m.nodes)
+			ids := slices.Sorted(maps.Keys(n.Neighbors()))
+			fmt.Fprintf(&b, "%s:%s;", n.Hash, strings.Join(ids, ","))
+		}
+		if cur := b.String(); known && cur == prev {
+			stable++
+		} else {
+			prev, stable = cur, 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// overlay returns the number of one-way links (n has o as a neighbour but
+// not o n) and of nodes that are no other node's neighbour (they can send
+// but nobody pushes to them).
+func overlay(nodes []*gossip.GossipNode) (oneWay, unreached int) {
+	nbs := make(map[string]map[string]string, len(nodes))
+	for _, n := range nodes {
+		nbs[n.Hash] = n.Neighbors()
+	}
+	for _, n := range nodes {
+		targeted := false
+		for id := range nbs[n.Hash] {
+			if _, back := nbs[id][n.Hash]; !back {
+				oneWay++
+			}
+		}
+		for _, o := range nodes {
+			if _, ok := nbs[o.Hash][n.Hash]; ok {
+				targeted = true
+			}
+		}
+		if !targeted {
+			unreached++
+		}
+	}
+	return oneWay, unreached
 }
 
 // describeRun lists what the run set, one line per setting.
@@ -213,7 +278,9 @@ func (m *Impl) describeRun(cfg harness.ClusterConfig) []string {
 		} else {
 			out = append(out, "as gossipd: Config{Fanout: FanoutAll} (flood to every neighbour but the sender and the origin)")
 		}
-		out = append(out, fmt.Sprintf("overlay: nodes 2..N Join through node 1 (seed + up to %d members each, symmetric links); degree mean %.1f, max %d (node 1, the seed, links to every joiner)", gossip.DefaultJoinPeers-1, float64(links)/float64(len(nodes)), maxDeg))
+		oneWay, unreached := overlay(nodes)
+		out = append(out, fmt.Sprintf("overlay: nodes 2..N Join through node 1; membership (SWIM) picks each node's neighbours, ceil(ln N) + %d random members, two-way; after it settled: degree mean %.1f, max %d, %d one-way links, %d nodes no one pushes to",
+			gossip.DefaultLANMembershipConfig().FanoutExtra, float64(links)/float64(len(nodes)), maxDeg, oneWay, unreached))
 	case harness.ProfileEqualised:
 		if stream {
 			out = append(out, fmt.Sprintf("Config{Fanout: %d} as in gossip-unary, but the fanout (the profile's degree) applies only to unary peers (none here): streams are not bounded by it; Plumtree starts with eager push to all %d neighbours and PRUNEs the mesh down to a per-source spanning tree (IHAVE to the rest)", c.Fanout, len(nodes)-1))

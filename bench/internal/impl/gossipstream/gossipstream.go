@@ -12,8 +12,9 @@
 // Profiles (the same overlays and Config as gossip-unary, streaming on):
 //
 //   - default: what gossipd does. Config{Fanout: FanoutAll}; nodes 2..N
-//     Join through node 1 (each joiner links to the seed and up to 3 other
-//     members). The fanout applies only to unary peers (none here):
+//     Join through node 1 and membership (SWIM) picks each node's
+//     neighbours (ceil(ln N) + 2 random members, two-way). The fanout
+//     applies only to unary peers (none here):
 //     Plumtree pushes to all stream neighbours and prunes to a tree.
 //   - equalised: Config{Fanout: Degree} and a full mesh of AddNeighbor.
 //     The Degree does not bound a streaming node: Plumtree starts with

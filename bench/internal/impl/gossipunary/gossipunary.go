@@ -8,9 +8,9 @@
 //
 //   - default: what gossipd does, but unary. Config{Fanout: FanoutAll,
 //     DisableStreaming: true}, other fields at their defaults; nodes 2..N
-//     Join through node 1 (each joiner links to the seed and up to 3 other
-//     members). Messages flood that overlay: one RPC per overlay edge per
-//     message.
+//     Join through node 1 and membership (SWIM) picks each node's
+//     neighbours (ceil(ln N) + 2 random members, two-way). Messages flood
+//     that overlay: one RPC per overlay edge per message.
 //   - equalised: Config{Fanout: Degree, DisableStreaming: true}, full mesh
 //     (AddNeighbor): each fresh message goes to Degree neighbours chosen
 //     uniformly at random, excluding the sender and the origin — the same
