@@ -152,10 +152,15 @@ func TestNodeServiceOverGRPC(t *testing.T) {
 		members.GetMembers()[1].GetState() != pb.MemberState_MEMBER_STATE_ALIVE {
 		t.Errorf("members: %v %v", members, err)
 	}
-	nbs, err := apiA.Neighbors(ctx, &pb.NeighborsRequest{})
-	if err != nil || len(nbs.GetNeighbors()) != 1 || nbs.GetNeighbors()[0].GetAcked() != 1 {
-		t.Errorf("neighbors: %v %v", nbs, err)
-	}
+	// A stream's ACK rides with the next envelope back, or goes within
+	// half a GraftTimeout.
+	waitFor(t, 5*time.Second, "b's ACK in a's neighbour table", func() error {
+		nbs, err := apiA.Neighbors(ctx, &pb.NeighborsRequest{})
+		if err != nil || len(nbs.GetNeighbors()) != 1 || nbs.GetNeighbors()[0].GetAcked() != 1 {
+			return fmt.Errorf("neighbors: %v %v", nbs, err)
+		}
+		return nil
+	})
 	st, err := apiA.Status(ctx, &pb.StatusRequest{})
 	if err != nil || st.GetId() != "a" || st.GetDelivered() != 1 || st.GetListenAddress() != a.ListenAddr() || st.GetTtl().AsDuration() < 2*time.Second {
 		t.Errorf("status: %v %v", st, err)

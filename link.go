@@ -188,7 +188,6 @@ func (l *link) sentEnvelope(env *pb.Envelope, batch []core.Frame) {
 		}
 	}
 	l.unacked = append(l.unacked, unackedEnv{seq: l.sent, at: time.Now(), frames: msgs})
-	l.n.sc.copiesSent.Add(uint64(len(msgs)))
 	l.n.mu.Lock()
 	l.n.core.Storage().RecordSentN(l.peer, len(msgs))
 	l.n.mu.Unlock()

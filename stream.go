@@ -108,12 +108,11 @@ func (n *GossipNode) dispatch(outs []core.Out) {
 	}
 }
 
-// maxEnvelopeBytes is the batch bound of one Envelope: what the receiving
-// server accepts (ServerOptions' receive limit) less room for the
-// envelope's other fields.
-func (n *GossipNode) maxEnvelopeBytes() int {
-	return n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 32<<10
-}
+// batchBytes bounds the frames of one Envelope (at least one frame always
+// goes, and one message always fits the receiver's limit, ServerOptions').
+// Small enough that gRPC's pooled buffers stay small; large enough that a
+// batch amortises a stream write over hundreds of 100-byte messages.
+const batchBytes = 64 << 10
 
 // Stream serves Gossip.Stream: a peer's stream of Envelopes to this node.
 // The first envelope must say who the peer is (hello). Each envelope is
@@ -215,7 +214,7 @@ func (n *GossipNode) readStream(stream interface{ Recv() (*pb.Envelope, error) }
 // empty. sent, if not nil, is told about each envelope sent.
 func (n *GossipNode) writeBatches(stream interface{ Send(*pb.Envelope) error }, q *sendQueue, sent func(env *pb.Envelope, batch []core.Frame)) error {
 	for {
-		batch, ack, ok := q.take(n.maxEnvelopeBytes())
+		batch, ack, ok := q.take(batchBytes)
 		if !ok {
 			return nil
 		}
@@ -225,6 +224,7 @@ func (n *GossipNode) writeBatches(stream interface{ Send(*pb.Envelope) error }, 
 			return err
 		}
 		n.sc.envelopesSent.Add(1)
+		n.sc.copiesSent.Add(uint64(len(env.GetMessages()) + len(env.GetRepairs())))
 		if sent != nil {
 			sent(env, batch)
 		}
@@ -338,9 +338,13 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// streamLoop runs the timers of the streaming protocol: due grafts every
-// quarter of GraftTimeout, and a digest to a random stream neighbour every
-// SyncInterval (±10% so that nodes started together do not synchronise).
+// streamLoop runs the timers of the streaming protocol: every quarter of
+// GraftTimeout the due grafts, every half a flush of the lazy frames
+// (announcements, prunes and ACKs wait at most that long when no message
+// goes their way, and those of many messages share an envelope), and a
+// digest to a random stream neighbour
+// every SyncInterval (±10% so that nodes started together do not
+// synchronise).
 func (n *GossipNode) streamLoop() {
 	defer n.wg.Done()
 	graftTick := time.NewTicker(max(n.cfg.GraftTimeout/4, time.Millisecond))
@@ -350,6 +354,7 @@ func (n *GossipNode) streamLoop() {
 	}
 	sync := time.NewTimer(jitter())
 	defer sync.Stop()
+	tick := 0
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -359,6 +364,9 @@ func (n *GossipNode) streamLoop() {
 			outs := n.core.Grafts(now)
 			n.mu.Unlock()
 			n.dispatch(outs)
+			if tick++; tick%2 == 0 {
+				n.flushLazy()
+			}
 		case <-sync.C:
 			n.mu.Lock()
 			peer, f, ok := n.core.SyncTarget()
@@ -367,6 +375,21 @@ func (n *GossipNode) streamLoop() {
 				n.sendTo(peer, f)
 			}
 			sync.Reset(jitter())
+		}
+	}
+}
+
+// flushLazy wakes the writers of streams holding only lazy frames
+// (announcements, prunes), which do not wake them on their own.
+func (n *GossipNode) flushLazy() {
+	n.linksMu.Lock()
+	defer n.linksMu.Unlock()
+	for _, l := range n.links {
+		l.q.flushLazy()
+	}
+	for _, conns := range n.inbound {
+		for c := range conns {
+			c.q.flushLazy()
 		}
 	}
 }

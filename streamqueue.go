@@ -28,6 +28,7 @@ type sendQueue struct {
 	soft  int         // the soft bound: past it messages are announced instead
 	link  bool        // an outbound link: counts in total.links
 	over  bool        // bytes ≥ soft (reported to total when link)
+	lazy  bool        // lazy frames queued without waking the writer
 }
 
 // queueTotal is the node-wide state of the stream queues, which decides
@@ -174,8 +175,8 @@ func (q *sendQueue) push(f core.Frame) pushResult {
 			last.Range.GetNode() == f.Range.GetNode() && last.Range.GetEpoch() == f.Range.GetEpoch() &&
 			last.Range.GetLast()+1 == f.Range.GetFirst() {
 			last.Range.Last = f.Range.GetLast()
+			q.lazy = true
 			q.mu.Unlock()
-			q.signal()
 			return res
 		}
 	}
@@ -191,18 +192,39 @@ func (q *sendQueue) push(f core.Frame) pushResult {
 	}
 	q.frames = append(q.frames, f)
 	over := q.account(b)
+	lazy := f.Kind == core.FrameIHave || f.Kind == core.FramePrune
+	q.lazy = q.lazy || lazy
 	q.mu.Unlock()
 	q.report(b, over)
-	q.signal()
+	if !lazy {
+		q.signal()
+	}
 	return res
 }
 
-// owe records that the cumulative ACK ack is due and wakes the writer.
+// flushLazy wakes the writer if lazy frames are waiting. Announcements
+// and prunes do not wake it themselves: they ride with the next messages
+// or ACK, or go at the next flush (streamLoop), so that a lightly loaded
+// node does not spend one envelope per announcement.
+func (q *sendQueue) flushLazy() {
+	q.mu.Lock()
+	lazy := q.lazy && (q.head < len(q.frames) || q.ackDue > q.acked)
+	q.mu.Unlock()
+	if lazy {
+		q.signal()
+	}
+}
+
+// owe records that the cumulative ACK ack is due. Like an announcement it
+// does not wake the writer: it rides with the next envelope back or goes
+// at the next lazy flush (half a GraftTimeout at most), so a stream
+// carrying one message at a time does not cost an ACK envelope per
+// message. Round trips measured from ACKs include that wait.
 func (q *sendQueue) owe(ack uint64) {
 	q.mu.Lock()
 	q.ackDue = ack
+	q.lazy = true
 	q.mu.Unlock()
-	q.signal()
 }
 
 func (q *sendQueue) signal() {
@@ -245,6 +267,9 @@ func (q *sendQueue) take(maxBytes int) (batch []core.Frame, ack uint64, ok bool)
 		ack, q.acked = q.ackDue, q.ackDue
 	}
 	more := q.head < len(q.frames)
+	if !more && q.ackDue == q.acked {
+		q.lazy = false
+	}
 	q.mu.Unlock()
 	q.report(-size, over)
 	if more {

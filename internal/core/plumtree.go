@@ -213,12 +213,21 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) {
 			e.upto = r.GetLast()
 			continue
 		}
-		t.pend = append(t.pend, &pendGraft{upto: r.GetLast(), deadline: now.Add(n.cfg.GraftTimeout), peers: []string{from}})
+		t.pend = append(t.pend, &pendGraft{upto: r.GetLast(), deadline: now.Add(n.graftTimeout()), peers: []string{from}})
 	}
 }
 
 // maxPending bounds the pending announcements per sequence.
 const maxPending = 256
+
+// graftTimeout is how long an announced message may take to arrive:
+// GraftTimeout, or twice the current hop latency (the neighbours' smoothed
+// round trip, which grows with their queues) when that is longer, so that
+// an overloaded node does not graft copies that are merely queued — extra
+// copies that would load it further — capped at ten times GraftTimeout.
+func (n *Node) graftTimeout() time.Duration {
+	return min(max(n.cfg.GraftTimeout, 2*n.st.HopLatency()), 10*n.cfg.GraftTimeout)
+}
 
 // maxAnnouncers bounds the announcers remembered per pending graft.
 const maxAnnouncers = 8
@@ -250,7 +259,7 @@ func (n *Node) Grafts(now time.Time) []Out {
 			}
 			e.next++
 			e.tries++
-			e.deadline = now.Add(n.cfg.GraftTimeout)
+			e.deadline = now.Add(n.graftTimeout())
 			keep = append(keep, e)
 			for _, r := range miss {
 				if slices.ContainsFunc(out, func(o Out) bool {
@@ -422,7 +431,10 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 	}
 	var out []Frame
 	budget := n.cfg.MaxSyncMessages
-	cutoff := now.Add(-n.cfg.GraftTimeout)
+	// Anti-entropy is the last resort: messages younger than a sync
+	// round (or a graft timeout, if longer) are left to eager push and
+	// grafts, which are probably delivering them already.
+	cutoff := now.Add(-max(n.graftTimeout(), n.cfg.SyncInterval))
 	keys := make([]SeqKey, 0, len(n.store.bySeq))
 	for k := range n.store.bySeq {
 		keys = append(keys, k)
