@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -276,13 +277,13 @@ func (n *Node) Grafts(now time.Time) []Out {
 	}
 	// Map order is random; sort for reproducible runs.
 	slices.SortFunc(out, func(a, b Out) int {
-		if c := cmpStr(a.Peer, b.Peer); c != 0 {
+		if c := cmp.Compare(a.Peer, b.Peer); c != 0 {
 			return c
 		}
-		if c := cmpStr(a.Frame.Range.GetNode(), b.Frame.Range.GetNode()); c != 0 {
+		if c := cmp.Compare(a.Frame.Range.GetNode(), b.Frame.Range.GetNode()); c != 0 {
 			return c
 		}
-		return cmpU64(a.Frame.Range.GetFirst(), b.Frame.Range.GetFirst())
+		return cmp.Compare(a.Frame.Range.GetFirst(), b.Frame.Range.GetFirst())
 	})
 	return out
 }
@@ -354,10 +355,10 @@ func (n *Node) Digest(reply bool) *pb.Digest {
 		d.Sequences = append(d.Sequences, sum)
 	}
 	slices.SortFunc(d.Sequences, func(a, b *pb.SeqSummary) int {
-		if c := cmpStr(a.GetNode(), b.GetNode()); c != 0 {
+		if c := cmp.Compare(a.GetNode(), b.GetNode()); c != 0 {
 			return c
 		}
-		return cmpU64(a.GetEpoch(), b.GetEpoch())
+		return cmp.Compare(a.GetEpoch(), b.GetEpoch())
 	})
 	return d
 }
@@ -440,10 +441,10 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b SeqKey) int {
-		if c := cmpStr(a.Node, b.Node); c != 0 {
+		if c := cmp.Compare(a.Node, b.Node); c != 0 {
 			return c
 		}
-		return cmpU64(a.Epoch, b.Epoch)
+		return cmp.Compare(a.Epoch, b.Epoch)
 	})
 	for _, k := range keys {
 		sm := n.store.bySeq[k]
@@ -504,24 +505,4 @@ func (n *Node) expireSeqs(now time.Time) {
 		}
 	}
 	n.store.expire(now)
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

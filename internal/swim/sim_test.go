@@ -1,6 +1,7 @@
 package swim
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
@@ -221,18 +222,8 @@ func (s *simNet) live() []*simNode {
 			out = append(out, sn)
 		}
 	}
-	slices.SortFunc(out, func(a, b *simNode) int { return compareStr(a.addr, b.addr) })
+	slices.SortFunc(out, func(a, b *simNode) int { return cmp.Compare(a.addr, b.addr) })
 	return out
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // converged reports whether every live node sees exactly the live nodes
