@@ -135,6 +135,11 @@ func (l *link) session() (wasUp bool, err error) {
 	if err := stream.Send(&pb.Envelope{Hello: &pb.Hello{Id: l.n.Hash, Address: l.n.Endpoint}}); err != nil {
 		return false, l.streamErr(stream, err)
 	}
+	// The hello is envelope 1 of the stream: the peer's cumulative ACK
+	// counts it.
+	l.mu.Lock()
+	l.sent = 1
+	l.mu.Unlock()
 	readErr := make(chan error, 1)
 	l.n.wg.Add(1)
 	go func() {

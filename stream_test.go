@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -431,4 +432,89 @@ func TestStreamBadInput(t *testing.T) {
 	if _, _, err := nd.Publish(t.Context(), "after", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ackPeer is a Gossip server whose Stream hands each envelope it reads to
+// the test and sends whatever ACKs the test tells it to.
+type ackPeer struct {
+	pb.UnimplementedGossipServer
+	got  chan *pb.Envelope
+	acks chan *pb.Envelope
+}
+
+func (p *ackPeer) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Envelope]) error {
+	go func() {
+		for env := range p.acks {
+			stream.Send(env)
+		}
+	}()
+	for {
+		env, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		p.got <- env
+	}
+}
+
+// TestStreamCumulativeAck pins the meaning of the cumulative ACK: the
+// number of envelopes the peer has handled on the stream, the hello
+// included. An ACK that covers only the hello releases nothing; the next
+// one releases the message, which a broken stream would otherwise re-send.
+func TestStreamCumulativeAck(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &ackPeer{got: make(chan *pb.Envelope, 16), acks: make(chan *pb.Envelope)}
+	srv := grpc.NewServer()
+	pb.RegisterGossipServer(srv, p)
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(lis) })
+	t.Cleanup(func() {
+		srv.Stop()
+		wg.Wait()
+	})
+	a := NewGossipNode("a", "", nil, nil, nil, nil)
+	t.Cleanup(func() { a.Close() })
+	if err := a.AddNeighbor("p", lis.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	next := func() *pb.Envelope {
+		select {
+		case env := <-p.got:
+			return env
+		case <-time.After(10 * time.Second):
+			t.Fatal("no envelope from the node")
+			return nil
+		}
+	}
+	if next().GetHello().GetId() != "a" {
+		t.Fatal("the first envelope is not the hello")
+	}
+	if _, _, err := a.Publish(t.Context(), "m1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for env := next(); len(env.GetMessages()) == 0; env = next() {
+	}
+	// ACK the hello only, with a prune that shows when the node has
+	// handled that envelope (it handles them in order).
+	p.acks <- &pb.Envelope{Ack: 1, Prune: []string{"a"}}
+	waitFor(t, 5*time.Second, "the node handling the first ACK", func() error {
+		if a.Stats().Stream.PrunesReceived != 1 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if got := a.Stats().Stream.CopiesAcked; got != 0 {
+		t.Fatalf("an ACK of the hello released %d messages", got)
+	}
+	p.acks <- &pb.Envelope{Ack: 2}
+	waitFor(t, 5*time.Second, "the message's ACK", func() error {
+		if got := a.Stats().Stream.CopiesAcked; got != 1 {
+			return fmt.Errorf("acked %d", got)
+		}
+		return nil
+	})
+	close(p.acks)
 }
