@@ -240,17 +240,8 @@ func (h *hangingServer) PutMessageToClient(ctx context.Context, _ *pb.GossipMess
 // get bounded retries with backoff, are counted, and the node keeps
 // delivering and forwarding to healthy neighbours.
 func TestUnreachableNeighbors(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	hang := &hangingServer{calls: make(chan struct{}, 100)}
-	srv := grpc.NewServer()
-	pb.RegisterGossipServer(srv, hang)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); srv.Serve(lis) }()
-	defer func() { srv.Stop(); wg.Wait() }()
+	hangAddr := serveGossip(t, hang)
 
 	// A port with nothing listening.
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
@@ -269,7 +260,7 @@ func TestUnreachableNeighbors(t *testing.T) {
 	}
 	a := NewGossipNode("a", "", nil, nil, nil, nil, WithConfig(cfg))
 	defer a.Close()
-	for id, addr := range map[string]string{"dead": deadAddr, "hang": lis.Addr().String(), "b": b.ListenAddr()} {
+	for id, addr := range map[string]string{"dead": deadAddr, "hang": hangAddr, "b": b.ListenAddr()} {
 		if err := a.AddNeighbor(id, addr); err != nil {
 			t.Fatal(err)
 		}

@@ -3,9 +3,14 @@ package gossip
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
 // recorder is a DeliveryHandler that counts deliveries per message id and
@@ -82,3 +87,22 @@ func await(t *testing.T, ch <-chan struct{}, timeout time.Duration, what string)
 func nodeID(i int) string { return fmt.Sprintf("node-%02d", i) }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// serveGossip serves impl as the Gossip service on 127.0.0.1:0 until the
+// test ends, and returns its address.
+func serveGossip(t *testing.T, impl pb.GossipServer) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	pb.RegisterGossipServer(srv, impl)
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(lis) })
+	t.Cleanup(func() {
+		srv.Stop()
+		wg.Wait()
+	})
+	return lis.Addr().String()
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,7 +300,7 @@ func (n *GossipNode) receiveWire(now time.Time, peer string, wires [][]byte, via
 			n.logger.Warn("stream: rejected message", "peer", peer, "hash", logID(m.GetHash()), "err", err)
 			continue
 		}
-		if res.Prune != "" && !contains(prunes, res.Prune) {
+		if res.Prune != "" && !slices.Contains(prunes, res.Prune) {
 			prunes = append(prunes, res.Prune)
 		}
 		if res.Fresh {
@@ -327,15 +328,6 @@ func (n *GossipNode) receiveWire(now time.Time, peer string, wires [][]byte, via
 		}
 	}
 	return nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // streamLoop runs the timers of the streaming protocol: every quarter of

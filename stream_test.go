@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -117,20 +115,8 @@ func (s seedOnly) PutMessageToClient(ctx context.Context, m *pb.GossipMessage) (
 func startSeedOnly(t *testing.T, id string, rec *recorder) *GossipNode {
 	t.Helper()
 	nd := NewGossipNode(id, "", nil, nil, nil, nil, WithStreaming(false), WithFanout(FanoutAll), WithDeliveryHandler(rec.handle))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd.Endpoint = lis.Addr().String()
-	srv := grpc.NewServer()
-	pb.RegisterGossipServer(srv, seedOnly{n: nd})
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(lis) })
-	t.Cleanup(func() {
-		srv.Stop()
-		wg.Wait()
-		nd.Close()
-	})
+	t.Cleanup(func() { nd.Close() }) // after the server stops (cleanups run last first)
+	nd.Endpoint = serveGossip(t, seedOnly{n: nd})
 	return nd
 }
 
@@ -260,20 +246,8 @@ func (s *stuckPeer) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Envel
 
 func startStuckPeer(t *testing.T) (addr string, hello chan struct{}) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &stuckPeer{hello: make(chan struct{}, 1)}
-	srv := grpc.NewServer()
-	pb.RegisterGossipServer(srv, p)
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(lis) })
-	t.Cleanup(func() {
-		srv.Stop()
-		wg.Wait()
-	})
-	return lis.Addr().String(), p.hello
+	return serveGossip(t, p), p.hello
 }
 
 // TestStreamSlowPeerDegrades: a neighbour that stops reading does not
@@ -462,22 +436,11 @@ func (p *ackPeer) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Envelop
 // included. An ACK that covers only the hello releases nothing; the next
 // one releases the message, which a broken stream would otherwise re-send.
 func TestStreamCumulativeAck(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &ackPeer{got: make(chan *pb.Envelope, 16), acks: make(chan *pb.Envelope)}
-	srv := grpc.NewServer()
-	pb.RegisterGossipServer(srv, p)
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(lis) })
-	t.Cleanup(func() {
-		srv.Stop()
-		wg.Wait()
-	})
+	addr := serveGossip(t, p)
 	a := NewGossipNode("a", "", nil, nil, nil, nil)
 	t.Cleanup(func() { a.Close() })
-	if err := a.AddNeighbor("p", lis.Addr().String()); err != nil {
+	if err := a.AddNeighbor("p", addr); err != nil {
 		t.Fatal(err)
 	}
 	next := func() *pb.Envelope {

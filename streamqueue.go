@@ -69,8 +69,6 @@ func (t *queueTotal) change(bytes, links, over int) {
 	t.mu.Unlock()
 }
 
-func (t *queueTotal) add(d int) { t.change(d, 0, 0) }
-
 // saturated reports whether the node is saturated, and the channel that
 // is closed when it no longer is.
 func (t *queueTotal) saturated() (bool, <-chan struct{}) {
@@ -171,9 +169,7 @@ func (q *sendQueue) push(f core.Frame) pushResult {
 		res = deferred
 	}
 	if f.Kind == core.FrameIHave && q.head < len(q.frames) {
-		if last := &q.frames[len(q.frames)-1]; last.Kind == core.FrameIHave && last.Owned &&
-			last.Range.GetNode() == f.Range.GetNode() && last.Range.GetEpoch() == f.Range.GetEpoch() &&
-			last.Range.GetLast()+1 == f.Range.GetFirst() {
+		if last := &q.frames[len(q.frames)-1]; last.Kind == core.FrameIHave && last.Owned && extends(last.Range, f.Range) {
 			last.Range.Last = f.Range.GetLast()
 			q.lazy = true
 			q.mu.Unlock()
@@ -309,12 +305,6 @@ func (q *sendQueue) drain() []core.Frame {
 	return out
 }
 
-func (q *sendQueue) len() (frames, bytes int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.frames) - q.head, q.bytes
-}
-
 // envelope turns a batch into one Envelope: messages and repairs as their
 // shared serialized bytes (marshalled once per message, not per peer),
 // consecutive announcements of one sequence merged into one range, prune
@@ -349,12 +339,15 @@ func envelope(batch []core.Frame, ack uint64) *pb.Envelope {
 // it. Ranges in frames are shared and never modified, so the envelope
 // holds its own copies, which merges may grow.
 func appendRange(rs []*pb.SeqRange, r *pb.SeqRange) []*pb.SeqRange {
-	if l := len(rs); l > 0 {
-		last := rs[l-1]
-		if last.GetNode() == r.GetNode() && last.GetEpoch() == r.GetEpoch() && last.GetLast()+1 == r.GetFirst() {
-			last.Last = r.GetLast()
-			return rs
-		}
+	if l := len(rs); l > 0 && extends(rs[l-1], r) {
+		rs[l-1].Last = r.GetLast()
+		return rs
 	}
 	return append(rs, &pb.SeqRange{Node: r.GetNode(), Epoch: r.GetEpoch(), First: r.GetFirst(), Last: r.GetLast()})
+}
+
+// extends reports whether r continues last: same sequence, starting right
+// after it.
+func extends(last, r *pb.SeqRange) bool {
+	return last.GetNode() == r.GetNode() && last.GetEpoch() == r.GetEpoch() && last.GetLast()+1 == r.GetFirst()
 }

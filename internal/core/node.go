@@ -129,9 +129,6 @@ func NewNode(self string, cfg *Config, st *Storage, router Router, seed uint64) 
 	}
 }
 
-// Epoch is the epoch of the sequence this node numbers messages in.
-func (n *Node) Epoch() uint64 { return n.epoch }
-
 // ID is the node's id (its hash).
 func (n *Node) ID() string { return n.self }
 
