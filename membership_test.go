@@ -193,13 +193,17 @@ func TestMembershipFailureAndRestart(t *testing.T) {
 	if took > bound {
 		t.Errorf("detection took %v, bound %v", took, bound)
 	}
-	mu.Lock()
-	for _, n := range survivors {
-		if !slices.ContainsFunc(events[n.Hash], func(e MemberEvent) bool { return e.Kind == MemberDied && e.Member.ID == "m2" }) {
-			t.Errorf("%s: no dead event for m2", n.Hash)
+	// Events reach the handler after the state they report is visible.
+	waitFor(t, 5*time.Second, "a dead event for m2 on every survivor", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range survivors {
+			if !slices.ContainsFunc(events[n.Hash], func(e MemberEvent) bool { return e.Kind == MemberDied && e.Member.ID == "m2" }) {
+				return fmt.Errorf("%s: no dead event for m2", n.Hash)
+			}
 		}
-	}
-	mu.Unlock()
+		return nil
+	})
 
 	again, _ := startNode(t, "m2", fastMembership())
 	if again.Endpoint == oldAddr {
