@@ -41,9 +41,9 @@ func (r *receipts) deliver(node int, payload []byte) {
 	}
 }
 
-// waitAll waits until every node except from has received id.
-func (r *receipts) waitAll(t *testing.T, n, from int, id uint64, timeout time.Duration) {
-	t.Helper()
+// waitAll reports whether every node except from received id within
+// timeout.
+func (r *receipts) waitAll(n, from int, id uint64, timeout time.Duration) bool {
 	want := map[int]bool{}
 	for i := range n {
 		if i != from {
@@ -66,9 +66,37 @@ func (r *receipts) waitAll(t *testing.T, n, from int, id uint64, timeout time.Du
 				delete(want, int(k[0]))
 			}
 		case <-deadline:
-			t.Fatalf("message %d not delivered to nodes %v within %v", id, want, timeout)
+			return false
 		}
 	}
+	return true
+}
+
+// publishAll publishes a size-byte message with the given id from node from
+// and waits until every other node has it.
+//
+// memberlist's broadcast is best effort: each node transmits a message a
+// fixed number of times (RetransmitMult·⌈log10(N+1)⌉) over UDP to random
+// peers, so a node can be missed (the bench suite measures 99.8% delivery;
+// CI once saw a miss here). These tests check the adapter's wiring, not
+// memberlist's reliability, so a miss is retried with a fresh message (ids
+// id+k<<32) and the test fails only when none of attempts reaches everyone.
+func publishAll(t *testing.T, impl *Impl, r *receipts, n, from int, id uint64, size int) {
+	t.Helper()
+	const attempts = 4
+	for k := range uint64(attempts) {
+		mid := id + k<<32
+		if err := impl.Publish(from, payload(mid, size)); err != nil {
+			t.Fatalf("Publish %d B: %v", size, err)
+		}
+		if r.waitAll(n, from, mid, 5*time.Second) {
+			if k > 0 {
+				t.Logf("message %d reached every node at attempt %d", id, k+1)
+			}
+			return
+		}
+	}
+	t.Fatalf("none of %d messages (id %d, %d B, from node %d) reached every node within 5 s", attempts, id, size, from)
 }
 
 func payload(id uint64, size int) []byte {
@@ -130,10 +158,7 @@ func TestDisseminates(t *testing.T) {
 			for i := range 3 {
 				id := uint64(100 + i)
 				from := i % n
-				if err := impl.Publish(from, payload(id, 100)); err != nil {
-					t.Fatalf("Publish: %v", err)
-				}
-				r.waitAll(t, n, from, id, 10*time.Second)
+				publishAll(t, impl, r, n, from, id, 100)
 			}
 			msgs1, bytes1 := impl.Wire()
 			if msgs1 <= msgs0 || bytes1 <= bytes0 {
@@ -142,11 +167,7 @@ func TestDisseminates(t *testing.T) {
 			t.Logf("wire: %d packets, %d bytes", msgs1, bytes1)
 
 			// Largest payload that fits a 1400 B gossip packet, and one more.
-			if err := impl.Publish(0, payload(200, 1395)); err != nil {
-				t.Errorf("Publish 1395 B: %v", err)
-			} else {
-				r.waitAll(t, n, 0, 200, 10*time.Second)
-			}
+			publishAll(t, impl, r, n, 0, 200, 1395)
 			if err := impl.Publish(0, payload(201, 1396)); err == nil {
 				t.Error("Publish 1396 B: want error, got nil")
 			}
@@ -164,10 +185,7 @@ func TestLargePayload(t *testing.T) {
 		r := newReceipts()
 		impl := start(t, harness.ClusterConfig{Nodes: n, Profile: harness.ProfileEqualised, Degree: 2, MaxPayload: 8000}, r)
 		defer impl.Close()
-		if err := impl.Publish(1, payload(1, 8000)); err != nil {
-			t.Fatalf("Publish 8000 B: %v", err)
-		}
-		r.waitAll(t, n, 1, 1, 10*time.Second)
+		publishAll(t, impl, r, n, 1, 1, 8000)
 		if err := impl.Publish(1, payload(2, 8001)); err == nil {
 			t.Error("Publish 8001 B: want error")
 		}
@@ -180,10 +198,7 @@ func TestLargePayload(t *testing.T) {
 		if err := impl.Publish(0, payload(1, 64<<10)); err == nil {
 			t.Error("Publish 64 KiB: want error (cannot fit one UDP datagram)")
 		}
-		if err := impl.Publish(0, payload(2, 1000)); err != nil {
-			t.Errorf("Publish 1000 B: %v", err)
-		}
-		r.waitAll(t, n, 0, 2, 10*time.Second)
+		publishAll(t, impl, r, n, 0, 2, 1000)
 	})
 }
 
