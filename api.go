@@ -103,6 +103,7 @@ func streamStatusToProto(s StreamStats) *pb.StreamStatus {
 		Reconnects: s.Reconnects, UnaryFallbacks: s.UnaryFallbacks, BadFrames: s.BadFrames,
 		QueuedBytes: uint64(s.QueuedBytes), Deferred: s.Deferred, FramesDropped: s.FramesDropped,
 		PublishWaits: s.PublishWaits, PublishRejected: s.PublishRejected, Stored: uint64(s.Stored),
+		GraftsDelayed: s.GraftsDelayed, ParentSwitches: s.ParentSwitches, TreeSwaps: s.TreeSwaps, Withdrawn: s.Withdrawn,
 	}
 }
 

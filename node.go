@@ -552,6 +552,9 @@ type StreamStats struct {
 	PrunesReceived uint64 // PRUNEs received (per source)
 	GraftsSent     uint64 // message numbers requested by GRAFT
 	GraftsServed   uint64 // messages sent in answer to GRAFTs
+	GraftsDelayed  uint64 // due grafts put off: the sequence was still arriving in order (its path is slow, not broken)
+	ParentSwitches uint64 // tree parents replaced by a path that kept winning the race
+	TreeSwaps      uint64 // tree parents replaced by an announcer at least two hops closer to the source
 	DigestsSent    uint64 // anti-entropy digests sent
 	DigestsRecv    uint64 // anti-entropy digests received
 	SyncSent       uint64 // messages sent in answer to digests
@@ -569,6 +572,7 @@ type StreamStats struct {
 
 	QueuedBytes     int    // bytes queued for streams now
 	Deferred        uint64 // messages announced instead of pushed: the neighbour's queue was over StreamQueueBytes
+	Withdrawn       uint64 // queued messages announced instead of pushed: the neighbour PRUNEd their source meanwhile
 	FramesDropped   uint64 // frames dropped: a queue over 4×StreamQueueBytes, or no stream to the peer (repair covers them)
 	PublishWaits    uint64 // publishes that waited because the node was saturated (MaxQueuedBytes)
 	PublishRejected uint64 // publishes refused with ResourceExhausted: still saturated at their deadline
@@ -585,7 +589,7 @@ func (n *GossipNode) Stats() Stats {
 	ss := StreamStats{
 		EagerSent: c.EagerSent, IHavesSent: c.IHavesSent, IHavesReceived: c.IHavesReceived,
 		PrunesSent: c.PrunesSent, PrunesReceived: c.PrunesReceived, GraftsSent: c.GraftsSent,
-		GraftsServed: c.GraftsServed, DigestsSent: c.DigestsSent, DigestsRecv: c.DigestsReceived,
+		GraftsServed: c.GraftsServed, GraftsDelayed: c.GraftsDelayed, ParentSwitches: c.ParentSwitches, TreeSwaps: c.TreeSwaps, DigestsSent: c.DigestsSent, DigestsRecv: c.DigestsReceived,
 		SyncSent: c.SyncSent, Repaired: c.Repaired, HolesSkipped: c.HolesSkipped, Stored: n.core.StoredMessages(),
 	}
 	for _, t := range nbs {
@@ -604,7 +608,7 @@ func (n *GossipNode) Stats() Stats {
 	ss.EnvelopesSent, ss.EnvelopesRecv = n.sc.envelopesSent.Load(), n.sc.envelopesRecv.Load()
 	ss.CopiesSent, ss.CopiesAcked = n.sc.copiesSent.Load(), n.sc.copiesAcked.Load()
 	ss.Resent, ss.Reconnects, ss.UnaryFallbacks = n.sc.resent.Load(), n.sc.reconnects.Load(), n.sc.unaryFallbacks.Load()
-	ss.BadFrames, ss.QueuedBytes, ss.Deferred = n.sc.badFrames.Load(), n.qtotal.load(), n.sc.deferred.Load()
+	ss.BadFrames, ss.QueuedBytes, ss.Deferred, ss.Withdrawn = n.sc.badFrames.Load(), n.qtotal.load(), n.sc.deferred.Load(), n.sc.withdrawn.Load()
 	ss.FramesDropped, ss.PublishWaits, ss.PublishRejected = n.sc.framesDropped.Load(), n.sc.publishWaits.Load(), n.sc.publishReject.Load()
 	return Stats{
 		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: neighbors, Uptime: time.Since(n.startedAt),

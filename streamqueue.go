@@ -170,7 +170,7 @@ func (q *sendQueue) push(f core.Frame) pushResult {
 	}
 	if f.Kind == core.FrameIHave && q.head < len(q.frames) {
 		if last := &q.frames[len(q.frames)-1]; last.Kind == core.FrameIHave && last.Owned && extends(last.Range, f.Range) {
-			last.Range.Last = f.Range.GetLast()
+			last.Range.Last, last.Range.Hops = f.Range.GetLast(), f.Range.GetHops()
 			q.lazy = true
 			q.mu.Unlock()
 			return res
@@ -184,11 +184,11 @@ func (q *sendQueue) push(f core.Frame) pushResult {
 	if f.Kind == core.FrameIHave {
 		// The queue's own copy, which later announcements may extend.
 		r := f.Range
-		f.Range, f.Owned = &pb.SeqRange{Node: r.GetNode(), Epoch: r.GetEpoch(), First: r.GetFirst(), Last: r.GetLast()}, true
+		f.Range, f.Owned = &pb.SeqRange{Node: r.GetNode(), Epoch: r.GetEpoch(), First: r.GetFirst(), Last: r.GetLast(), Hops: r.GetHops()}, true
 	}
 	q.frames = append(q.frames, f)
 	over := q.account(b)
-	lazy := f.Kind == core.FrameIHave || f.Kind == core.FramePrune
+	lazy := f.Kind == core.FrameIHave
 	q.lazy = q.lazy || lazy
 	q.mu.Unlock()
 	q.report(b, over)
@@ -196,6 +196,34 @@ func (q *sendQueue) push(f core.Frame) pushResult {
 		q.signal()
 	}
 	return res
+}
+
+// withdraw turns the queued eager copies of source src's messages into
+// announcements: the peer PRUNEd src, so it has them already (or will get
+// them from its parent). Under load a stream queue holds dozens of
+// messages by the time the PRUNE arrives, all of them duplicates at the
+// peer. Repairs stay (the peer asked for them). It returns how many were
+// withdrawn.
+func (q *sendQueue) withdraw(src string) int {
+	q.mu.Lock()
+	k, freed := 0, 0
+	for i := q.head; i < len(q.frames); i++ {
+		f := &q.frames[i]
+		if f.Kind != core.FrameMessage || f.Repair || f.Range.GetNode() != src {
+			continue
+		}
+		freed += frameBytes(f) - 48
+		r := f.Range
+		*f = core.Frame{Kind: core.FrameIHave, Owned: true, Range: &pb.SeqRange{Node: r.GetNode(), Epoch: r.GetEpoch(), First: r.GetFirst(), Last: r.GetLast(), Hops: r.GetHops()}}
+		k++
+	}
+	over := 0
+	if freed > 0 {
+		over = q.account(-freed)
+	}
+	q.mu.Unlock()
+	q.report(-freed, over)
+	return k
 }
 
 // flushLazy wakes the writer if lazy frames are waiting. Announcements
@@ -340,10 +368,10 @@ func envelope(batch []core.Frame, ack uint64) *pb.Envelope {
 // holds its own copies, which merges may grow.
 func appendRange(rs []*pb.SeqRange, r *pb.SeqRange) []*pb.SeqRange {
 	if l := len(rs); l > 0 && extends(rs[l-1], r) {
-		rs[l-1].Last = r.GetLast()
+		rs[l-1].Last, rs[l-1].Hops = r.GetLast(), r.GetHops()
 		return rs
 	}
-	return append(rs, &pb.SeqRange{Node: r.GetNode(), Epoch: r.GetEpoch(), First: r.GetFirst(), Last: r.GetLast()})
+	return append(rs, &pb.SeqRange{Node: r.GetNode(), Epoch: r.GetEpoch(), First: r.GetFirst(), Last: r.GetLast(), Hops: r.GetHops()})
 }
 
 // extends reports whether r continues last: same sequence, starting right

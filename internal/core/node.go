@@ -78,6 +78,9 @@ type Counters struct {
 	PrunesReceived  uint64 // neighbours that asked for lazy push
 	GraftsSent      uint64 // message numbers requested by GRAFT
 	GraftsServed    uint64 // messages sent in answer to a GRAFT
+	GraftsDelayed   uint64 // due grafts put off because the sequence was still arriving in order
+	ParentSwitches  uint64 // tree parents replaced by a path that kept winning the race
+	TreeSwaps       uint64 // tree parents replaced by an announcer with a path at least two hops shorter
 	DigestsSent     uint64 // anti-entropy digests sent (replies included)
 	DigestsReceived uint64 // anti-entropy digests received
 	SyncSent        uint64 // messages sent in answer to a digest
@@ -99,9 +102,9 @@ type Node struct {
 	order     []string // neighbour ids, sorted, for deterministic candidate lists
 	counters  Counters
 
-	parents map[string]string // source (seq node) → the peer that brought its latest first copy
-	epoch   uint64            // this run's sequence epoch (never 0)
-	nextSeq uint64            // the last number this node gave a message
+	parents map[string]*parent // source (seq node) → this node's link into its tree
+	epoch   uint64             // this run's sequence epoch (never 0)
+	nextSeq uint64             // the last number this node gave a message
 	seqs    map[SeqKey]*seqTrack
 	store   *msgStore
 }
@@ -124,7 +127,7 @@ func NewNode(self string, cfg *Config, st *Storage, router Router, seed uint64) 
 		peers:     make(map[string]*peerState),
 		epoch:     rnd.Uint64() | 1,
 		seqs:      make(map[SeqKey]*seqTrack),
-		parents:   make(map[string]string),
+		parents:   make(map[string]*parent),
 		store:     newMsgStore(cfg.StoreBytes, cfg.LongTTL),
 	}
 }
@@ -215,22 +218,16 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		res := Result{Ack: ack}
 		e := n.st.Active(msg.GetHash())
 		from, src := msg.GetFromHash(), msg.GetSeqNode()
-		if via == ViaEager && from != "" && src != "" && from != n.parents[src] && (e == nil || e.FirstVia == ViaEager) {
-			// A redundant eager copy: the link it came on becomes lazy
-			// for this source, both ways (Plumtree keeps links
-			// symmetric), and its sender is told so (PRUNE). Never the
-			// parent (the peer that brought the latest first copy from
-			// this source), so a node keeps a link into the source's tree
-			// while concurrent messages race along different paths; and
-			// not when the first copy was a repair: then the eager copy
-			// is the tree's own, merely slower than the graft.
-			// The sender need not be a neighbour of this node (links may be
-			// one-way): it is told all the same.
+		if via == ViaEager && from != "" && src != "" && (e == nil || e.FirstVia == ViaEager) && n.redundant(now, src, from, e) {
+			// A redundant eager copy: its sender is told to push this
+			// source's messages to this node lazily (PRUNE). Not when the
+			// first copy was a repair: then the eager copy is the tree's
+			// own, merely slower than the graft. The sender need not be a
+			// neighbour of this node (links may be one-way): it is told
+			// all the same. Only that direction of the link is pruned:
+			// see parent.
 			res.Prune = src
 			n.counters.PrunesSent++
-			if p := n.peers[from]; p != nil && p.kind == KindStream {
-				p.setLazy(src, true)
-			}
 		}
 		return res, nil
 	}
@@ -238,13 +235,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		n.counters.Repaired++
 	}
 	if via != ViaUnary && msg.GetSeqNode() != "" && msg.GetFromHash() != "" {
-		// The link that brought the first copy is in the source's tree:
-		// its sender is the parent (whether or not it is a neighbour of
-		// this node: links may be one-way), and eager (again) both ways.
-		n.parents[msg.GetSeqNode()] = msg.GetFromHash()
-		if p := n.peers[msg.GetFromHash()]; p != nil && p.kind == KindStream {
-			p.setLazy(msg.GetSeqNode(), false)
-		}
+		n.firstCopy(now, msg.GetSeqNode(), msg.GetFromHash())
 	}
 	n.counters.Delivered++
 
@@ -294,15 +285,23 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 			panic("core: marshal of a validated message failed: " + err.Error()) // broken invariant
 		}
 		res.Wire = wire
-		n.store.put(&storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now})
+		n.store.put(&storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now, hops: fwd.Hops})
 		res.Out = make([]Out, 0, streams)
-		one := &pb.SeqRange{Node: key.Node, Epoch: key.Epoch, First: seq, Last: seq} // shared, never modified
+		one := &pb.SeqRange{Node: key.Node, Epoch: key.Epoch, First: seq, Last: seq, Hops: fwd.Hops} // shared, never modified
+		var up string                                                                                // the parent: messages flow from it, not to it
+		if par := n.parents[key.Node]; par != nil {
+			up = par.peer
+		}
 		for _, id := range n.order {
 			p := n.peers[id]
 			if p.kind != KindStream || id == msg.GetFromHash() || id == origin {
 				continue
 			}
-			if p.lazyFor(key.Node) {
+			// A copy that beat the parent's goes to the parent as an
+			// announcement only: pushed, it would be a duplicate there,
+			// and the parent's PRUNE would cut this node's own link into
+			// the tree (links are pruned both ways).
+			if id == up || p.lazyFor(key.Node) {
 				n.counters.IHavesSent++
 				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameIHave, Range: one}})
 			} else {

@@ -74,11 +74,15 @@ type peerState struct {
 	kind PeerKind
 	// lazy records, per source (seq node), whether this stream neighbour
 	// gets that source's messages announced rather than pushed: one
-	// Plumtree per source, so concurrent messages from different sources
-	// cannot prune each other's tree links. A source without an entry
-	// starts from shared, the state of the latest prune or graft of any
-	// source: a new source's first messages follow the tree the others
-	// built instead of flooding.
+	// directed Plumtree per source, so concurrent messages from different
+	// sources cannot prune each other's tree links. A source without an
+	// entry starts from shared: lazy after this peer's latest PRUNE, eager
+	// again after its latest GRAFT or once it became this node's parent for
+	// any source — so a new source's first messages mostly follow the
+	// links the other trees use instead of flooding. (Updated by prunes
+	// alone, shared drifted to lazy everywhere once prunes became
+	// directed, and new sources then spread by grafts alone: found by the
+	// bench suite's smoke test.)
 	lazy   map[string]bool
 	shared bool
 }
@@ -115,6 +119,122 @@ func (n *Node) SetPeerKind(id string, k PeerKind) bool {
 	if p.kind != k {
 		p.kind, p.lazy, p.shared = k, nil, false
 	}
+	return true
+}
+
+// parent is a node's link into one source's tree: the peer whose eager
+// copies of that source's messages it keeps. A duplicate from any other
+// eager sender is pruned; a duplicate from the parent is not, so that a
+// node always keeps a way into the tree while copies race along several
+// paths.
+//
+// The parent is sticky (hysteresis). Under load, queueing reorders which
+// path delivers first; when every first copy made its sender the parent,
+// the parent flapped between paths, each flap pruned the path that had
+// just been the tree and re-eagered another, and the holes this left were
+// grafted: at saturation the copies per delivery climbed to 3–5. So:
+//   - a first copy from another peer makes it the parent only when the
+//     parent has brought no first copy for a graft timeout (it is gone,
+//     pruned this node, or its path broke);
+//   - a parent whose copies lose the race to one other eager path
+//     parentSwitch times in a row is replaced by that path (it is
+//     faster), and pruned.
+//
+// Trees are also shortened (Plumtree's optimisation step): an
+// announcement from another peer whose copy would have travelled at least
+// optimiseHops fewer hops than the one this node got makes that peer the
+// parent (a GRAFT to it; the old parent is pruned when its copies turn
+// redundant), at most once per graft timeout per source. Without it a tree keeps the links that first
+// delivered each source's messages, and on a random overlay of 20 nodes
+// those reached 14 hops.
+type parent struct {
+	peer  string
+	at    time.Time // the parent's latest first copy
+	since time.Time // when it became the parent
+	late  int       // the parent's duplicates in a row since (it lost the race)
+}
+
+// optimiseHops is how many hops shorter an announcer's path must be for
+// it to replace the parent.
+const optimiseHops = 2
+
+// parentSwitch is how many races in a row the parent must lose to one
+// faster eager path before that path replaces it.
+const parentSwitch = 4
+
+// firstCopy records that the first copy of a message from source src came
+// from peer from by eager push or repair.
+func (n *Node) firstCopy(now time.Time, src, from string) {
+	par := n.parents[src]
+	switch {
+	case par == nil:
+		par = &parent{}
+		n.parents[src] = par
+	case par.peer == from:
+		par.at, par.late = now, 0
+		return
+	case now.Sub(par.at) < n.graftTimeout():
+		return // a faster path this once: the parent stays
+	}
+	n.adopt(now, par, src, from)
+}
+
+// adopt makes from the parent of source src. from need not be a
+// neighbour (links may be one-way).
+func (n *Node) adopt(now time.Time, par *parent, src, from string) {
+	par.peer, par.at, par.since, par.late = from, now, now, 0
+	if p := n.peers[from]; p != nil {
+		p.shared = false // an upstream link: new sources push on it
+	}
+}
+
+// optimise makes announcer from the parent of source k.Node when its copy
+// of message seq would have arrived with hops, at least optimiseHops fewer
+// than this node's: a GRAFT of that message to from makes this node eager
+// there (the answer is one duplicate).
+func (n *Node) optimise(now time.Time, from string, k SeqKey, seq uint64, hops uint32) []Out {
+	if hops == 0 {
+		return nil
+	}
+	par := n.parents[k.Node]
+	if par == nil || par.peer == from || now.Sub(par.since) < n.graftTimeout() {
+		return nil
+	}
+	m := n.store.get(k, seq)
+	if m == nil || m.hops < hops+optimiseHops+1 { // m.hops is the arrival's plus one
+		return nil
+	}
+	n.counters.TreeSwaps++
+	// Make before break: the old parent is not pruned here but when its
+	// copies turn redundant, once the new parent's arrive first; pruning
+	// it at once left a gap (messages neither parent pushed) that only
+	// grafts closed, hundreds of milliseconds later.
+	n.adopt(now, par, k.Node, from)
+	return []Out{{Peer: from, Frame: Frame{Kind: FrameGraft, Range: &pb.SeqRange{Node: k.Node, Epoch: k.Epoch, First: seq, Last: seq}}}}
+}
+
+// redundant reports whether an eager duplicate of a message from source src,
+// sent by from, should be pruned; e is the message's hot state (nil if it
+// expired).
+func (n *Node) redundant(now time.Time, src, from string, e *Entry) bool {
+	par := n.parents[src]
+	if par == nil || par.peer != from {
+		return true
+	}
+	// The parent lost the race. Replace it when it keeps losing to the
+	// same faster path.
+	winner := ""
+	if e != nil && e.FirstVia == ViaEager {
+		winner = e.FirstFrom
+	}
+	if winner == "" || winner == from {
+		return false
+	}
+	if par.late++; par.late < parentSwitch {
+		return false
+	}
+	n.counters.ParentSwitches++
+	n.adopt(now, par, src, winner)
 	return true
 }
 
@@ -179,8 +299,11 @@ func (n *Node) HandlePrune(from string, sources []string) {
 
 // HandleIHave records announcements from peer from: numbers this node
 // lacks are requested from an announcer if they have not arrived
-// GraftTimeout later (see Grafts).
-func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) {
+// GraftTimeout later (see Grafts). An announcement of a message this node
+// holds may shorten the tree (optimise); the frames that does are
+// returned.
+func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) []Out {
+	var out []Out
 	for _, r := range ranges {
 		if !validRange(n.cfg, r) {
 			n.counters.Invalid++
@@ -193,6 +316,9 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) {
 			continue
 		}
 		t := n.track(now, k)
+		if t.has(r.GetLast()) {
+			out = append(out, n.optimise(now, from, k, r.GetLast(), r.GetHops())...)
+		}
 		if r.GetLast() <= t.contiguous {
 			continue
 		}
@@ -216,6 +342,7 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) {
 		}
 		t.pend = append(t.pend, &pendGraft{upto: r.GetLast(), deadline: now.Add(n.graftTimeout()), peers: []string{from}})
 	}
+	return out
 }
 
 // maxPending bounds the pending announcements per sequence.
@@ -254,10 +381,22 @@ func (n *Node) Grafts(now time.Time) []Out {
 			if len(miss) == 0 || e.tries >= maxGraftTries {
 				continue // received, or left to anti-entropy
 			}
-			peer := e.peers[e.next%len(e.peers)]
-			if p := n.peers[peer]; p != nil && p.kind == KindStream {
-				p.setLazy(k.Node, false) // the graft makes the link eager both ways
+			if gt := n.graftTimeout(); now.Sub(t.advanced) < gt {
+				// The sequence is still arriving: its contiguous prefix
+				// grew less than a graft timeout ago. A source's messages
+				// travel each tree path in order, so what is missing is
+				// most likely queued behind what just arrived (or
+				// reordered by a moment between two paths), and a graft
+				// now would only add copies to a busy path: under load
+				// such repairs outnumbered the tree's own copies. Wait
+				// until the prefix stalls for a graft timeout; a lost
+				// message stalls it at once.
+				n.counters.GraftsDelayed++
+				e.deadline = t.advanced.Add(gt)
+				keep = append(keep, e)
+				continue
 			}
+			peer := e.peers[e.next%len(e.peers)]
 			e.next++
 			e.tries++
 			e.deadline = now.Add(n.graftTimeout())
@@ -426,7 +565,7 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 				}
 			}
 			if len(ann) > 0 && ann[0].First <= ann[0].Last {
-				n.HandleIHave(now, from, ann)
+				n.HandleIHave(now, from, ann) // no hops: nothing to optimise
 			}
 		}
 	}

@@ -183,7 +183,9 @@ func (s *ptSim) receive(i, from int, f Frame) {
 		}
 		s.process(i, from, res)
 	case FrameIHave:
-		n.HandleIHave(s.now, fromID, []*pb.SeqRange{f.Range})
+		for _, o := range n.HandleIHave(s.now, fromID, []*pb.SeqRange{f.Range}) {
+			s.send(i, s.idx[o.Peer], o.Frame)
+		}
 	case FrameGraft:
 		for _, o := range n.HandleGraft(s.now, fromID, []*pb.SeqRange{f.Range}) {
 			s.send(i, from, o)

@@ -23,6 +23,7 @@ type seqTrack struct {
 	above      map[uint64]struct{} // numbers > contiguous+1 received; nil when empty
 	max        uint64              // highest number received
 	lastNew    time.Time           // when a number was last added
+	advanced   time.Time           // when contiguous last grew by a received number
 
 	// Pending grafts, one per announcement that named a missing number,
 	// in the order they were made (ascending upto).
@@ -108,6 +109,7 @@ func (t *seqTrack) add(s uint64, now time.Time) bool {
 		return true
 	}
 	t.contiguous = s
+	t.advanced = now
 	t.compact()
 	return true
 }

@@ -15,6 +15,7 @@ type storedMsg struct {
 	seq  uint64
 	wire []byte
 	at   time.Time // when this node accepted it
+	hops uint32    // the forwarded copy's hop count (the arrival's plus one)
 }
 
 // msgStore keeps the messages a node accepted, serialized, so that it can

@@ -36,7 +36,7 @@ func TestStatusTable(t *testing.T) {
 		"stream.digests_received stream.sync_sent stream.repaired stream.holes_skipped stream.copies_sent stream.copies_acked " +
 		"stream.envelopes_sent stream.envelopes_received stream.resent stream.reconnects stream.unary_fallbacks " +
 		"stream.bad_frames stream.queued_bytes stream.deferred stream.frames_dropped stream.publish_waits " +
-		"stream.publish_rejected stream.stored"
+		"stream.publish_rejected stream.stored stream.grafts_delayed stream.parent_switches stream.tree_swaps stream.withdrawn"
 	if strings.Join(keys, " ") != wantKeys {
 		t.Errorf("keys\n%s\nwant\n%s", strings.Join(keys, " "), wantKeys)
 	}
@@ -56,8 +56,8 @@ func TestStatusJSON(t *testing.T) {
 	if len(got) != 28 {
 		t.Errorf("%d keys, want 28 (one per StatusResponse field)", len(got))
 	}
-	if st, _ := got["stream"].(map[string]any); len(st) != 29 || st["eager_sent"] != 1.0 {
-		t.Errorf("stream = %v, want the 29 StreamStatus counters, eager_sent 1", got["stream"])
+	if st, _ := got["stream"].(map[string]any); len(st) != 33 || st["eager_sent"] != 1.0 {
+		t.Errorf("stream = %v, want the 33 StreamStatus counters, eager_sent 1", got["stream"])
 	}
 	for k, v := range map[string]any{"id": "node-a", "ready": true, "delivered": 1.0, "members": 2.0, "version": "0.1.0-dev"} {
 		if got[k] != v {

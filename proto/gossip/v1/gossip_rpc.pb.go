@@ -469,11 +469,17 @@ func (x *Hello) GetAddress() string {
 // SeqRange names the messages first..last (inclusive) of one dissemination
 // sequence (see GossipMessage.seq_node).
 type SeqRange struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	First         uint64                 `protobuf:"varint,3,opt,name=first,proto3" json:"first,omitempty"`
-	Last          uint64                 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Epoch uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	First uint64                 `protobuf:"varint,3,opt,name=first,proto3" json:"first,omitempty"`
+	Last  uint64                 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	// In an IHAVE: the hop count a copy of message `last` pushed by the
+	// announcer would arrive with (the announcer's own copy's hops plus
+	// one); 0 when unknown. A node whose copy travelled at least two hops
+	// more makes the announcer its parent in that sequence's tree
+	// (Plumtree's tree optimisation).
+	Hops          uint32 `protobuf:"varint,5,opt,name=hops,proto3" json:"hops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -532,6 +538,13 @@ func (x *SeqRange) GetFirst() uint64 {
 func (x *SeqRange) GetLast() uint64 {
 	if x != nil {
 		return x.Last
+	}
+	return 0
+}
+
+func (x *SeqRange) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
 	}
 	return 0
 }
@@ -1704,7 +1717,18 @@ type StreamStatus struct {
 	PublishWaits    uint64 `protobuf:"varint,27,opt,name=publish_waits,json=publishWaits,proto3" json:"publish_waits,omitempty"`
 	PublishRejected uint64 `protobuf:"varint,28,opt,name=publish_rejected,json=publishRejected,proto3" json:"publish_rejected,omitempty"`
 	// Messages kept to answer grafts and digests.
-	Stored        uint64 `protobuf:"varint,29,opt,name=stored,proto3" json:"stored,omitempty"`
+	Stored uint64 `protobuf:"varint,29,opt,name=stored,proto3" json:"stored,omitempty"`
+	// Due grafts put off because their sequence was still arriving in order
+	// (a slow path, not a broken one).
+	GraftsDelayed uint64 `protobuf:"varint,30,opt,name=grafts_delayed,json=graftsDelayed,proto3" json:"grafts_delayed,omitempty"`
+	// Tree parents replaced: by a path that kept winning the race
+	// (parent_switches), by an announcer at least two hops closer to the
+	// source (tree_swaps).
+	ParentSwitches uint64 `protobuf:"varint,31,opt,name=parent_switches,json=parentSwitches,proto3" json:"parent_switches,omitempty"`
+	TreeSwaps      uint64 `protobuf:"varint,32,opt,name=tree_swaps,json=treeSwaps,proto3" json:"tree_swaps,omitempty"`
+	// Queued messages announced instead of pushed because the neighbour
+	// PRUNEd their source meanwhile.
+	Withdrawn     uint64 `protobuf:"varint,33,opt,name=withdrawn,proto3" json:"withdrawn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1938,6 +1962,34 @@ func (x *StreamStatus) GetPublishRejected() uint64 {
 func (x *StreamStatus) GetStored() uint64 {
 	if x != nil {
 		return x.Stored
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetGraftsDelayed() uint64 {
+	if x != nil {
+		return x.GraftsDelayed
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetParentSwitches() uint64 {
+	if x != nil {
+		return x.ParentSwitches
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetTreeSwaps() uint64 {
+	if x != nil {
+		return x.TreeSwaps
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetWithdrawn() uint64 {
+	if x != nil {
+		return x.Withdrawn
 	}
 	return 0
 }
@@ -2757,12 +2809,13 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\arepairs\x18\b \x03(\fR\arepairs\"1\n" +
 	"\x05Hello\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"^\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"r\n" +
 	"\bSeqRange\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05first\x18\x03 \x01(\x04R\x05first\x12\x12\n" +
-	"\x04last\x18\x04 \x01(\x04R\x04last\"S\n" +
+	"\x04last\x18\x04 \x01(\x04R\x04last\x12\x12\n" +
+	"\x04hops\x18\x05 \x01(\rR\x04hops\"S\n" +
 	"\x06Digest\x123\n" +
 	"\tsequences\x18\x01 \x03(\v2\x15.gossip.v1.SeqSummaryR\tsequences\x12\x14\n" +
 	"\x05reply\x18\x02 \x01(\bR\x05reply\"\xa0\x01\n" +
@@ -2861,7 +2914,7 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x11subscriber_missed\x18\x19 \x01(\x04R\x10subscriberMissed\x12\x14\n" +
 	"\x05ready\x18\x1a \x01(\bR\x05ready\x12\x18\n" +
 	"\aversion\x18\x1b \x01(\tR\aversion\x12/\n" +
-	"\x06stream\x18\x1c \x01(\v2\x17.gossip.v1.StreamStatusR\x06stream\"\xf9\a\n" +
+	"\x06stream\x18\x1c \x01(\v2\x17.gossip.v1.StreamStatusR\x06stream\"\x86\t\n" +
 	"\fStreamStatus\x12!\n" +
 	"\fstream_peers\x18\x01 \x01(\rR\vstreamPeers\x12\x1f\n" +
 	"\vunary_peers\x18\x02 \x01(\rR\n" +
@@ -2901,7 +2954,12 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x0eframes_dropped\x18\x1a \x01(\x04R\rframesDropped\x12#\n" +
 	"\rpublish_waits\x18\x1b \x01(\x04R\fpublishWaits\x12)\n" +
 	"\x10publish_rejected\x18\x1c \x01(\x04R\x0fpublishRejected\x12\x16\n" +
-	"\x06stored\x18\x1d \x01(\x04R\x06stored\"8\n" +
+	"\x06stored\x18\x1d \x01(\x04R\x06stored\x12%\n" +
+	"\x0egrafts_delayed\x18\x1e \x01(\x04R\rgraftsDelayed\x12'\n" +
+	"\x0fparent_switches\x18\x1f \x01(\x04R\x0eparentSwitches\x12\x1d\n" +
+	"\n" +
+	"tree_swaps\x18  \x01(\x04R\ttreeSwaps\x12\x1c\n" +
+	"\twithdrawn\x18! \x01(\x04R\twithdrawn\"8\n" +
 	"\vJoinRequest\x12)\n" +
 	"\x06member\x18\x01 \x01(\v2\x11.gossip.v1.MemberR\x06member\";\n" +
 	"\fJoinResponse\x12+\n" +
