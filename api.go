@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // Version is reported by Status.
@@ -18,7 +19,7 @@ var Version = "0.1.0-dev"
 
 // nodeService serves the client API (NodeService) of a node.
 type nodeService struct {
-	pb.UnimplementedNodeServiceServer
+	pbgrpc.UnimplementedNodeServiceServer
 	n *GossipNode
 }
 

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // startNode starts a real node on 127.0.0.1:0 and a client connection to it.
@@ -120,7 +121,7 @@ func TestNodeServiceOverGRPC(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	apiA, apiB := pb.NewNodeServiceClient(ccA), pb.NewNodeServiceClient(ccB)
+	apiA, apiB := pbgrpc.NewNodeServiceClient(ccA), pbgrpc.NewNodeServiceClient(ccB)
 
 	stream, err := apiB.Subscribe(ctx, &pb.SubscribeRequest{})
 	if err != nil {
@@ -178,7 +179,7 @@ func TestNodeServiceOverGRPC(t *testing.T) {
 func TestSubscriberDisconnects(t *testing.T) {
 	n, cc := startNode(t, "d")
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := pb.NewNodeServiceClient(cc).Subscribe(ctx, &pb.SubscribeRequest{Buffer: 1})
+	stream, err := pbgrpc.NewNodeServiceClient(cc).Subscribe(ctx, &pb.SubscribeRequest{Buffer: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // DefaultRPCTimeout is the timeout of ContextWithTimeout.
@@ -84,12 +85,12 @@ func (f *GossipClientFactory) Conn(endpoint string) (*grpc.ClientConn, error) {
 }
 
 // Client is GetClient with the error returned.
-func (f *GossipClientFactory) Client(endpoint string) (pb.GossipClient, error) {
+func (f *GossipClientFactory) Client(endpoint string) (pbgrpc.GossipClient, error) {
 	cc, err := f.Conn(endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return pb.NewGossipClient(cc), nil
+	return pbgrpc.NewGossipClient(cc), nil
 }
 
 // GetClient returns a Gossip client on the shared connection to endpoint,
@@ -100,7 +101,7 @@ func (f *GossipClientFactory) Client(endpoint string) (pb.GossipClient, error) {
 //
 // If the connection cannot be created (empty or malformed endpoint,
 // released factory) the returned client fails every call with that error.
-func (f *GossipClientFactory) GetClient(endpoint string) pb.GossipClient {
+func (f *GossipClientFactory) GetClient(endpoint string) pbgrpc.GossipClient {
 	c, err := f.Client(endpoint)
 	if err != nil {
 		code := codes.InvalidArgument

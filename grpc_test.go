@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // startRing starts n real gRPC nodes on 127.0.0.1:0 sharing one storage,
@@ -128,7 +129,7 @@ func TestGRPCBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	client := pb.NewGossipClient(cc)
+	client := pbgrpc.NewGossipClient(cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -161,7 +162,7 @@ func TestGRPCBadInput(t *testing.T) {
 	}
 	for i, g := range garbage {
 		var reply []byte
-		err := cc.Invoke(ctx, pb.Gossip_PutMessageToClient_FullMethodName, g, &reply, grpc.ForceCodec(rawCodec{}))
+		err := cc.Invoke(ctx, pbgrpc.Gossip_PutMessageToClient_FullMethodName, g, &reply, grpc.ForceCodec(rawCodec{}))
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("garbage %d: code = %v (%v), want InvalidArgument", i, status.Code(err), err)
 		}
@@ -226,7 +227,7 @@ func TestStartGRPCServerErrors(t *testing.T) {
 
 // hangingServer accepts PutMessageToClient and never answers.
 type hangingServer struct {
-	pb.UnimplementedGossipServer
+	pbgrpc.UnimplementedGossipServer
 	calls chan struct{}
 }
 
@@ -372,7 +373,7 @@ func TestRegisterOnOwnServer(t *testing.T) {
 	}
 	cc, _ := f.Conn(lis.Addr().String())
 	var reply []byte
-	err = cc.Invoke(ctx, pb.Gossip_PutMessageToClient_FullMethodName, []byte{0xff, 0xff}, &reply, grpc.ForceCodec(rawCodec{}))
+	err = cc.Invoke(ctx, pbgrpc.Gossip_PutMessageToClient_FullMethodName, []byte{0xff, 0xff}, &reply, grpc.ForceCodec(rawCodec{}))
 	if status.Code(err) != codes.Internal {
 		t.Errorf("garbage without the node's codec: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // recorder is a DeliveryHandler that counts deliveries per message id and
@@ -90,14 +90,14 @@ func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // serveGossip serves impl as the Gossip service on 127.0.0.1:0 until the
 // test ends, and returns its address.
-func serveGossip(t *testing.T, impl pb.GossipServer) string {
+func serveGossip(t *testing.T, impl pbgrpc.GossipServer) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	pb.RegisterGossipServer(srv, impl)
+	pbgrpc.RegisterGossipServer(srv, impl)
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(lis) })
 	t.Cleanup(func() {

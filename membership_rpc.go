@@ -12,6 +12,7 @@ import (
 
 	"github.com/grpc-gossip/gossip/internal/swim"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // The client side: carrying the core's messages as MembershipService RPCs.
@@ -24,7 +25,7 @@ func (m *membership) rpc(msg swim.Message) error {
 	if err != nil {
 		return err
 	}
-	cli := pb.NewMembershipServiceClient(cc)
+	cli := pbgrpc.NewMembershipServiceClient(cc)
 	// A probe's answer is useless after its probe interval (msg.Timeout);
 	// other messages get the longest interval LHM allows.
 	timeout := m.cfg.ProbeInterval * time.Duration(m.cfg.AwarenessMax)
@@ -81,7 +82,7 @@ func (m *membership) join(ctx context.Context, addr string) error {
 	self := req.Updates[0]
 	ctx, cancel := context.WithTimeout(ctx, m.n.cfg.AckTimeout)
 	defer cancel()
-	resp, err := pb.NewMembershipServiceClient(cc).Join(ctx, &pb.JoinRequest{Member: &pb.Member{
+	resp, err := pbgrpc.NewMembershipServiceClient(cc).Join(ctx, &pb.JoinRequest{Member: &pb.Member{
 		Id: self.ID, Address: self.Addr, State: pb.MemberState(self.State), Incarnation: self.Incarnation}})
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func (m *membership) linkRPC(id, addr string, unlink bool) {
 	}
 	ctx, cancel := context.WithTimeout(m.n.ctx, m.n.cfg.AckTimeout)
 	defer cancel()
-	if _, err := pb.NewMembershipServiceClient(cc).Link(ctx, &pb.LinkRequest{From: m.n.Hash, FromAddress: m.n.Endpoint, Unlink: unlink}); err != nil {
+	if _, err := pbgrpc.NewMembershipServiceClient(cc).Link(ctx, &pb.LinkRequest{From: m.n.Hash, FromAddress: m.n.Endpoint, Unlink: unlink}); err != nil {
 		m.n.logger.Debug("membership: link failed", "peer", id, "unlink", unlink, "err", err)
 	}
 }
@@ -133,7 +134,7 @@ func (m *membership) linkRPC(id, addr string, unlink bool) {
 
 // membershipService serves MembershipService for a node.
 type membershipService struct {
-	pb.UnimplementedMembershipServiceServer
+	pbgrpc.UnimplementedMembershipServiceServer
 	n *GossipNode
 }
 
@@ -202,7 +203,7 @@ func (s membershipService) PingReq(ctx context.Context, req *pb.PingReqRequest) 
 	defer cancel()
 	acked := false
 	if cc, err := s.n.factory.Conn(ping.ToAddr); err == nil {
-		resp, err := pb.NewMembershipServiceClient(cc).Ping(ctx, &pb.PingRequest{Seq: ping.Seq, From: ping.From, FromAddress: ping.FromAddr,
+		resp, err := pbgrpc.NewMembershipServiceClient(cc).Ping(ctx, &pb.PingRequest{Seq: ping.Seq, From: ping.From, FromAddress: ping.FromAddr,
 			Target: ping.Target, Updates: updatesToProto(ping.Updates)})
 		if err == nil {
 			acked = true

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // fastMembership is the loopback tuning the runtime tests use.
@@ -338,7 +339,7 @@ func TestPublishDuringChurn(t *testing.T) {
 // TestMembershipRPCErrors: malformed membership requests get clear codes.
 func TestMembershipRPCErrors(t *testing.T) {
 	_, cc := startNode(t, "e0", fastMembership())
-	cli := pb.NewMembershipServiceClient(cc)
+	cli := pbgrpc.NewMembershipServiceClient(cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := cli.Join(ctx, &pb.JoinRequest{}); status.Code(err) != codes.InvalidArgument {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpc-gossip/gossip/internal/core"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // Delivery is one message handed to the application.
@@ -41,7 +42,7 @@ type DeliveryHandler func(Delivery)
 // in-flight forward, the decay ticker, the delivery loop) are all stopped
 // by Close.
 type GossipNode struct {
-	pb.UnimplementedGossipServer
+	pbgrpc.UnimplementedGossipServer
 
 	// Hash is the node's id, as in the seed (messages carry it in
 	// from_hash and origin, ACKs in from).

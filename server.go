@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // StartGRPCServer listens on port and serves the node's services (see
@@ -105,7 +106,7 @@ func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 // whose bytes do not decode as a GossipMessage is answered with
 // InvalidArgument; without it, grpc-go answers Internal.
 func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
-	desc := pb.Gossip_ServiceDesc
+	desc := pbgrpc.Gossip_ServiceDesc
 	desc.Methods = append([]grpc.MethodDesc(nil), desc.Methods...)
 	for i := range desc.Methods {
 		if desc.Methods[i].MethodName == "PutMessageToClient" {
@@ -113,8 +114,8 @@ func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
 		}
 	}
 	s.RegisterService(&desc, n)
-	pb.RegisterNodeServiceServer(s, nodeService{n: n})
-	pb.RegisterMembershipServiceServer(s, membershipService{n: n})
+	pbgrpc.RegisterNodeServiceServer(s, nodeService{n: n})
+	pbgrpc.RegisterMembershipServiceServer(s, membershipService{n: n})
 }
 
 func (n *GossipNode) putHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
@@ -131,7 +132,7 @@ func (n *GossipNode) putHandler(srv any, ctx context.Context, dec func(any) erro
 	if interceptor == nil {
 		return n.PutMessageToClient(ctx, in)
 	}
-	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: pb.Gossip_PutMessageToClient_FullMethodName}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: pbgrpc.Gossip_PutMessageToClient_FullMethodName}
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
 		return n.PutMessageToClient(ctx, req.(*pb.GossipMessage))
 	})

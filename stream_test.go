@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpc-gossip/gossip/internal/topology"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // publishAll publishes count messages from each node, ids prefix/node/k.
@@ -102,7 +103,7 @@ func TestStreamPeerRestart(t *testing.T) {
 // seedOnly serves only the seed's unary RPC: Stream answers Unimplemented,
 // as a node of the seed system would.
 type seedOnly struct {
-	pb.UnimplementedGossipServer
+	pbgrpc.UnimplementedGossipServer
 	n *GossipNode
 }
 
@@ -228,7 +229,7 @@ func TestStreamMaxPayload(t *testing.T) {
 // nothing: gRPC flow control soon blocks the sender, as with a peer that
 // is overloaded or hung.
 type stuckPeer struct {
-	pb.UnimplementedGossipServer
+	pbgrpc.UnimplementedGossipServer
 	hello chan struct{}
 }
 
@@ -335,7 +336,7 @@ func rawStream(t *testing.T, addr string) grpc.BidiStreamingClient[pb.Envelope, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	s, err := pb.NewGossipClient(cc).Stream(t.Context())
+	s, err := pbgrpc.NewGossipClient(cc).Stream(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func TestStreamBadInput(t *testing.T) {
 // ackPeer is a Gossip server whose Stream hands each envelope it reads to
 // the test and sends whatever ACKs the test tells it to.
 type ackPeer struct {
-	pb.UnimplementedGossipServer
+	pbgrpc.UnimplementedGossipServer
 	got  chan *pb.Envelope
 	acks chan *pb.Envelope
 }

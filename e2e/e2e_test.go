@@ -28,6 +28,7 @@ import (
 
 	gossip "github.com/grpc-gossip/gossip"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 var binDir string
@@ -291,12 +292,12 @@ func TestCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pubResp, err := pb.NewNodeServiceClient(dial(t, nodes[2].addr)).Publish(ctx, &pb.PublishRequest{Payload: []byte{0xff, 0x00, 0x01}})
+	pubResp, err := pbgrpc.NewNodeServiceClient(dial(t, nodes[2].addr)).Publish(ctx, &pb.PublishRequest{Payload: []byte{0xff, 0x00, 0x01}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	grpcID := pubResp.GetId()
-	ack, err := pb.NewGossipClient(dial(t, nodes[3].addr)).PutMessageToClient(ctx, &pb.GossipMessage{Hash: "e2e-seed-rpc", FromHash: "client", Payload: "seed API"})
+	ack, err := pbgrpc.NewGossipClient(dial(t, nodes[3].addr)).PutMessageToClient(ctx, &pb.GossipMessage{Hash: "e2e-seed-rpc", FromHash: "client", Payload: "seed API"})
 	if err != nil || ack.GetFrom() != "node-4" {
 		t.Fatalf("PutMessageToClient: %v %v", ack, err)
 	}
@@ -364,7 +365,7 @@ func TestBadInput(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	_, err := pb.NewGossipClient(cc).PutMessageToClient(ctx, &pb.GossipMessage{FromHash: "x", Payload: "no id"})
+	_, err := pbgrpc.NewGossipClient(cc).PutMessageToClient(ctx, &pb.GossipMessage{FromHash: "x", Payload: "no id"})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "hash is empty") {
 		t.Errorf("empty hash: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 func TestMain(m *testing.M) {
@@ -319,7 +320,7 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ack, err := pb.NewGossipClient(conn).PutMessageToClient(ctx, &pb.GossipMessage{Hash: "h1", FromHash: "x", Payload: "hi"})
+	ack, err := pbgrpc.NewGossipClient(conn).PutMessageToClient(ctx, &pb.GossipMessage{Hash: "h1", FromHash: "x", Payload: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}

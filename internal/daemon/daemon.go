@@ -22,12 +22,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	gossip "github.com/grpc-gossip/gossip"
-	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // healthServices are the names the health service reports on: the
 // server as a whole ("") and the services clients use.
-var healthServices = []string{"", pb.Gossip_ServiceDesc.ServiceName, pb.NodeService_ServiceDesc.ServiceName}
+var healthServices = []string{"", pbgrpc.Gossip_ServiceDesc.ServiceName, pbgrpc.NodeService_ServiceDesc.ServiceName}
 
 // reconnectBackoff is how the node's gRPC connections retry a peer that is
 // down. grpc-go's default grows to 120 s; a seed that starts late would

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // waitTimeout bounds every wait for an event in these tests.
@@ -248,7 +249,7 @@ func noneServing(st []healthpb.HealthCheckResponse_ServingStatus) bool {
 // registered it.
 func subscribe(t *testing.T, ctx context.Context, cc *grpc.ClientConn) grpc.ServerStreamingClient[pb.SubscribeResponse] {
 	t.Helper()
-	api := pb.NewNodeServiceClient(cc)
+	api := pbgrpc.NewNodeServiceClient(cc)
 	before := status0(t, api).GetSubscribers()
 	stream, err := api.Subscribe(ctx, &pb.SubscribeRequest{})
 	if err != nil {
@@ -258,7 +259,7 @@ func subscribe(t *testing.T, ctx context.Context, cc *grpc.ClientConn) grpc.Serv
 	return stream
 }
 
-func status0(t *testing.T, api pb.NodeServiceClient) *pb.StatusResponse {
+func status0(t *testing.T, api pbgrpc.NodeServiceClient) *pb.StatusResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -346,7 +347,7 @@ func TestRunTwoDaemons(t *testing.T) {
 			t.Errorf("%s /healthz: %d", r.id, code)
 		}
 	}
-	if st := status0(t, pb.NewNodeServiceClient(ccA)); st.GetNeighbors() != 1 || st.GetId() != a.id || st.GetAdvertiseAddress() != seedAddr || !st.GetReady() {
+	if st := status0(t, pbgrpc.NewNodeServiceClient(ccA)); st.GetNeighbors() != 1 || st.GetId() != a.id || st.GetAdvertiseAddress() != seedAddr || !st.GetReady() {
 		t.Errorf("seed status: %v", st)
 	}
 
@@ -359,7 +360,7 @@ func TestRunTwoDaemons(t *testing.T) {
 	}{{ccB, ccA, b.id}, {ccA, ccB, a.id}} {
 		stream := subscribe(t, ctx, tc.to)
 		payload := []byte("hello from " + tc.fromID)
-		resp, err := pb.NewNodeServiceClient(tc.from).Publish(ctx, &pb.PublishRequest{Payload: payload})
+		resp, err := pbgrpc.NewNodeServiceClient(tc.from).Publish(ctx, &pb.PublishRequest{Payload: payload})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +372,7 @@ func TestRunTwoDaemons(t *testing.T) {
 
 	// A Watch on the seed sees NOT_SERVING when shutdown begins, then
 	// its stream ends with Unavailable, as do subscriptions.
-	watch, err := healthpb.NewHealthClient(ccA).Watch(ctx, &healthpb.HealthCheckRequest{Service: pb.NodeService_ServiceDesc.ServiceName})
+	watch, err := healthpb.NewHealthClient(ccA).Watch(ctx, &healthpb.HealthCheckRequest{Service: pbgrpc.NodeService_ServiceDesc.ServiceName})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +506,7 @@ func TestShutdownTimeout(t *testing.T) {
 // holdingPeer is a Gossip server that receives messages and answers only
 // when release is closed.
 type holdingPeer struct {
-	pb.UnimplementedGossipServer
+	pbgrpc.UnimplementedGossipServer
 	addr     string
 	received chan struct{} // gets one value per message
 	release  chan struct{}
@@ -532,7 +533,7 @@ func startHoldingPeer(t *testing.T) *holdingPeer {
 	}
 	p := &holdingPeer{addr: lis.Addr().String(), received: make(chan struct{}, 1), release: make(chan struct{})}
 	srv := grpc.NewServer()
-	pb.RegisterGossipServer(srv, p)
+	pbgrpc.RegisterGossipServer(srv, p)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // maxRecvBytes bounds a reply (a subscribed message can be as large as the
@@ -58,14 +58,14 @@ func unary[Req, Resp any](ctx context.Context, g *globals, name string, rpc func
 // query is the body of a read-only subcommand: one NodeService call, then
 // the response as JSON (-o json) or as a table.
 func query[Req, Resp any](cmd *cobra.Command, g *globals, name string,
-	rpc func(pb.NodeServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req,
+	rpc func(pbgrpc.NodeServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req,
 	asJSON func(Resp) any, table func(Resp) error) error {
 	conn, err := g.dial()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	client := pb.NewNodeServiceClient(conn)
+	client := pbgrpc.NewNodeServiceClient(conn)
 	call := func(ctx context.Context, req Req, opts ...grpc.CallOption) (Resp, error) {
 		return rpc(client, ctx, req, opts...)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 func newMembersCmd(g *globals) *cobra.Command {
@@ -19,7 +20,7 @@ with their state (alive, suspect, dead, left), incarnation and how long
 ago the node last heard from them directly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return query(cmd, g, "members", pb.NodeServiceClient.Members, &pb.MembersRequest{},
+			return query(cmd, g, "members", pbgrpc.NodeServiceClient.Members, &pb.MembersRequest{},
 				func(resp *pb.MembersResponse) any { return membersJSON(resp.GetMembers()) },
 				func(resp *pb.MembersResponse) error { return printMembers(g, resp.GetMembers(), time.Now()) })
 		},

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 func newNeighborsCmd(g *globals) *cobra.Command {
@@ -20,7 +21,7 @@ round-trip time and the smoothed loss ratio of attempts.`,
 		Aliases: []string{"neighbours"},
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return query(cmd, g, "neighbors", pb.NodeServiceClient.Neighbors, &pb.NeighborsRequest{},
+			return query(cmd, g, "neighbors", pbgrpc.NodeServiceClient.Neighbors, &pb.NeighborsRequest{},
 				func(resp *pb.NeighborsResponse) any { return neighborsJSON(resp.GetNeighbors()) },
 				func(resp *pb.NeighborsResponse) error { return printNeighbors(g, resp.GetNeighbors()) })
 		},

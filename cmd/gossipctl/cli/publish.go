@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // maxStdinPayload bounds what publish reads from stdin; the node's own
@@ -39,7 +40,7 @@ a unique id; publishing an id the node has already seen fails
 				return err
 			}
 			defer conn.Close()
-			resp, err := unary(cmd.Context(), g, "publish", pb.NewNodeServiceClient(conn).Publish,
+			resp, err := unary(cmd.Context(), g, "publish", pbgrpc.NewNodeServiceClient(conn).Publish,
 				&pb.PublishRequest{Id: id, Payload: payload})
 			if err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -25,7 +26,7 @@ transport's counters (stream.*: Plumtree pushes, announcements, prunes and
 grafts, anti-entropy, batches, queues, re-sends and backpressure).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return query(cmd, g, "status", pb.NodeServiceClient.Status, &pb.StatusRequest{},
+			return query(cmd, g, "status", pbgrpc.NodeServiceClient.Status, &pb.StatusRequest{},
 				func(resp *pb.StatusResponse) any { return toStatusJSON(resp) },
 				func(resp *pb.StatusResponse) error { return printStatus(g, resp) })
 		},

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 func newSubscribeCmd(g *globals) *cobra.Command {
@@ -88,7 +89,7 @@ func (g *globals) subscribe(cmd *cobra.Command, buffer uint32) error {
 	defer cancel()
 	timer := time.AfterFunc(g.timeout, cancel)
 	var p peer.Peer
-	stream, err := pb.NewNodeServiceClient(conn).Subscribe(sctx, &pb.SubscribeRequest{Buffer: buffer}, grpc.Peer(&p))
+	stream, err := pbgrpc.NewNodeServiceClient(conn).Subscribe(sctx, &pb.SubscribeRequest{Buffer: buffer}, grpc.Peer(&p))
 	if !timer.Stop() && ctx.Err() == nil {
 		return failf("cannot reach gossipd at %s: no answer within %v", g.addr, g.timeout)
 	}

@@ -4,18 +4,17 @@
 // - protoc             (unknown)
 // source: gossip/v1/gossip_rpc.proto
 
-// Package gossip.v1 is the wire protocol between gossip nodes.
-//
-// The names (service Gossip, rpc PutMessageToClient, GossipMessage,
-// GossipAck and their first fields) are the seed system's and are kept
-// exactly; later fields are additive only. A peer that knows only the seed's
-// fields interoperates: proto3 ignores unknown fields and zero values mean
-// "unknown" for every additive field.
+// The services of the gossip.v1 wire protocol; their messages are in
+// gossip.proto. The services are generated into a Go package of their own
+// (gossipv1grpc, as connect-go does with its <pkg>connect packages), so
+// that code which needs only the messages -- the pure protocol cores in
+// internal/core and internal/swim -- does not depend on gRPC.
 
-package gossipv1
+package gossipv1grpc
 
 import (
 	context "context"
+	v1 "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -45,7 +44,7 @@ type GossipClient interface {
 	// Errors: INVALID_ARGUMENT for an empty or over-long hash or a message
 	// that cannot be decoded; RESOURCE_EXHAUSTED for a payload over the
 	// node's limit; UNAVAILABLE when the node is shutting down.
-	PutMessageToClient(ctx context.Context, in *GossipMessage, opts ...grpc.CallOption) (*GossipAck, error)
+	PutMessageToClient(ctx context.Context, in *v1.GossipMessage, opts ...grpc.CallOption) (*v1.GossipAck, error)
 	// Stream is the streaming transport between nodes: one long-lived stream
 	// per (sender, neighbour) pair, opened by the sender. Both directions
 	// carry Envelopes: the dialling side pushes messages, announcements,
@@ -58,7 +57,7 @@ type GossipClient interface {
 	// Errors: INVALID_ARGUMENT when the first envelope has no hello or a
 	// frame does not decode (the stream ends; the sender re-dials with
 	// backoff); UNAVAILABLE when the node is shutting down.
-	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Envelope, Envelope], error)
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.Envelope, v1.Envelope], error)
 }
 
 type gossipClient struct {
@@ -69,9 +68,9 @@ func NewGossipClient(cc grpc.ClientConnInterface) GossipClient {
 	return &gossipClient{cc}
 }
 
-func (c *gossipClient) PutMessageToClient(ctx context.Context, in *GossipMessage, opts ...grpc.CallOption) (*GossipAck, error) {
+func (c *gossipClient) PutMessageToClient(ctx context.Context, in *v1.GossipMessage, opts ...grpc.CallOption) (*v1.GossipAck, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GossipAck)
+	out := new(v1.GossipAck)
 	err := c.cc.Invoke(ctx, Gossip_PutMessageToClient_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -79,18 +78,18 @@ func (c *gossipClient) PutMessageToClient(ctx context.Context, in *GossipMessage
 	return out, nil
 }
 
-func (c *gossipClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Envelope, Envelope], error) {
+func (c *gossipClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.Envelope, v1.Envelope], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Gossip_ServiceDesc.Streams[0], Gossip_Stream_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[Envelope, Envelope]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.Envelope, v1.Envelope]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Gossip_StreamClient = grpc.BidiStreamingClient[Envelope, Envelope]
+type Gossip_StreamClient = grpc.BidiStreamingClient[v1.Envelope, v1.Envelope]
 
 // GossipServer is the server API for Gossip service.
 // All implementations must embed UnimplementedGossipServer
@@ -106,7 +105,7 @@ type GossipServer interface {
 	// Errors: INVALID_ARGUMENT for an empty or over-long hash or a message
 	// that cannot be decoded; RESOURCE_EXHAUSTED for a payload over the
 	// node's limit; UNAVAILABLE when the node is shutting down.
-	PutMessageToClient(context.Context, *GossipMessage) (*GossipAck, error)
+	PutMessageToClient(context.Context, *v1.GossipMessage) (*v1.GossipAck, error)
 	// Stream is the streaming transport between nodes: one long-lived stream
 	// per (sender, neighbour) pair, opened by the sender. Both directions
 	// carry Envelopes: the dialling side pushes messages, announcements,
@@ -119,7 +118,7 @@ type GossipServer interface {
 	// Errors: INVALID_ARGUMENT when the first envelope has no hello or a
 	// frame does not decode (the stream ends; the sender re-dials with
 	// backoff); UNAVAILABLE when the node is shutting down.
-	Stream(grpc.BidiStreamingServer[Envelope, Envelope]) error
+	Stream(grpc.BidiStreamingServer[v1.Envelope, v1.Envelope]) error
 	mustEmbedUnimplementedGossipServer()
 }
 
@@ -130,10 +129,10 @@ type GossipServer interface {
 // pointer dereference when methods are called.
 type UnimplementedGossipServer struct{}
 
-func (UnimplementedGossipServer) PutMessageToClient(context.Context, *GossipMessage) (*GossipAck, error) {
+func (UnimplementedGossipServer) PutMessageToClient(context.Context, *v1.GossipMessage) (*v1.GossipAck, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutMessageToClient not implemented")
 }
-func (UnimplementedGossipServer) Stream(grpc.BidiStreamingServer[Envelope, Envelope]) error {
+func (UnimplementedGossipServer) Stream(grpc.BidiStreamingServer[v1.Envelope, v1.Envelope]) error {
 	return status.Error(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedGossipServer) mustEmbedUnimplementedGossipServer() {}
@@ -158,7 +157,7 @@ func RegisterGossipServer(s grpc.ServiceRegistrar, srv GossipServer) {
 }
 
 func _Gossip_PutMessageToClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GossipMessage)
+	in := new(v1.GossipMessage)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -170,17 +169,17 @@ func _Gossip_PutMessageToClient_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: Gossip_PutMessageToClient_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(GossipServer).PutMessageToClient(ctx, req.(*GossipMessage))
+		return srv.(GossipServer).PutMessageToClient(ctx, req.(*v1.GossipMessage))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _Gossip_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(GossipServer).Stream(&grpc.GenericServerStream[Envelope, Envelope]{ServerStream: stream})
+	return srv.(GossipServer).Stream(&grpc.GenericServerStream[v1.Envelope, v1.Envelope]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Gossip_StreamServer = grpc.BidiStreamingServer[Envelope, Envelope]
+type Gossip_StreamServer = grpc.BidiStreamingServer[v1.Envelope, v1.Envelope]
 
 // Gossip_ServiceDesc is the grpc.ServiceDesc for Gossip service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -225,18 +224,18 @@ type NodeServiceClient interface {
 	// id when none is given. Errors: INVALID_ARGUMENT (id too long),
 	// RESOURCE_EXHAUSTED (payload too large), ALREADY_EXISTS (the id was
 	// already seen), UNAVAILABLE (shutting down or saturated).
-	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error)
+	Publish(ctx context.Context, in *v1.PublishRequest, opts ...grpc.CallOption) (*v1.PublishResponse, error)
 	// Subscribe streams every message this node delivers from now on, each
 	// exactly once. A subscriber that falls behind its buffer loses messages
 	// rather than slowing gossip down; the next message it gets says how many
 	// it missed.
-	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
+	Subscribe(ctx context.Context, in *v1.SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.SubscribeResponse], error)
 	// Members lists the members this node knows, itself included.
-	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
+	Members(ctx context.Context, in *v1.MembersRequest, opts ...grpc.CallOption) (*v1.MembersResponse, error)
 	// Neighbors lists this node's neighbours with their ACK statistics.
-	Neighbors(ctx context.Context, in *NeighborsRequest, opts ...grpc.CallOption) (*NeighborsResponse, error)
+	Neighbors(ctx context.Context, in *v1.NeighborsRequest, opts ...grpc.CallOption) (*v1.NeighborsResponse, error)
 	// Status reports the node's identity, uptime, counters and TTL.
-	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -247,9 +246,9 @@ func NewNodeServiceClient(cc grpc.ClientConnInterface) NodeServiceClient {
 	return &nodeServiceClient{cc}
 }
 
-func (c *nodeServiceClient) Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error) {
+func (c *nodeServiceClient) Publish(ctx context.Context, in *v1.PublishRequest, opts ...grpc.CallOption) (*v1.PublishResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PublishResponse)
+	out := new(v1.PublishResponse)
 	err := c.cc.Invoke(ctx, NodeService_Publish_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -257,13 +256,13 @@ func (c *nodeServiceClient) Publish(ctx context.Context, in *PublishRequest, opt
 	return out, nil
 }
 
-func (c *nodeServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
+func (c *nodeServiceClient) Subscribe(ctx context.Context, in *v1.SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.SubscribeResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[0], NodeService_Subscribe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[SubscribeRequest, SubscribeResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.SubscribeRequest, v1.SubscribeResponse]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -274,11 +273,11 @@ func (c *nodeServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest,
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type NodeService_SubscribeClient = grpc.ServerStreamingClient[SubscribeResponse]
+type NodeService_SubscribeClient = grpc.ServerStreamingClient[v1.SubscribeResponse]
 
-func (c *nodeServiceClient) Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error) {
+func (c *nodeServiceClient) Members(ctx context.Context, in *v1.MembersRequest, opts ...grpc.CallOption) (*v1.MembersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(MembersResponse)
+	out := new(v1.MembersResponse)
 	err := c.cc.Invoke(ctx, NodeService_Members_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -286,9 +285,9 @@ func (c *nodeServiceClient) Members(ctx context.Context, in *MembersRequest, opt
 	return out, nil
 }
 
-func (c *nodeServiceClient) Neighbors(ctx context.Context, in *NeighborsRequest, opts ...grpc.CallOption) (*NeighborsResponse, error) {
+func (c *nodeServiceClient) Neighbors(ctx context.Context, in *v1.NeighborsRequest, opts ...grpc.CallOption) (*v1.NeighborsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(NeighborsResponse)
+	out := new(v1.NeighborsResponse)
 	err := c.cc.Invoke(ctx, NodeService_Neighbors_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -296,9 +295,9 @@ func (c *nodeServiceClient) Neighbors(ctx context.Context, in *NeighborsRequest,
 	return out, nil
 }
 
-func (c *nodeServiceClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error) {
+func (c *nodeServiceClient) Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(StatusResponse)
+	out := new(v1.StatusResponse)
 	err := c.cc.Invoke(ctx, NodeService_Status_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -318,18 +317,18 @@ type NodeServiceServer interface {
 	// id when none is given. Errors: INVALID_ARGUMENT (id too long),
 	// RESOURCE_EXHAUSTED (payload too large), ALREADY_EXISTS (the id was
 	// already seen), UNAVAILABLE (shutting down or saturated).
-	Publish(context.Context, *PublishRequest) (*PublishResponse, error)
+	Publish(context.Context, *v1.PublishRequest) (*v1.PublishResponse, error)
 	// Subscribe streams every message this node delivers from now on, each
 	// exactly once. A subscriber that falls behind its buffer loses messages
 	// rather than slowing gossip down; the next message it gets says how many
 	// it missed.
-	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
+	Subscribe(*v1.SubscribeRequest, grpc.ServerStreamingServer[v1.SubscribeResponse]) error
 	// Members lists the members this node knows, itself included.
-	Members(context.Context, *MembersRequest) (*MembersResponse, error)
+	Members(context.Context, *v1.MembersRequest) (*v1.MembersResponse, error)
 	// Neighbors lists this node's neighbours with their ACK statistics.
-	Neighbors(context.Context, *NeighborsRequest) (*NeighborsResponse, error)
+	Neighbors(context.Context, *v1.NeighborsRequest) (*v1.NeighborsResponse, error)
 	// Status reports the node's identity, uptime, counters and TTL.
-	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -340,19 +339,19 @@ type NodeServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedNodeServiceServer struct{}
 
-func (UnimplementedNodeServiceServer) Publish(context.Context, *PublishRequest) (*PublishResponse, error) {
+func (UnimplementedNodeServiceServer) Publish(context.Context, *v1.PublishRequest) (*v1.PublishResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Publish not implemented")
 }
-func (UnimplementedNodeServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
+func (UnimplementedNodeServiceServer) Subscribe(*v1.SubscribeRequest, grpc.ServerStreamingServer[v1.SubscribeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
 }
-func (UnimplementedNodeServiceServer) Members(context.Context, *MembersRequest) (*MembersResponse, error) {
+func (UnimplementedNodeServiceServer) Members(context.Context, *v1.MembersRequest) (*v1.MembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Members not implemented")
 }
-func (UnimplementedNodeServiceServer) Neighbors(context.Context, *NeighborsRequest) (*NeighborsResponse, error) {
+func (UnimplementedNodeServiceServer) Neighbors(context.Context, *v1.NeighborsRequest) (*v1.NeighborsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Neighbors not implemented")
 }
-func (UnimplementedNodeServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
+func (UnimplementedNodeServiceServer) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
@@ -377,7 +376,7 @@ func RegisterNodeServiceServer(s grpc.ServiceRegistrar, srv NodeServiceServer) {
 }
 
 func _NodeService_Publish_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PublishRequest)
+	in := new(v1.PublishRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -389,24 +388,24 @@ func _NodeService_Publish_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: NodeService_Publish_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(NodeServiceServer).Publish(ctx, req.(*PublishRequest))
+		return srv.(NodeServiceServer).Publish(ctx, req.(*v1.PublishRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _NodeService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(SubscribeRequest)
+	m := new(v1.SubscribeRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(NodeServiceServer).Subscribe(m, &grpc.GenericServerStream[SubscribeRequest, SubscribeResponse]{ServerStream: stream})
+	return srv.(NodeServiceServer).Subscribe(m, &grpc.GenericServerStream[v1.SubscribeRequest, v1.SubscribeResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type NodeService_SubscribeServer = grpc.ServerStreamingServer[SubscribeResponse]
+type NodeService_SubscribeServer = grpc.ServerStreamingServer[v1.SubscribeResponse]
 
 func _NodeService_Members_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(MembersRequest)
+	in := new(v1.MembersRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -418,13 +417,13 @@ func _NodeService_Members_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: NodeService_Members_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(NodeServiceServer).Members(ctx, req.(*MembersRequest))
+		return srv.(NodeServiceServer).Members(ctx, req.(*v1.MembersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _NodeService_Neighbors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(NeighborsRequest)
+	in := new(v1.NeighborsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -436,13 +435,13 @@ func _NodeService_Neighbors_Handler(srv interface{}, ctx context.Context, dec fu
 		FullMethod: NodeService_Neighbors_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(NodeServiceServer).Neighbors(ctx, req.(*NeighborsRequest))
+		return srv.(NodeServiceServer).Neighbors(ctx, req.(*v1.NeighborsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _NodeService_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(StatusRequest)
+	in := new(v1.StatusRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -454,7 +453,7 @@ func _NodeService_Status_Handler(srv interface{}, ctx context.Context, dec func(
 		FullMethod: NodeService_Status_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(NodeServiceServer).Status(ctx, req.(*StatusRequest))
+		return srv.(NodeServiceServer).Status(ctx, req.(*v1.StatusRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -514,27 +513,27 @@ type MembershipServiceClient interface {
 	// and can refute stale news about itself. A member that rejoins with the
 	// same id at a new address replaces its old entry (see docs/DESIGN.md
 	// §10).
-	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	Join(ctx context.Context, in *v1.JoinRequest, opts ...grpc.CallOption) (*v1.JoinResponse, error)
 	// Ping is SWIM's direct probe: the receiver answers with an ack carrying
 	// the membership updates it has to spread, after merging those the
 	// request carries. A receiver whose id is not target answers
 	// FAILED_PRECONDITION (the address was reused by another node).
-	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingResponse, error)
+	Ping(ctx context.Context, in *v1.PingRequest, opts ...grpc.CallOption) (*v1.PingResponse, error)
 	// PingReq is SWIM's indirect probe: the receiver pings target itself and
 	// answers acked = true if target acked within timeout, acked = false (a
 	// Lifeguard nack) otherwise.
-	PingReq(ctx context.Context, in *PingReqRequest, opts ...grpc.CallOption) (*PingReqResponse, error)
+	PingReq(ctx context.Context, in *v1.PingReqRequest, opts ...grpc.CallOption) (*v1.PingReqResponse, error)
 	// PushUpdates hands the receiver membership updates (a gossip round).
-	PushUpdates(ctx context.Context, in *PushUpdatesRequest, opts ...grpc.CallOption) (*PushUpdatesResponse, error)
+	PushUpdates(ctx context.Context, in *v1.PushUpdatesRequest, opts ...grpc.CallOption) (*v1.PushUpdatesResponse, error)
 	// Sync is the periodic push-pull exchange of full membership state: the
 	// receiver merges the caller's state and answers with its own.
-	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error)
+	Sync(ctx context.Context, in *v1.SyncRequest, opts ...grpc.CallOption) (*v1.SyncResponse, error)
 	// Link tells the receiver that the caller chose it as a gossip
 	// neighbour (unlink = false) or dropped it (unlink = true), so that the
 	// receiver keeps the link symmetric: every neighbour relation a node
 	// forms from membership is a two-way one, and a node is never left
 	// without anyone forwarding to it.
-	Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkResponse, error)
+	Link(ctx context.Context, in *v1.LinkRequest, opts ...grpc.CallOption) (*v1.LinkResponse, error)
 }
 
 type membershipServiceClient struct {
@@ -545,9 +544,9 @@ func NewMembershipServiceClient(cc grpc.ClientConnInterface) MembershipServiceCl
 	return &membershipServiceClient{cc}
 }
 
-func (c *membershipServiceClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error) {
+func (c *membershipServiceClient) Join(ctx context.Context, in *v1.JoinRequest, opts ...grpc.CallOption) (*v1.JoinResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(JoinResponse)
+	out := new(v1.JoinResponse)
 	err := c.cc.Invoke(ctx, MembershipService_Join_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -555,9 +554,9 @@ func (c *membershipServiceClient) Join(ctx context.Context, in *JoinRequest, opt
 	return out, nil
 }
 
-func (c *membershipServiceClient) Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingResponse, error) {
+func (c *membershipServiceClient) Ping(ctx context.Context, in *v1.PingRequest, opts ...grpc.CallOption) (*v1.PingResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PingResponse)
+	out := new(v1.PingResponse)
 	err := c.cc.Invoke(ctx, MembershipService_Ping_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -565,9 +564,9 @@ func (c *membershipServiceClient) Ping(ctx context.Context, in *PingRequest, opt
 	return out, nil
 }
 
-func (c *membershipServiceClient) PingReq(ctx context.Context, in *PingReqRequest, opts ...grpc.CallOption) (*PingReqResponse, error) {
+func (c *membershipServiceClient) PingReq(ctx context.Context, in *v1.PingReqRequest, opts ...grpc.CallOption) (*v1.PingReqResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PingReqResponse)
+	out := new(v1.PingReqResponse)
 	err := c.cc.Invoke(ctx, MembershipService_PingReq_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -575,9 +574,9 @@ func (c *membershipServiceClient) PingReq(ctx context.Context, in *PingReqReques
 	return out, nil
 }
 
-func (c *membershipServiceClient) PushUpdates(ctx context.Context, in *PushUpdatesRequest, opts ...grpc.CallOption) (*PushUpdatesResponse, error) {
+func (c *membershipServiceClient) PushUpdates(ctx context.Context, in *v1.PushUpdatesRequest, opts ...grpc.CallOption) (*v1.PushUpdatesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PushUpdatesResponse)
+	out := new(v1.PushUpdatesResponse)
 	err := c.cc.Invoke(ctx, MembershipService_PushUpdates_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -585,9 +584,9 @@ func (c *membershipServiceClient) PushUpdates(ctx context.Context, in *PushUpdat
 	return out, nil
 }
 
-func (c *membershipServiceClient) Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error) {
+func (c *membershipServiceClient) Sync(ctx context.Context, in *v1.SyncRequest, opts ...grpc.CallOption) (*v1.SyncResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(SyncResponse)
+	out := new(v1.SyncResponse)
 	err := c.cc.Invoke(ctx, MembershipService_Sync_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -595,9 +594,9 @@ func (c *membershipServiceClient) Sync(ctx context.Context, in *SyncRequest, opt
 	return out, nil
 }
 
-func (c *membershipServiceClient) Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkResponse, error) {
+func (c *membershipServiceClient) Link(ctx context.Context, in *v1.LinkRequest, opts ...grpc.CallOption) (*v1.LinkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LinkResponse)
+	out := new(v1.LinkResponse)
 	err := c.cc.Invoke(ctx, MembershipService_Link_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -617,27 +616,27 @@ type MembershipServiceServer interface {
 	// and can refute stale news about itself. A member that rejoins with the
 	// same id at a new address replaces its old entry (see docs/DESIGN.md
 	// §10).
-	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	Join(context.Context, *v1.JoinRequest) (*v1.JoinResponse, error)
 	// Ping is SWIM's direct probe: the receiver answers with an ack carrying
 	// the membership updates it has to spread, after merging those the
 	// request carries. A receiver whose id is not target answers
 	// FAILED_PRECONDITION (the address was reused by another node).
-	Ping(context.Context, *PingRequest) (*PingResponse, error)
+	Ping(context.Context, *v1.PingRequest) (*v1.PingResponse, error)
 	// PingReq is SWIM's indirect probe: the receiver pings target itself and
 	// answers acked = true if target acked within timeout, acked = false (a
 	// Lifeguard nack) otherwise.
-	PingReq(context.Context, *PingReqRequest) (*PingReqResponse, error)
+	PingReq(context.Context, *v1.PingReqRequest) (*v1.PingReqResponse, error)
 	// PushUpdates hands the receiver membership updates (a gossip round).
-	PushUpdates(context.Context, *PushUpdatesRequest) (*PushUpdatesResponse, error)
+	PushUpdates(context.Context, *v1.PushUpdatesRequest) (*v1.PushUpdatesResponse, error)
 	// Sync is the periodic push-pull exchange of full membership state: the
 	// receiver merges the caller's state and answers with its own.
-	Sync(context.Context, *SyncRequest) (*SyncResponse, error)
+	Sync(context.Context, *v1.SyncRequest) (*v1.SyncResponse, error)
 	// Link tells the receiver that the caller chose it as a gossip
 	// neighbour (unlink = false) or dropped it (unlink = true), so that the
 	// receiver keeps the link symmetric: every neighbour relation a node
 	// forms from membership is a two-way one, and a node is never left
 	// without anyone forwarding to it.
-	Link(context.Context, *LinkRequest) (*LinkResponse, error)
+	Link(context.Context, *v1.LinkRequest) (*v1.LinkResponse, error)
 	mustEmbedUnimplementedMembershipServiceServer()
 }
 
@@ -648,22 +647,22 @@ type MembershipServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedMembershipServiceServer struct{}
 
-func (UnimplementedMembershipServiceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
+func (UnimplementedMembershipServiceServer) Join(context.Context, *v1.JoinRequest) (*v1.JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
 }
-func (UnimplementedMembershipServiceServer) Ping(context.Context, *PingRequest) (*PingResponse, error) {
+func (UnimplementedMembershipServiceServer) Ping(context.Context, *v1.PingRequest) (*v1.PingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Ping not implemented")
 }
-func (UnimplementedMembershipServiceServer) PingReq(context.Context, *PingReqRequest) (*PingReqResponse, error) {
+func (UnimplementedMembershipServiceServer) PingReq(context.Context, *v1.PingReqRequest) (*v1.PingReqResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PingReq not implemented")
 }
-func (UnimplementedMembershipServiceServer) PushUpdates(context.Context, *PushUpdatesRequest) (*PushUpdatesResponse, error) {
+func (UnimplementedMembershipServiceServer) PushUpdates(context.Context, *v1.PushUpdatesRequest) (*v1.PushUpdatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PushUpdates not implemented")
 }
-func (UnimplementedMembershipServiceServer) Sync(context.Context, *SyncRequest) (*SyncResponse, error) {
+func (UnimplementedMembershipServiceServer) Sync(context.Context, *v1.SyncRequest) (*v1.SyncResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
 }
-func (UnimplementedMembershipServiceServer) Link(context.Context, *LinkRequest) (*LinkResponse, error) {
+func (UnimplementedMembershipServiceServer) Link(context.Context, *v1.LinkRequest) (*v1.LinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Link not implemented")
 }
 func (UnimplementedMembershipServiceServer) mustEmbedUnimplementedMembershipServiceServer() {}
@@ -688,7 +687,7 @@ func RegisterMembershipServiceServer(s grpc.ServiceRegistrar, srv MembershipServ
 }
 
 func _MembershipService_Join_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(JoinRequest)
+	in := new(v1.JoinRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -700,13 +699,13 @@ func _MembershipService_Join_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: MembershipService_Join_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MembershipServiceServer).Join(ctx, req.(*JoinRequest))
+		return srv.(MembershipServiceServer).Join(ctx, req.(*v1.JoinRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _MembershipService_Ping_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PingRequest)
+	in := new(v1.PingRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -718,13 +717,13 @@ func _MembershipService_Ping_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: MembershipService_Ping_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MembershipServiceServer).Ping(ctx, req.(*PingRequest))
+		return srv.(MembershipServiceServer).Ping(ctx, req.(*v1.PingRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _MembershipService_PingReq_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PingReqRequest)
+	in := new(v1.PingReqRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -736,13 +735,13 @@ func _MembershipService_PingReq_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: MembershipService_PingReq_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MembershipServiceServer).PingReq(ctx, req.(*PingReqRequest))
+		return srv.(MembershipServiceServer).PingReq(ctx, req.(*v1.PingReqRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _MembershipService_PushUpdates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PushUpdatesRequest)
+	in := new(v1.PushUpdatesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -754,13 +753,13 @@ func _MembershipService_PushUpdates_Handler(srv interface{}, ctx context.Context
 		FullMethod: MembershipService_PushUpdates_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MembershipServiceServer).PushUpdates(ctx, req.(*PushUpdatesRequest))
+		return srv.(MembershipServiceServer).PushUpdates(ctx, req.(*v1.PushUpdatesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _MembershipService_Sync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(SyncRequest)
+	in := new(v1.SyncRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -772,13 +771,13 @@ func _MembershipService_Sync_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: MembershipService_Sync_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MembershipServiceServer).Sync(ctx, req.(*SyncRequest))
+		return srv.(MembershipServiceServer).Sync(ctx, req.(*v1.SyncRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _MembershipService_Link_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LinkRequest)
+	in := new(v1.LinkRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -790,7 +789,7 @@ func _MembershipService_Link_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: MembershipService_Link_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MembershipServiceServer).Link(ctx, req.(*LinkRequest))
+		return srv.(MembershipServiceServer).Link(ctx, req.(*v1.LinkRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

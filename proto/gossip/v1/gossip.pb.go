@@ -2,9 +2,10 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: gossip/v1/gossip_rpc.proto
+// source: gossip/v1/gossip.proto
 
-// Package gossip.v1 is the wire protocol between gossip nodes.
+// Package gossip.v1 is the wire protocol between gossip nodes. This file
+// holds its messages; the services that carry them are in gossip_rpc.proto.
 //
 // The names (service Gossip, rpc PutMessageToClient, GossipMessage,
 // GossipAck and their first fields) are the seed system's and are kept
@@ -71,11 +72,11 @@ func (x MemberState) String() string {
 }
 
 func (MemberState) Descriptor() protoreflect.EnumDescriptor {
-	return file_gossip_v1_gossip_rpc_proto_enumTypes[0].Descriptor()
+	return file_gossip_v1_gossip_proto_enumTypes[0].Descriptor()
 }
 
 func (MemberState) Type() protoreflect.EnumType {
-	return &file_gossip_v1_gossip_rpc_proto_enumTypes[0]
+	return &file_gossip_v1_gossip_proto_enumTypes[0]
 }
 
 func (x MemberState) Number() protoreflect.EnumNumber {
@@ -84,7 +85,7 @@ func (x MemberState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MemberState.Descriptor instead.
 func (MemberState) EnumDescriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{0}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{0}
 }
 
 // GossipMessage is one broadcast message as it travels one hop.
@@ -127,7 +128,7 @@ type GossipMessage struct {
 
 func (x *GossipMessage) Reset() {
 	*x = GossipMessage{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[0]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -139,7 +140,7 @@ func (x *GossipMessage) String() string {
 func (*GossipMessage) ProtoMessage() {}
 
 func (x *GossipMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[0]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -152,7 +153,7 @@ func (x *GossipMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipMessage.ProtoReflect.Descriptor instead.
 func (*GossipMessage) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{0}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *GossipMessage) GetHash() string {
@@ -240,7 +241,7 @@ type GossipAck struct {
 
 func (x *GossipAck) Reset() {
 	*x = GossipAck{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[1]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +253,7 @@ func (x *GossipAck) String() string {
 func (*GossipAck) ProtoMessage() {}
 
 func (x *GossipAck) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[1]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +266,7 @@ func (x *GossipAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipAck.ProtoReflect.Descriptor instead.
 func (*GossipAck) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{1}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *GossipAck) GetHash() string {
@@ -327,7 +328,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +340,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[2]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +353,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{2}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Envelope) GetHello() *Hello {
@@ -424,7 +425,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +437,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[3]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +450,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{3}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Hello) GetId() string {
@@ -486,7 +487,7 @@ type SeqRange struct {
 
 func (x *SeqRange) Reset() {
 	*x = SeqRange{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +499,7 @@ func (x *SeqRange) String() string {
 func (*SeqRange) ProtoMessage() {}
 
 func (x *SeqRange) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[4]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +512,7 @@ func (x *SeqRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeqRange.ProtoReflect.Descriptor instead.
 func (*SeqRange) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{4}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SeqRange) GetNode() string {
@@ -561,7 +562,7 @@ type Digest struct {
 
 func (x *Digest) Reset() {
 	*x = Digest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +574,7 @@ func (x *Digest) String() string {
 func (*Digest) ProtoMessage() {}
 
 func (x *Digest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[5]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +587,7 @@ func (x *Digest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Digest.ProtoReflect.Descriptor instead.
 func (*Digest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{5}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Digest) GetSequences() []*SeqSummary {
@@ -623,7 +624,7 @@ type SeqSummary struct {
 
 func (x *SeqSummary) Reset() {
 	*x = SeqSummary{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +636,7 @@ func (x *SeqSummary) String() string {
 func (*SeqSummary) ProtoMessage() {}
 
 func (x *SeqSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[6]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +649,7 @@ func (x *SeqSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeqSummary.ProtoReflect.Descriptor instead.
 func (*SeqSummary) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{6}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SeqSummary) GetNode() string {
@@ -705,7 +706,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +718,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[7]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +731,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{7}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PublishRequest) GetPayload() []byte {
@@ -759,7 +760,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +772,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[8]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +785,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{8}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PublishResponse) GetId() string {
@@ -812,7 +813,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +825,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +838,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{9}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubscribeRequest) GetBuffer() uint32 {
@@ -872,7 +873,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +885,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +898,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{10}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubscribeResponse) GetId() string {
@@ -964,7 +965,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +977,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +990,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{11}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{11}
 }
 
 type MembersResponse struct {
@@ -1001,7 +1002,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1014,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1027,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{12}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1054,7 +1055,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1067,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1080,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{13}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Member) GetId() string {
@@ -1132,7 +1133,7 @@ type NeighborsRequest struct {
 
 func (x *NeighborsRequest) Reset() {
 	*x = NeighborsRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1145,7 @@ func (x *NeighborsRequest) String() string {
 func (*NeighborsRequest) ProtoMessage() {}
 
 func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1158,7 @@ func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
 func (*NeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{14}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{14}
 }
 
 type NeighborsResponse struct {
@@ -1169,7 +1170,7 @@ type NeighborsResponse struct {
 
 func (x *NeighborsResponse) Reset() {
 	*x = NeighborsResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1182,7 @@ func (x *NeighborsResponse) String() string {
 func (*NeighborsResponse) ProtoMessage() {}
 
 func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1195,7 @@ func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
 func (*NeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{15}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NeighborsResponse) GetNeighbors() []*Neighbor {
@@ -1233,7 +1234,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[16]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1246,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[16]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1259,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{16}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Neighbor) GetId() string {
@@ -1360,7 +1361,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[17]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1373,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[17]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1386,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{17}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{17}
 }
 
 type StatusResponse struct {
@@ -1440,7 +1441,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[18]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1453,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[18]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1466,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{18}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1735,7 +1736,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1748,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1761,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{19}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamStatus) GetStreamPeers() uint32 {
@@ -2004,7 +2005,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2017,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2030,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{20}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -2049,7 +2050,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[21]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2062,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[21]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2075,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{21}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JoinResponse) GetMembers() []*Member {
@@ -2103,7 +2104,7 @@ type MemberUpdate struct {
 
 func (x *MemberUpdate) Reset() {
 	*x = MemberUpdate{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[22]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2116,7 @@ func (x *MemberUpdate) String() string {
 func (*MemberUpdate) ProtoMessage() {}
 
 func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[22]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2129,7 @@ func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberUpdate.ProtoReflect.Descriptor instead.
 func (*MemberUpdate) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{22}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MemberUpdate) GetId() string {
@@ -2182,7 +2183,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[23]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2195,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[23]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2208,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{23}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PingRequest) GetSeq() uint64 {
@@ -2257,7 +2258,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[24]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2270,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[24]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2283,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{24}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PingResponse) GetSeq() uint64 {
@@ -2323,7 +2324,7 @@ type PingReqRequest struct {
 
 func (x *PingReqRequest) Reset() {
 	*x = PingReqRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[25]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +2336,7 @@ func (x *PingReqRequest) String() string {
 func (*PingReqRequest) ProtoMessage() {}
 
 func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[25]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +2349,7 @@ func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingReqRequest.ProtoReflect.Descriptor instead.
 func (*PingReqRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{25}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PingReqRequest) GetSeq() uint64 {
@@ -2413,7 +2414,7 @@ type PingReqResponse struct {
 
 func (x *PingReqResponse) Reset() {
 	*x = PingReqResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[26]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2426,7 @@ func (x *PingReqResponse) String() string {
 func (*PingReqResponse) ProtoMessage() {}
 
 func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[26]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2439,7 @@ func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingReqResponse.ProtoReflect.Descriptor instead.
 func (*PingReqResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{26}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PingReqResponse) GetAcked() bool {
@@ -2473,7 +2474,7 @@ type PushUpdatesRequest struct {
 
 func (x *PushUpdatesRequest) Reset() {
 	*x = PushUpdatesRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[27]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2486,7 @@ func (x *PushUpdatesRequest) String() string {
 func (*PushUpdatesRequest) ProtoMessage() {}
 
 func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[27]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2499,7 @@ func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*PushUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{27}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PushUpdatesRequest) GetFrom() string {
@@ -2530,7 +2531,7 @@ type PushUpdatesResponse struct {
 
 func (x *PushUpdatesResponse) Reset() {
 	*x = PushUpdatesResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[28]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +2543,7 @@ func (x *PushUpdatesResponse) String() string {
 func (*PushUpdatesResponse) ProtoMessage() {}
 
 func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[28]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2556,7 @@ func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushUpdatesResponse.ProtoReflect.Descriptor instead.
 func (*PushUpdatesResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{28}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{28}
 }
 
 type SyncRequest struct {
@@ -2570,7 +2571,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[29]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2583,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[29]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2596,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{29}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SyncRequest) GetFrom() string {
@@ -2631,7 +2632,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[30]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2644,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[30]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2657,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{30}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SyncResponse) GetFrom() string {
@@ -2692,7 +2693,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[31]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2704,7 +2705,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[31]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2717,7 +2718,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{31}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *LinkRequest) GetFrom() string {
@@ -2749,7 +2750,7 @@ type LinkResponse struct {
 
 func (x *LinkResponse) Reset() {
 	*x = LinkResponse{}
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[32]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +2762,7 @@ func (x *LinkResponse) String() string {
 func (*LinkResponse) ProtoMessage() {}
 
 func (x *LinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_rpc_proto_msgTypes[32]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,14 +2775,14 @@ func (x *LinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
 func (*LinkResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_rpc_proto_rawDescGZIP(), []int{32}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{32}
 }
 
-var File_gossip_v1_gossip_rpc_proto protoreflect.FileDescriptor
+var File_gossip_v1_gossip_proto protoreflect.FileDescriptor
 
-const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
+const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\n" +
-	"\x1agossip/v1/gossip_rpc.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n" +
+	"\x16gossip/v1/gossip.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n" +
 	"\rGossipMessage\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1b\n" +
 	"\tfrom_hash\x18\x02 \x01(\tR\bfromHash\x12\x18\n" +
@@ -3015,39 +3016,23 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x042\x86\x01\n" +
-	"\x06Gossip\x12D\n" +
-	"\x12PutMessageToClient\x12\x18.gossip.v1.GossipMessage\x1a\x14.gossip.v1.GossipAck\x126\n" +
-	"\x06Stream\x12\x13.gossip.v1.Envelope\x1a\x13.gossip.v1.Envelope(\x010\x012\xe2\x02\n" +
-	"\vNodeService\x12@\n" +
-	"\aPublish\x12\x19.gossip.v1.PublishRequest\x1a\x1a.gossip.v1.PublishResponse\x12H\n" +
-	"\tSubscribe\x12\x1b.gossip.v1.SubscribeRequest\x1a\x1c.gossip.v1.SubscribeResponse0\x01\x12@\n" +
-	"\aMembers\x12\x19.gossip.v1.MembersRequest\x1a\x1a.gossip.v1.MembersResponse\x12F\n" +
-	"\tNeighbors\x12\x1b.gossip.v1.NeighborsRequest\x1a\x1c.gossip.v1.NeighborsResponse\x12=\n" +
-	"\x06Status\x12\x18.gossip.v1.StatusRequest\x1a\x19.gossip.v1.StatusResponse2\x87\x03\n" +
-	"\x11MembershipService\x127\n" +
-	"\x04Join\x12\x16.gossip.v1.JoinRequest\x1a\x17.gossip.v1.JoinResponse\x127\n" +
-	"\x04Ping\x12\x16.gossip.v1.PingRequest\x1a\x17.gossip.v1.PingResponse\x12@\n" +
-	"\aPingReq\x12\x19.gossip.v1.PingReqRequest\x1a\x1a.gossip.v1.PingReqResponse\x12L\n" +
-	"\vPushUpdates\x12\x1d.gossip.v1.PushUpdatesRequest\x1a\x1e.gossip.v1.PushUpdatesResponse\x127\n" +
-	"\x04Sync\x12\x16.gossip.v1.SyncRequest\x1a\x17.gossip.v1.SyncResponse\x127\n" +
-	"\x04Link\x12\x16.gossip.v1.LinkRequest\x1a\x17.gossip.v1.LinkResponseB8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
+	"\x11MEMBER_STATE_LEFT\x10\x04B8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
 
 var (
-	file_gossip_v1_gossip_rpc_proto_rawDescOnce sync.Once
-	file_gossip_v1_gossip_rpc_proto_rawDescData []byte
+	file_gossip_v1_gossip_proto_rawDescOnce sync.Once
+	file_gossip_v1_gossip_proto_rawDescData []byte
 )
 
-func file_gossip_v1_gossip_rpc_proto_rawDescGZIP() []byte {
-	file_gossip_v1_gossip_rpc_proto_rawDescOnce.Do(func() {
-		file_gossip_v1_gossip_rpc_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)))
+func file_gossip_v1_gossip_proto_rawDescGZIP() []byte {
+	file_gossip_v1_gossip_proto_rawDescOnce.Do(func() {
+		file_gossip_v1_gossip_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_proto_rawDesc), len(file_gossip_v1_gossip_proto_rawDesc)))
 	})
-	return file_gossip_v1_gossip_rpc_proto_rawDescData
+	return file_gossip_v1_gossip_proto_rawDescData
 }
 
-var file_gossip_v1_gossip_rpc_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
-var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
+var file_gossip_v1_gossip_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_gossip_v1_gossip_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
 	(*GossipAck)(nil),             // 2: gossip.v1.GossipAck
@@ -3085,7 +3070,7 @@ var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
 }
-var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
+var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	4,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
 	5,  // 1: gossip.v1.Envelope.ihave:type_name -> gossip.v1.SeqRange
 	5,  // 2: gossip.v1.Envelope.graft:type_name -> gossip.v1.SeqRange
@@ -3118,60 +3103,34 @@ var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	23, // 29: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
 	23, // 30: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
 	23, // 31: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
-	1,  // 32: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
-	3,  // 33: gossip.v1.Gossip.Stream:input_type -> gossip.v1.Envelope
-	8,  // 34: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
-	10, // 35: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
-	12, // 36: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
-	15, // 37: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
-	18, // 38: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
-	21, // 39: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
-	24, // 40: gossip.v1.MembershipService.Ping:input_type -> gossip.v1.PingRequest
-	26, // 41: gossip.v1.MembershipService.PingReq:input_type -> gossip.v1.PingReqRequest
-	28, // 42: gossip.v1.MembershipService.PushUpdates:input_type -> gossip.v1.PushUpdatesRequest
-	30, // 43: gossip.v1.MembershipService.Sync:input_type -> gossip.v1.SyncRequest
-	32, // 44: gossip.v1.MembershipService.Link:input_type -> gossip.v1.LinkRequest
-	2,  // 45: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	3,  // 46: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
-	9,  // 47: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
-	11, // 48: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
-	13, // 49: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
-	16, // 50: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
-	19, // 51: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
-	22, // 52: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
-	25, // 53: gossip.v1.MembershipService.Ping:output_type -> gossip.v1.PingResponse
-	27, // 54: gossip.v1.MembershipService.PingReq:output_type -> gossip.v1.PingReqResponse
-	29, // 55: gossip.v1.MembershipService.PushUpdates:output_type -> gossip.v1.PushUpdatesResponse
-	31, // 56: gossip.v1.MembershipService.Sync:output_type -> gossip.v1.SyncResponse
-	33, // 57: gossip.v1.MembershipService.Link:output_type -> gossip.v1.LinkResponse
-	45, // [45:58] is the sub-list for method output_type
-	32, // [32:45] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
 	32, // [32:32] is the sub-list for extension type_name
 	32, // [32:32] is the sub-list for extension extendee
 	0,  // [0:32] is the sub-list for field type_name
 }
 
-func init() { file_gossip_v1_gossip_rpc_proto_init() }
-func file_gossip_v1_gossip_rpc_proto_init() {
-	if File_gossip_v1_gossip_rpc_proto != nil {
+func init() { file_gossip_v1_gossip_proto_init() }
+func file_gossip_v1_gossip_proto_init() {
+	if File_gossip_v1_gossip_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_rpc_proto_rawDesc), len(file_gossip_v1_gossip_rpc_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_proto_rawDesc), len(file_gossip_v1_gossip_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   33,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   0,
 		},
-		GoTypes:           file_gossip_v1_gossip_rpc_proto_goTypes,
-		DependencyIndexes: file_gossip_v1_gossip_rpc_proto_depIdxs,
-		EnumInfos:         file_gossip_v1_gossip_rpc_proto_enumTypes,
-		MessageInfos:      file_gossip_v1_gossip_rpc_proto_msgTypes,
+		GoTypes:           file_gossip_v1_gossip_proto_goTypes,
+		DependencyIndexes: file_gossip_v1_gossip_proto_depIdxs,
+		EnumInfos:         file_gossip_v1_gossip_proto_enumTypes,
+		MessageInfos:      file_gossip_v1_gossip_proto_msgTypes,
 	}.Build()
-	File_gossip_v1_gossip_rpc_proto = out.File
-	file_gossip_v1_gossip_rpc_proto_goTypes = nil
-	file_gossip_v1_gossip_rpc_proto_depIdxs = nil
+	File_gossip_v1_gossip_proto = out.File
+	file_gossip_v1_gossip_proto_goTypes = nil
+	file_gossip_v1_gossip_proto_depIdxs = nil
 }
