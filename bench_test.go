@@ -11,11 +11,11 @@ import (
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
-// sink ACKs everything.
-type sink struct{ id string }
-
-func (s sink) PutMessageToClient(_ context.Context, m *pb.GossipMessage) (*pb.GossipAck, error) {
-	return &pb.GossipAck{Hash: m.GetHash(), From: s.id}, nil
+// sink is a seed-only peer that ACKs everything.
+func sink(id string) memnet.Handler {
+	return memnet.Unary(func(_ context.Context, m *pb.GossipMessage) (*pb.GossipAck, error) {
+		return &pb.GossipAck{Hash: m.GetHash(), From: id}, nil
+	})
 }
 
 // BenchmarkPutMessageToClient measures one node's cost per published
@@ -24,14 +24,14 @@ func (s sink) PutMessageToClient(_ context.Context, m *pb.GossipMessage) (*pb.Go
 func BenchmarkPutMessageToClient(b *testing.B) {
 	net := memnet.New(1)
 	delivered := make(chan struct{}, 1<<16)
-	n, err := New("bench", "mem-bench", nil, nil, nil, nil, WithTransport(net.Transport("mem-bench")),
+	n, err := New("bench", "mem-bench", nil, nil, nil, nil, WithTransport(net.Transport("mem-bench")), WithStreaming(false),
 		WithDeliveryHandler(func(Delivery) { delivered <- struct{}{} }))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for i := range 3 {
 		id := "peer-" + strconv.Itoa(i)
-		net.Register(id, sink{id})
+		net.Register(id, sink(id))
 		n.AddNeighbor(id, id)
 	}
 	msg := &pb.GossipMessage{FromHash: "bench", Payload: string(make([]byte, 100))}

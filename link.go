@@ -14,6 +14,7 @@ import (
 
 	"github.com/grpc-gossip/gossip/internal/core"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	"github.com/grpc-gossip/gossip/transport"
 )
 
 // Backoff between attempts to (re-)open a neighbour's stream.
@@ -112,7 +113,7 @@ func (l *link) run() {
 func (l *link) session() (wasUp bool, err error) {
 	ctx, cancel := context.WithCancel(l.ctx)
 	defer cancel()
-	stream, err := l.n.dialer.openStream(ctx, l.addr)
+	stream, err := l.n.transport.OpenStream(ctx, l.addr)
 	if err != nil {
 		return false, err
 	}
@@ -169,7 +170,7 @@ func (l *link) session() (wasUp bool, err error) {
 
 // streamErr turns a Send error into the stream's status: Send reports
 // io.EOF when the server ended the stream, and Recv then has the reason.
-func (l *link) streamErr(stream interface{ Recv() (*pb.Envelope, error) }, err error) error {
+func (l *link) streamErr(stream transport.Stream, err error) error {
 	if errors.Is(err, io.EOF) {
 		if _, rerr := stream.Recv(); rerr != nil {
 			return rerr
@@ -200,7 +201,7 @@ func (l *link) sentEnvelope(env *pb.Envelope, batch []core.Frame) {
 
 // read handles the neighbour's envelopes: its hello, ACKs (which release
 // unacked messages and time the round trip), and its answers.
-func (l *link) read(stream interface{ Recv() (*pb.Envelope, error) }) error {
+func (l *link) read(stream transport.Stream) error {
 	for {
 		env, err := stream.Recv()
 		if err != nil {

@@ -138,9 +138,9 @@ func membershipSeed(n *GossipNode) uint64 {
 	return seed ^ h.Sum64()
 }
 
-// errNoMembership is returned when membership cannot run: no gRPC client
-// factory, or no advertised address.
-var errNoMembership = errors.New("gossip: membership needs the gRPC transport and the node's Endpoint")
+// errNoMembership is returned when membership cannot run: the node has no
+// advertised address.
+var errNoMembership = errors.New("gossip: membership needs the node's Endpoint (the address others reach it at)")
 
 // start creates the core and its goroutine on first use.
 func (m *membership) start() (*swim.Node, error) {
@@ -152,7 +152,7 @@ func (m *membership) start() (*swim.Node, error) {
 	if m.stopped || m.n.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	if m.n.factory == nil || m.n.Endpoint == "" {
+	if m.n.Endpoint == "" {
 		return nil, errNoMembership
 	}
 	sc := m.cfg.swim()
@@ -415,7 +415,20 @@ func (m *membership) inbound(id, addr string, unlink bool) error {
 		return nil
 	}
 	m.added[id] = addr
+	if m.core != nil {
+		if _, known := m.core.Member(id); !known {
+			// The news of the linker's join has not reached this node
+			// yet: a member that links to it is alive, so it becomes a
+			// member now. Otherwise the next rebalance would drop the link
+			// as one to a stranger, and the linker would be left with a
+			// one-way link that nobody pushes on: the orphan of fault 5
+			// in issue 10, reproduced by TestOverlayTwoWay.
+			m.core.Step(time.Now(), swim.Message{Kind: swim.KindGossip, From: id, FromAddr: addr,
+				Updates: []swim.Update{{ID: id, Addr: addr, State: swim.Alive}}})
+		}
+	}
 	m.mu.Unlock()
+	m.poke()
 	return m.n.AddNeighbor(id, addr)
 }
 
@@ -463,20 +476,16 @@ func (n *GossipNode) MarkReady() { n.ready.Store(true) }
 // Ready reports whether the node has joined a cluster or was marked ready.
 func (n *GossipNode) Ready() bool { return n.ready.Load() }
 
-// Join starts membership and joins the cluster through the first seed (a
-// gRPC address) that answers: the seed adds this node to its membership
+// Join starts membership and joins the cluster through the first seed (an
+// address of the node's transport) that answers: the seed adds this node to its membership
 // and returns every member it knows, which this node adopts; SWIM then
 // spreads the news, probes, and picks the node's neighbours (see
 // MembershipConfig). It returns the number of other live members this
 // node knows, or ErrNotJoined (with each seed's error) when no seed
 // answered; the caller decides whether to retry. Seeds equal to the
 // node's own Endpoint are skipped. A seed that has this node's id is
-// refused. Join needs the gRPC transport (the node's client factory) and
-// the node's Endpoint.
+// refused. Join needs the node's Endpoint.
 func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
-	if n.factory == nil {
-		return 0, errors.New("gossip: Join needs the gRPC transport")
-	}
 	if n.Endpoint == "" {
 		return 0, errors.New("gossip: Join needs the node's Endpoint (its advertised address)")
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/grpc-gossip/gossip/internal/swim"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
-	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
+	"github.com/grpc-gossip/gossip/transport"
 )
 
 // The client side: carrying the core's messages as MembershipService RPCs.
@@ -21,11 +21,10 @@ import (
 // Errors are returned for logging only: SWIM treats a failed RPC as a
 // lost message and decides by its own timeouts.
 func (m *membership) rpc(msg swim.Message) error {
-	cc, err := m.n.factory.Conn(msg.ToAddr)
+	cli, err := m.n.transport.Membership(msg.ToAddr)
 	if err != nil {
 		return err
 	}
-	cli := pbgrpc.NewMembershipServiceClient(cc)
 	// A probe's answer is useless after its probe interval (msg.Timeout);
 	// other messages get the longest interval LHM allows.
 	timeout := m.cfg.ProbeInterval * time.Duration(m.cfg.AwarenessMax)
@@ -72,7 +71,7 @@ func (m *membership) rpc(msg swim.Message) error {
 
 // join asks the seed at addr to add this node and adopts its members.
 func (m *membership) join(ctx context.Context, addr string) error {
-	cc, err := m.n.factory.Conn(addr)
+	cli, err := m.n.transport.Membership(addr)
 	if err != nil {
 		return err
 	}
@@ -82,7 +81,7 @@ func (m *membership) join(ctx context.Context, addr string) error {
 	self := req.Updates[0]
 	ctx, cancel := context.WithTimeout(ctx, m.n.cfg.AckTimeout)
 	defer cancel()
-	resp, err := pbgrpc.NewMembershipServiceClient(cc).Join(ctx, &pb.JoinRequest{Member: &pb.Member{
+	resp, err := cli.Join(ctx, &pb.JoinRequest{Member: &pb.Member{
 		Id: self.ID, Address: self.Addr, State: pb.MemberState(self.State), Incarnation: self.Incarnation}})
 	if err != nil {
 		return err
@@ -119,24 +118,28 @@ func (m *membership) link(done *sync.WaitGroup, id, addr string, unlink bool) {
 }
 
 func (m *membership) linkRPC(id, addr string, unlink bool) {
-	cc, err := m.n.factory.Conn(addr)
+	cli, err := m.n.transport.Membership(addr)
 	if err != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(m.n.ctx, m.n.cfg.AckTimeout)
 	defer cancel()
-	if _, err := pbgrpc.NewMembershipServiceClient(cc).Link(ctx, &pb.LinkRequest{From: m.n.Hash, FromAddress: m.n.Endpoint, Unlink: unlink}); err != nil {
+	if _, err := cli.Link(ctx, &pb.LinkRequest{From: m.n.Hash, FromAddress: m.n.Endpoint, Unlink: unlink}); err != nil {
 		m.n.logger.Debug("membership: link failed", "peer", id, "unlink", unlink, "err", err)
 	}
 }
 
 // The server side: MembershipService. Errors become gRPC statuses here.
 
-// membershipService serves MembershipService for a node.
+// membershipService serves MembershipService for a node, on any transport
+// (Membership; the gRPC server wraps it in grpcMembershipServer).
 type membershipService struct {
-	pbgrpc.UnimplementedMembershipServiceServer
 	n *GossipNode
 }
+
+// Membership returns the node's MembershipService handler
+// (transport.Handler).
+func (n *GossipNode) Membership() transport.Membership { return membershipService{n: n} }
 
 // started starts membership on the first membership RPC (a seed that never
 // called Join).
@@ -202,8 +205,8 @@ func (s membershipService) PingReq(ctx context.Context, req *pb.PingReqRequest) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	acked := false
-	if cc, err := s.n.factory.Conn(ping.ToAddr); err == nil {
-		resp, err := pbgrpc.NewMembershipServiceClient(cc).Ping(ctx, &pb.PingRequest{Seq: ping.Seq, From: ping.From, FromAddress: ping.FromAddr,
+	if cli, err := s.n.transport.Membership(ping.ToAddr); err == nil {
+		resp, err := cli.Ping(ctx, &pb.PingRequest{Seq: ping.Seq, From: ping.From, FromAddress: ping.FromAddr,
 			Target: ping.Target, Updates: updatesToProto(ping.Updates)})
 		if err == nil {
 			acked = true

@@ -90,9 +90,9 @@ type GossipNode struct {
 	sendsDropped atomic.Uint64
 	malformed    atomic.Uint64 // requests whose bytes did not decode
 
-	// The streaming transport (stream.go, link.go); dialer is nil when
-	// streaming is disabled or the transport cannot open streams.
-	dialer streamDialer
+	// The streaming transport (stream.go, link.go); streaming is false
+	// when Config.DisableStreaming is set.
+	streaming bool
 	linkSet
 	qtotal *queueTotal
 	sc     streamCounters
@@ -183,9 +183,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	}
 	n.links = make(map[string]*link)
 	n.inbound = make(map[string]map[*inboundConn]struct{})
-	if d, ok := transport.(streamDialer); ok && !cfg.DisableStreaming {
-		n.dialer = d
-	}
+	n.streaming = !cfg.DisableStreaming
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
 	var err error
 	if n.mship, err = newMembership(n, o.mship); err != nil {
@@ -201,7 +199,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	go n.deliveryLoop()
 	n.wg.Add(1)
 	go n.decayLoop()
-	if n.dialer != nil {
+	if n.streaming {
 		n.wg.Add(1)
 		go n.streamLoop()
 	}
@@ -221,7 +219,7 @@ func (n *GossipNode) AddNeighbor(nodeHash, endpoint string) error {
 		n.mu.Unlock()
 		return fmt.Errorf("gossip: AddNeighbor: %w", err)
 	}
-	if n.dialer == nil {
+	if !n.streaming {
 		n.mu.Unlock()
 		return nil
 	}
@@ -306,7 +304,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	n.closeMu.RUnlock()
 	defer n.wg.Done()
 
-	if n.dialer != nil && msg.GetOrigin() == "" {
+	if n.streaming && msg.GetOrigin() == "" {
 		// A new message entering the network: wait while the node is
 		// saturated (backpressure to the publisher).
 		if err := n.waitForRoom(ctx); err != nil {

@@ -12,8 +12,11 @@ import (
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
-// cluster is a set of nodes over a memnet network, built inside a synctest
-// bubble: every wait below is in virtual time.
+// cluster is a set of nodes over a memnet network on the seed's unary
+// transport (Config.DisableStreaming), with static neighbours, built
+// inside a synctest bubble: every wait below is in virtual time. The
+// default path (streams, Plumtree, SWIM) has its own scenarios in
+// scenario_default_test.go.
 type cluster struct {
 	t     *testing.T
 	net   *memnet.Network
@@ -26,6 +29,7 @@ type cluster struct {
 func newCluster(t *testing.T, g topology.Graph, cfg Config, seed uint64) *cluster {
 	t.Helper()
 	c := &cluster{t: t, net: memnet.New(seed), g: g, down: make(map[int]bool)}
+	cfg.DisableStreaming = true
 	storage := NewLocalStorage() // shared, as in the seed's demo
 	for i := range g {
 		rec := newRecorder(-1)
@@ -330,7 +334,7 @@ func TestDeliveryBackpressure(t *testing.T) {
 		release := make(chan struct{})
 		var got []string
 		n, err := New("slow", "", nil, nil, nil, nil, WithTransport(memnet.New(1).Transport("slow")),
-			WithConfig(Config{DeliveryBuffer: 1}),
+			WithConfig(Config{DeliveryBuffer: 1, DisableStreaming: true}),
 			WithDeliveryHandler(func(d Delivery) { <-release; got = append(got, d.Hash) }))
 		if err != nil {
 			t.Fatal(err)

@@ -11,32 +11,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/grpc-gossip/gossip/internal/core"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	"github.com/grpc-gossip/gossip/transport"
 )
 
 // This file is the streaming transport's runtime: the Stream handler
 // (inbound streams), the per-neighbour outbound links (link.go), and
 // handleEnvelope, which feeds received frames to the core and routes its
 // answers. See docs/DESIGN.md §6a.
-
-// streamDialer is implemented by transports that can open Gossip.Stream.
-type streamDialer interface {
-	openStream(ctx context.Context, addr string) (grpc.BidiStreamingClient[pb.Envelope, pb.Envelope], error)
-}
-
-func (t *grpcTransport) openStream(ctx context.Context, addr string) (grpc.BidiStreamingClient[pb.Envelope, pb.Envelope], error) {
-	c, err := t.factory.Client(addr)
-	if err != nil {
-		return nil, err
-	}
-	return c.Stream(ctx)
-}
 
 // streamCounters are the runtime counters of the streaming transport.
 type streamCounters struct {
@@ -120,11 +107,13 @@ func (n *GossipNode) dispatch(outs []core.Out) {
 // of a saturated cluster's CPU.
 const batchBytes = 28 << 10
 
-// Stream serves Gossip.Stream: a peer's stream of Envelopes to this node.
-// The first envelope must say who the peer is (hello). Each envelope is
-// handled in order; answers and the cumulative ACK go back on the same
-// stream.
-func (n *GossipNode) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Envelope]) error {
+// ServeStream serves Gossip.Stream (transport.Handler): a peer's stream of
+// Envelopes to this node, until it ends or ctx (the stream's context) is
+// done. The first envelope must say who the peer is (hello). Each
+// envelope is handled in order; answers and the cumulative ACK go back on
+// the same stream. Transports call it; the gRPC server does through
+// Stream.
+func (n *GossipNode) ServeStream(ctx context.Context, stream transport.Stream) error {
 	n.closeMu.RLock()
 	if n.closed {
 		n.closeMu.RUnlock()
@@ -171,7 +160,6 @@ func (n *GossipNode) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Enve
 		defer n.wg.Done()
 		recvDone <- n.readStream(stream, c.peer, c, first, func(processed uint64) { c.q.owe(processed) })
 	}()
-	ctx := stream.Context()
 	for {
 		select {
 		case err := <-recvDone:
@@ -194,7 +182,7 @@ func (n *GossipNode) Stream(stream grpc.BidiStreamingServer[pb.Envelope, pb.Enve
 // readStream handles envelopes from peer until the stream ends; first, if
 // not nil, was already received. After each envelope it reports how many
 // it has handled (the cumulative ACK owed to the peer).
-func (n *GossipNode) readStream(stream interface{ Recv() (*pb.Envelope, error) }, peer string, reply replyTo, first *pb.Envelope, handled func(uint64)) error {
+func (n *GossipNode) readStream(stream transport.Stream, peer string, reply replyTo, first *pb.Envelope, handled func(uint64)) error {
 	var count uint64
 	env := first
 	for {

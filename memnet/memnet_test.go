@@ -17,17 +17,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	gossipv1 "github.com/grpc-gossip/gossip/proto/gossip/v1"
+	"github.com/grpc-gossip/gossip/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// transport mirrors gossip.Transport, which this package cannot import.
-type transport interface {
-	Send(ctx context.Context, addr string, msg *gossipv1.GossipMessage) (*gossipv1.GossipAck, error)
-	Close() error
-}
-
-var _ transport = (*Endpoint)(nil)
 
 // node is a test Handler: it records what it receives and acknowledges it,
 // or runs fn when set.
@@ -55,6 +48,13 @@ func (h *node) PutMessageToClient(ctx context.Context, msg *gossipv1.GossipMessa
 	h.mu.Unlock()
 	return ack, nil
 }
+
+// node serves neither streams nor membership (see stream_test.go).
+func (h *node) ServeStream(ctx context.Context, s transport.Stream) error {
+	return unaryHandler{}.ServeStream(ctx, s)
+}
+
+func (h *node) Membership() transport.Membership { return noMembership{} }
 
 func (h *node) count() int {
 	h.mu.Lock()

@@ -94,11 +94,17 @@ func (n *GossipNode) SetListenAddr(addr string) {
 // ones. Use them when registering the node on a server of your own.
 func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 64<<10),
+		grpc.MaxRecvMsgSize(n.MaxRecvMsgSize()),
 		grpc.ForceServerCodecV2(lenientCodec{encoding.GetCodecV2(encproto.Name)}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, n.serverOpts...)
 }
+
+// MaxRecvMsgSize is the largest request or stream envelope the node's
+// server accepts, in encoded bytes (transport.Limits): a message of
+// MaxPayloadBytes with ids at their limits and the framing of one
+// envelope. ServerOptions sets it as gRPC's MaxRecvMsgSize.
+func (n *GossipNode) MaxRecvMsgSize() int { return n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 64<<10 }
 
 // Register registers the node's services on s — Gossip (node to node),
 // NodeService (the client API) and MembershipService (Join) — for a
@@ -115,7 +121,7 @@ func (n *GossipNode) Register(s grpc.ServiceRegistrar) {
 	}
 	s.RegisterService(&desc, n)
 	pbgrpc.RegisterNodeServiceServer(s, nodeService{n: n})
-	pbgrpc.RegisterMembershipServiceServer(s, membershipService{n: n})
+	pbgrpc.RegisterMembershipServiceServer(s, grpcMembershipServer{m: n.Membership()})
 }
 
 func (n *GossipNode) putHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
