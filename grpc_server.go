@@ -104,7 +104,9 @@ func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 // server accepts, in encoded bytes (transport.Limits): a message of
 // MaxPayloadBytes with ids at their limits and the framing of one
 // envelope. ServerOptions sets it as gRPC's MaxRecvMsgSize.
-func (n *GossipNode) MaxRecvMsgSize() int { return n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 64<<10 }
+func (n *GossipNode) MaxRecvMsgSize() int {
+	return n.cfg.MaxPayloadBytes + 3*n.cfg.MaxHashBytes + 64<<10
+}
 
 // Register registers the node's services on s — Gossip (node to node),
 // NodeService (the client API) and MembershipService (Join) — for a

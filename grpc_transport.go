@@ -67,7 +67,9 @@ func (t *grpcTransport) Close() error {
 
 // grpcMembership is a MembershipService client as a transport.Membership
 // (the generated client takes call options, which the seam does not).
-type grpcMembership struct{ c pbgrpc.MembershipServiceClient }
+type grpcMembership struct {
+	c pbgrpc.MembershipServiceClient
+}
 
 func (m grpcMembership) Join(ctx context.Context, r *pb.JoinRequest) (*pb.JoinResponse, error) {
 	return m.c.Join(ctx, r)

@@ -384,4 +384,3 @@ func ids(prefix string, n int) []string {
 	}
 	return out
 }
-

@@ -100,7 +100,7 @@ type Network struct {
 	connect  time.Duration  // how long opening a stream across a partition takes to fail
 	window   int            // stream flow-control window, bytes per direction
 
-	streams   map[*pipe]struct{}      // open streams
+	streams   map[*pipe]struct{}     // open streams
 	endpoints map[string][]*Endpoint // by sending address, for Crash
 
 	stats counters
@@ -361,7 +361,7 @@ type Stats struct {
 
 type counters struct {
 	sent, delivered, acked, rejected, lostReq, lostAck, refused, partitioned, expired, bytes atomic.Uint64
-	opened, openRefused, broken, envelopes, envLost, streamBytes                              atomic.Uint64
+	opened, openRefused, broken, envelopes, envLost, streamBytes                             atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. Counters are read one by one,

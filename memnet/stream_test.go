@@ -286,8 +286,10 @@ type funcStream struct {
 func (f *funcStream) PutMessageToClient(context.Context, *gossipv1.GossipMessage) (*gossipv1.GossipAck, error) {
 	return nil, status.Error(codes.Unimplemented, "no")
 }
-func (f *funcStream) ServeStream(ctx context.Context, s transport.Stream) error { return f.serve(ctx, s) }
-func (f *funcStream) Membership() transport.Membership                       { return f.noMembership }
+func (f *funcStream) ServeStream(ctx context.Context, s transport.Stream) error {
+	return f.serve(ctx, s)
+}
+func (f *funcStream) Membership() transport.Membership { return f.noMembership }
 
 // TestMembershipCall: the membership RPCs go through the same emulation as
 // Send (partitions, loss, delay) and reach the handler's Membership.
