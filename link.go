@@ -5,12 +5,10 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/grpc-gossip/gossip/internal/core"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
@@ -25,41 +23,32 @@ const (
 
 // link is this node's stream to one neighbour: one goroutine that dials,
 // writes batches and re-dials with backoff, and one that reads the
-// neighbour's answers while a stream is up. Messages sent on a stream stay
-// in unacked until the neighbour's cumulative ACK covers them; when the
-// stream breaks they are queued again for the next one (the neighbour
-// de-duplicates), so a restart of the neighbour loses nothing that was
-// in flight. A neighbour that answers Unimplemented is switched to the
-// seed's unary RPC for good (fallBack).
+// neighbour's answers while a stream is up. Its conn keeps the messages
+// of every envelope until the neighbour's cumulative ACK covers them;
+// when the stream breaks they are queued again for the next one (the
+// neighbour de-duplicates), so a restart of the neighbour loses nothing
+// that was in flight. A neighbour that answers Unimplemented is switched
+// to the seed's unary RPC for good (fallBack).
 type link struct {
 	n    *GossipNode
 	peer string
 	addr string
-	q    *sendQueue
+	c    *conn
+	// chosen is set when membership chose the neighbour: the hello asks
+	// it to make the link two-way.
+	chosen bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	mu      sync.Mutex // guards unacked and sent, shared by the writer and the reader
-	unacked []unackedEnv
-	sent    uint64 // envelopes sent on the current stream
-	up      bool   // the neighbour answered this stream's hello
 }
-
-type unackedEnv struct {
-	seq    uint64 // number of the envelope on its stream (from 1)
-	at     time.Time
-	frames []core.Frame // its messages
-}
-
-func (l *link) reply(f core.Frame) { l.n.pushFrame(l.peer, l.q, f) }
 
 // startLink starts the stream to neighbour peer at addr. n.linksMu is held.
-func (n *GossipNode) startLink(peer, addr string) *link {
+func (n *GossipNode) startLink(peer, addr string, chosen bool) *link {
 	ctx, cancel := context.WithCancel(n.ctx)
-	l := &link{n: n, peer: peer, addr: addr, q: newSendQueue(n.qtotal, n.cfg.StreamQueueBytes), ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	l.q.register()
+	l := &link{n: n, peer: peer, addr: addr, c: newConn(peer, n.qtotal, n.cfg.StreamQueueBytes, true),
+		chosen: chosen, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l.c.register()
 	n.links[peer] = l
 	n.wg.Add(1)
 	go l.run()
@@ -67,12 +56,12 @@ func (n *GossipNode) startLink(peer, addr string) *link {
 }
 
 // stop ends the link and waits for its goroutines; frames still queued
-// are dropped (counted).
+// or unacknowledged are dropped (counted: repair covers them).
 func (l *link) stop() {
 	l.cancel()
 	<-l.done
-	l.q.unregister()
-	if frames := l.q.drain(); len(frames) > 0 {
+	l.c.unregister()
+	if frames := l.c.drain(); len(frames) > 0 {
 		l.n.sc.framesDropped.Add(uint64(len(frames)))
 	}
 }
@@ -117,35 +106,16 @@ func (l *link) session() (wasUp bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	l.mu.Lock()
-	l.sent, l.up = 0, false
-	resend := make([]core.Frame, 0)
-	for _, u := range l.unacked {
-		for _, f := range u.frames {
-			f.Repair = true // a re-sent copy is a repair: a duplicate of it must not prune
-			resend = append(resend, f)
-		}
-	}
-	l.unacked = nil
-	l.mu.Unlock()
-	if len(resend) > 0 {
-		l.n.sc.resent.Add(uint64(len(resend)))
-		l.q.requeue(resend)
-	}
-
-	if err := stream.Send(&pb.Envelope{Hello: &pb.Hello{Id: l.n.Hash, Address: l.n.Endpoint}}); err != nil {
+	hello := l.hello()
+	if err := stream.Send(hello); err != nil {
 		return false, l.streamErr(stream, err)
 	}
-	// The hello is envelope 1 of the stream: the peer's cumulative ACK
-	// counts it.
-	l.mu.Lock()
-	l.sent = 1
-	l.mu.Unlock()
+	up := make(chan struct{})
 	readErr := make(chan error, 1)
 	l.n.wg.Add(1)
 	go func() {
 		defer l.n.wg.Done()
-		readErr <- l.read(stream)
+		readErr <- l.read(stream, up)
 		cancel() // unblock the writer
 	}()
 	var werr error
@@ -153,19 +123,39 @@ func (l *link) session() (wasUp bool, err error) {
 		select {
 		case <-ctx.Done():
 			werr = ctx.Err()
-		case <-l.q.wake:
-			werr = l.n.writeBatches(stream, l.q, l.sentEnvelope)
+		case <-l.c.wake:
+			werr = l.n.write(stream, l.c)
 		}
 	}
 	cancel()
 	rerr := <-readErr
-	l.mu.Lock()
-	wasUp = l.up
-	l.mu.Unlock()
+	select {
+	case <-up:
+		wasUp = true
+	default:
+	}
 	if rerr != nil && !errors.Is(rerr, context.Canceled) && status.Code(rerr) != codes.Canceled {
 		return wasUp, rerr // the reader saw why the stream ended
 	}
 	return wasUp, werr
+}
+
+// hello starts a new stream: what the last one did not get acknowledged
+// goes first (as repairs, so that duplicates among them do not prune),
+// then the hello, which is envelope 1 of the stream (the peer's
+// cumulative ACK counts it).
+func (l *link) hello() *pb.Envelope {
+	var resent int
+	var env *pb.Envelope
+	l.c.do(func(s *core.Stream) {
+		resent = s.Restart()
+		env = s.Hello(l.n.Hash, l.n.Endpoint, l.n.MaxRecvMsgSize(), l.chosen)
+	})
+	if resent > 0 {
+		l.n.sc.resent.Add(uint64(resent))
+		l.c.signal()
+	}
+	return env
 }
 
 // streamErr turns a Send error into the stream's status: Send reports
@@ -179,81 +169,50 @@ func (l *link) streamErr(stream transport.Stream, err error) error {
 	return err
 }
 
-// sentEnvelope records an envelope the writer sent.
-func (l *link) sentEnvelope(env *pb.Envelope, batch []core.Frame) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sent++
-	if len(env.GetMessages())+len(env.GetRepairs()) == 0 {
-		return
-	}
-	var msgs []core.Frame
-	for _, f := range batch {
-		if f.Kind == core.FrameMessage {
-			msgs = append(msgs, f)
-		}
-	}
-	l.unacked = append(l.unacked, unackedEnv{seq: l.sent, at: time.Now(), frames: msgs})
-	l.n.mu.Lock()
-	l.n.core.Storage().RecordSentN(l.peer, len(msgs))
-	l.n.mu.Unlock()
-}
-
-// read handles the neighbour's envelopes: its hello, ACKs (which release
-// unacked messages and time the round trip), and its answers.
-func (l *link) read(stream transport.Stream) error {
+// read handles the neighbour's envelopes: its hello (then up is closed),
+// ACKs, and its answers.
+func (l *link) read(stream transport.Stream, up chan struct{}) error {
 	for {
 		env, err := stream.Recv()
 		if err != nil {
 			return err
 		}
-		l.n.sc.envelopesRecv.Add(1)
 		if h := env.GetHello(); h != nil {
-			l.mu.Lock()
-			l.up = true
-			l.mu.Unlock()
+			select {
+			case <-up:
+			default:
+				close(up)
+			}
 			if h.GetId() != l.peer {
 				l.n.logger.Warn("neighbour's stream answered with another id", "peer", l.peer, "endpoint", l.addr, "answered", h.GetId())
 			}
 		}
-		if a := env.GetAck(); a > 0 {
-			l.acked(a)
-		}
-		if err := l.n.handleEnvelope(l.peer, env, l); err != nil {
+		if err := l.n.handleEnvelope(l.c, env); err != nil {
 			return err
+		}
+		if h := env.GetHello(); h != nil {
+			l.n.applyPeerLimit(l.c)
 		}
 	}
 }
 
-// acked releases the envelopes up to seq and feeds the round trip of the
-// newest of them to the neighbour's statistics (for the TTL).
-func (l *link) acked(seq uint64) {
-	now := time.Now()
-	l.mu.Lock()
-	i, k := 0, 0
-	var at time.Time
-	for i < len(l.unacked) && l.unacked[i].seq <= seq {
-		at = l.unacked[i].at
-		k += len(l.unacked[i].frames)
-		i++
-	}
-	if i > 0 {
-		clear(l.unacked[:i])
-		l.unacked = l.unacked[i:]
-	}
-	l.mu.Unlock()
-	if !at.IsZero() {
-		l.n.sc.copiesAcked.Add(uint64(k))
-		l.n.mu.Lock()
-		l.n.core.Storage().RecordAckN(now, l.peer, k, now.Sub(at), false)
-		l.n.mu.Unlock()
+// applyPeerLimit refuses, for good, the queued messages larger than the
+// peer said it accepts (its hello).
+func (n *GossipNode) applyPeerLimit(c *conn) {
+	var refused []core.Frame
+	c.do(func(s *core.Stream) { refused = s.RefuseOversized() })
+	if len(refused) > 0 {
+		largest := 0
+		for _, f := range refused {
+			largest = max(largest, len(f.Wire))
+		}
+		n.refuse(c.peer, len(refused), largest)
 	}
 }
 
 // fallBack switches the neighbour to the seed's unary RPC: the core
 // chooses it with the Router from now on, and what was queued or in
-// flight for it is sent by PutMessageToClient (announcements are replaced
-// by the messages they announce).
+// flight for it is sent by PutMessageToClient.
 func (l *link) fallBack() {
 	n := l.n
 	n.sc.unaryFallbacks.Add(1)
@@ -263,32 +222,13 @@ func (l *link) fallBack() {
 		delete(n.links, l.peer)
 	}
 	n.linksMu.Unlock()
-	l.q.unregister()
-	frames := l.q.drain()
-	l.mu.Lock()
-	for _, u := range l.unacked {
-		frames = append(frames, u.frames...)
-	}
-	l.unacked = nil
-	l.mu.Unlock()
-	var msgs []core.Frame
+	l.c.unregister()
+	frames := l.c.drain()
 	n.mu.Lock()
-	n.core.SetPeerKind(l.peer, core.KindUnary)
-	for _, f := range frames {
-		switch f.Kind {
-		case core.FrameMessage:
-			msgs = append(msgs, f)
-		case core.FrameIHave:
-			msgs = append(msgs, n.core.Lookup(f.Range)...)
-		}
-	}
+	msgs := n.core.UnaryFallback(l.peer, frames)
 	n.mu.Unlock()
 	target := []core.Target{{ID: l.peer, Addr: l.addr}}
-	for _, f := range msgs {
-		m := new(pb.GossipMessage)
-		if err := proto.Unmarshal(f.Wire, m); err != nil {
-			continue // our own bytes: cannot happen
-		}
+	for _, m := range msgs {
 		n.forward(l.ctx, target, m)
 	}
 }

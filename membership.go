@@ -364,8 +364,9 @@ func (m *membership) rebalance(wait bool) {
 		delete(m.added, id)
 	}
 	addrs := make(map[string]string, len(readdr)+len(drop))
+	chose := make(map[string]bool, len(readdr))
 	for _, id := range readdr {
-		addrs[id] = m.added[id]
+		addrs[id], chose[id] = m.added[id], m.out[id]
 	}
 	for _, id := range drop {
 		addrs[id] = state[id].Addr
@@ -376,11 +377,11 @@ func (m *membership) rebalance(wait bool) {
 		m.n.RemoveNeighbor(id)
 	}
 	for _, id := range readdr {
-		m.n.AddNeighbor(id, addrs[id])
+		m.n.addNeighbor(id, addrs[id], chose[id])
 	}
 	var links sync.WaitGroup
 	for _, mb := range add {
-		if err := m.n.AddNeighbor(mb.ID, mb.Addr); err != nil {
+		if err := m.n.addNeighbor(mb.ID, mb.Addr, true); err != nil {
 			m.n.logger.Warn("membership: cannot add neighbour", "peer", mb.ID, "err", err)
 			continue
 		}

@@ -182,7 +182,8 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		qtotal:     newQueueTotal(cfg.MaxQueuedBytes),
 	}
 	n.links = make(map[string]*link)
-	n.inbound = make(map[string]map[*inboundConn]struct{})
+	n.inbound = make(map[string]map[*conn]struct{})
+	n.refusedBy = make(map[string]bool)
 	n.streaming = !cfg.DisableStreaming
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
 	var err error
@@ -213,6 +214,12 @@ func (n *GossipNode) Config() Config { return n.cfg }
 // safe while traffic flows. It refreshes the TTL estimate, which depends on
 // the neighbours' latencies.
 func (n *GossipNode) AddNeighbor(nodeHash, endpoint string) error {
+	return n.addNeighbor(nodeHash, endpoint, false)
+}
+
+// addNeighbor is AddNeighbor; chosen is set when membership chose the
+// neighbour (its stream's hello asks the neighbour to link back).
+func (n *GossipNode) addNeighbor(nodeHash, endpoint string, chosen bool) error {
 	n.mu.Lock()
 	old := n.core.Neighbors()
 	if err := n.core.AddNeighbor(nodeHash, endpoint); err != nil {
@@ -243,7 +250,7 @@ func (n *GossipNode) AddNeighbor(nodeHash, endpoint string) error {
 	}
 	n.linksMu.Lock()
 	prev := n.links[nodeHash]
-	n.startLink(nodeHash, endpoint)
+	n.startLink(nodeHash, endpoint, chosen)
 	n.linksMu.Unlock()
 	if prev != nil {
 		prev.stop() // re-addressed: the old stream's queue is dropped; repair covers it

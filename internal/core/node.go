@@ -26,6 +26,10 @@ type Result struct {
 	// Fresh is true on the first receipt: the runtime hands the message to
 	// the application exactly once, and sends Forward to every Target.
 	Fresh bool
+	// From and Hops are the received copy's sender (from_hash) and hop
+	// count, for the application (Delivery.From, Delivery.Hops).
+	From string
+	Hops uint32
 	// Forward is the copy to send on: from_hash set to this node, hops
 	// incremented, origin filled in. It is shared by all targets and must
 	// not be modified.
@@ -267,7 +271,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	fwd.SeqNode, fwd.SeqEpoch, fwd.Seq = key.Node, key.Epoch, seq
 	n.track(now, key).add(seq, now)
 
-	res := Result{Ack: ack, Fresh: true, Forward: fwd}
+	res := Result{Ack: ack, Fresh: true, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops()}
 	candidates := make([]string, 0, len(n.order))
 	streams := 0
 	for _, id := range n.order {

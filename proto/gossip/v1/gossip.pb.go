@@ -412,13 +412,24 @@ func (x *Envelope) GetRepairs() [][]byte {
 	return nil
 }
 
-// Hello introduces the dialling side of a Stream.
+// Hello introduces each side of a Stream: the dialling side sends it
+// first, the answering side answers with its own.
 type Hello struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sender's node id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The address the sender is reached at.
-	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// The largest Envelope the sender accepts, in encoded bytes (its gRPC
+	// receive limit). The other side never sends a larger one, and a
+	// message that cannot fit is refused for this peer, counted and logged
+	// once, instead of breaking the stream over and over. 0: unknown.
+	MaxEnvelopeBytes uint64 `protobuf:"varint,3,opt,name=max_envelope_bytes,json=maxEnvelopeBytes,proto3" json:"max_envelope_bytes,omitempty"`
+	// Set by a dialling side that chose the receiver as a neighbour (the
+	// membership overlay's links are two-way): a receiver that does not
+	// have the sender as a neighbour adds it, so a lost Link RPC cannot
+	// leave a one-way link behind.
+	Link          bool `protobuf:"varint,4,opt,name=link,proto3" json:"link,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +476,20 @@ func (x *Hello) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *Hello) GetMaxEnvelopeBytes() uint64 {
+	if x != nil {
+		return x.MaxEnvelopeBytes
+	}
+	return 0
+}
+
+func (x *Hello) GetLink() bool {
+	if x != nil {
+		return x.Link
+	}
+	return false
 }
 
 // SeqRange names the messages first..last (inclusive) of one dissemination
@@ -2807,10 +2832,12 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x05graft\x18\x05 \x03(\v2\x13.gossip.v1.SeqRangeR\x05graft\x12\x14\n" +
 	"\x05prune\x18\x06 \x03(\tR\x05prune\x12)\n" +
 	"\x06digest\x18\a \x01(\v2\x11.gossip.v1.DigestR\x06digest\x12\x18\n" +
-	"\arepairs\x18\b \x03(\fR\arepairs\"1\n" +
+	"\arepairs\x18\b \x03(\fR\arepairs\"s\n" +
 	"\x05Hello\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"r\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
+	"\x12max_envelope_bytes\x18\x03 \x01(\x04R\x10maxEnvelopeBytes\x12\x12\n" +
+	"\x04link\x18\x04 \x01(\bR\x04link\"r\n" +
 	"\bSeqRange\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x14\n" +

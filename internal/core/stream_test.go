@@ -1,0 +1,130 @@
+package core
+
+import (
+	"testing"
+	"time"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+func msgFrame(src string, seq uint64, repair bool) Frame {
+	return Frame{Kind: FrameMessage, Wire: make([]byte, 100), Hash: src, Repair: repair,
+		Range: &pb.SeqRange{Node: src, Epoch: 1, First: seq, Last: seq, Hops: 3}}
+}
+
+// Withdraw turns the queued eager copies of a pruned source into
+// announcements, keeps repairs and other sources' messages, and frees
+// their bytes.
+func TestStreamWithdraw(t *testing.T) {
+	s := NewStream(1<<20, true)
+	for _, f := range []Frame{msgFrame("s", 1, false), msgFrame("o", 1, false), msgFrame("s", 2, true), msgFrame("s", 3, false)} {
+		s.Push(f)
+	}
+	before := s.Bytes()
+	if k := s.Withdraw("s"); k != 2 {
+		t.Fatalf("withdrew %d, want 2 (the repair stays)", k)
+	}
+	if freed := before - s.Bytes(); freed != 2*(108-48) {
+		t.Fatalf("freed %d bytes, want %d", freed, 2*(108-48))
+	}
+	env, more, ok := s.Next(t0, 28<<10)
+	if !ok || more {
+		t.Fatalf("Next: ok %v more %v", ok, more)
+	}
+	if len(env.GetMessages()) != 1 || len(env.GetRepairs()) != 1 || len(env.GetIhave()) != 2 {
+		t.Fatalf("envelope: %d messages, %d repairs, %d ihave ranges", len(env.GetMessages()), len(env.GetRepairs()), len(env.GetIhave()))
+	}
+	if r := env.GetIhave()[0]; r.GetFirst() != 1 || r.GetHops() != 3 {
+		t.Fatalf("withdrawn announcement %v", r)
+	}
+}
+
+// Past the soft bound eager messages become announcements (merged into
+// one range), past four times it frames are dropped; repairs are never
+// degraded.
+func TestStreamBounds(t *testing.T) {
+	s := NewStream(216, false) // two 100-byte messages (108 each)
+	for i := uint64(1); i <= 2; i++ {
+		if res, wake := s.Push(msgFrame("s", i, false)); res != Pushed || !wake {
+			t.Fatalf("message %d: %v wake %v", i, res, wake)
+		}
+	}
+	if res, wake := s.Push(msgFrame("s", 3, false)); res != Deferred || wake {
+		t.Fatalf("message 3 over the soft bound: %v wake %v, want Deferred without a wake-up", res, wake)
+	}
+	if res, _ := s.Push(msgFrame("s", 4, false)); res != Deferred {
+		t.Fatalf("message 4: %v", res)
+	}
+	if s.Len() != 3 {
+		t.Fatalf("%d frames queued, want 3 (announcements of 3 and 4 merged)", s.Len())
+	}
+	if res, _ := s.Push(msgFrame("s", 9, true)); res != Pushed {
+		t.Fatalf("repair over the soft bound: %v, want Pushed", res)
+	}
+	for s.Bytes()+108 <= 4*216 {
+		s.Push(msgFrame("r", 1, true))
+	}
+	if res, _ := s.Push(msgFrame("r", 2, true)); res != Dropped {
+		t.Fatalf("over the hard bound: %v, want Dropped", res)
+	}
+}
+
+// The answering end owes a cumulative ACK for envelopes with messages;
+// the opening end keeps each envelope's messages until the ACK covers
+// them, and re-sends them as repairs on the next stream.
+func TestStreamAcksAndRestart(t *testing.T) {
+	opener, answerer := NewStream(1<<20, true), NewStream(1<<20, false)
+	hello := opener.Hello("a", "addr-a", 1<<20, true)
+	answerer.Receive(t0, hello)
+	opener.Push(msgFrame("s", 1, false))
+	env1, _, _ := opener.Next(t0, 1<<20)
+	opener.Push(msgFrame("s", 2, false))
+	env2, _, _ := opener.Next(t0.Add(time.Millisecond), 1<<20)
+	answerer.Receive(t0, env1)
+	if !answerer.Flush() {
+		t.Fatal("an ACK is owed but Flush says nothing is due")
+	}
+	ack, _, ok := answerer.Next(t0, 1<<20)
+	if !ok || ack.GetAck() != 2 { // the hello is envelope 1
+		t.Fatalf("ack envelope %v, want ack 2", ack)
+	}
+	ev := opener.Receive(t0.Add(10*time.Millisecond), ack)
+	if len(ev.Acked) != 1 || ev.RTT != 10*time.Millisecond {
+		t.Fatalf("acked %d frames after %v, want 1 after 10ms", len(ev.Acked), ev.RTT)
+	}
+	_ = env2 // never acknowledged: the stream breaks
+	if k := opener.Restart(); k != 1 {
+		t.Fatalf("Restart re-sends %d, want 1", k)
+	}
+	opener.Hello("a", "addr-a", 1<<20, true)
+	env, _, _ := opener.Next(t0, 1<<20)
+	if len(env.GetRepairs()) != 1 || len(env.GetMessages()) != 0 {
+		t.Fatalf("re-sent envelope %v, want the message as a repair", env)
+	}
+	if opener.Flush() {
+		t.Error("the opening end owes no ACK")
+	}
+}
+
+// A peer's hello limit refuses messages that cannot fit and bounds the
+// envelopes.
+func TestStreamPeerLimit(t *testing.T) {
+	s := NewStream(1<<30, true)
+	big := Frame{Kind: FrameMessage, Wire: make([]byte, 2<<20), Range: &pb.SeqRange{Node: "s", Epoch: 1, First: 1, Last: 1}}
+	s.Push(big)
+	s.Push(msgFrame("s", 2, false))
+	s.Receive(t0, &pb.Envelope{Hello: &pb.Hello{Id: "b", MaxEnvelopeBytes: 1 << 20}})
+	if refused := s.RefuseOversized(); len(refused) != 1 || len(refused[0].Wire) != 2<<20 {
+		t.Fatalf("refused %d frames, want the 2 MiB one", len(refused))
+	}
+	if res, _ := s.Push(big); res != Refused {
+		t.Fatalf("pushing a message over the peer's limit: %v, want Refused", res)
+	}
+	for range 20000 {
+		s.Push(msgFrame("s", 3, true))
+	}
+	env, _, _ := s.Next(t0, 1<<30)
+	if size := len(env.GetRepairs()) * 108; size > 1<<20 {
+		t.Fatalf("an envelope of about %d bytes for a peer that takes 1 MiB", size)
+	}
+}
