@@ -177,7 +177,11 @@ func (l *link) read(stream transport.Stream, up chan struct{}) error {
 		if err != nil {
 			return err
 		}
-		if h := env.GetHello(); h != nil {
+		ev, err := l.n.handleEnvelope(l.c, env)
+		if err != nil {
+			return err
+		}
+		if h := ev.Hello; h != nil {
 			select {
 			case <-up:
 			default:
@@ -186,11 +190,6 @@ func (l *link) read(stream transport.Stream, up chan struct{}) error {
 			if h.GetId() != l.peer {
 				l.n.logger.Warn("neighbour's stream answered with another id", "peer", l.peer, "endpoint", l.addr, "answered", h.GetId())
 			}
-		}
-		if err := l.n.handleEnvelope(l.c, env); err != nil {
-			return err
-		}
-		if h := env.GetHello(); h != nil {
 			l.n.applyPeerLimit(l.c)
 		}
 	}

@@ -500,6 +500,9 @@ func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
 	if left {
 		return 0, errors.New("gossip: Join after Leave: a node that left cannot rejoin; start a new one")
 	}
+	n.mship.mu.Lock()
+	core.SetSeeds(seeds) // tried again after a partition (MembershipConfig.ReconnectInterval)
+	n.mship.mu.Unlock()
 	var errs []error
 	for _, seed := range seeds {
 		if seed == n.Endpoint {

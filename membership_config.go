@@ -51,6 +51,19 @@ type MembershipConfig struct {
 	// AwarenessMax): how far a slow node may widen its own timeouts.
 	// Default 8.
 	AwarenessMax int
+	// GossipToTheDeadTime is how long members declared dead or left stay
+	// among the targets of gossip rounds, so that a live member wrongly
+	// declared so hears it and refutes it within a few rounds. Default 30 s.
+	GossipToTheDeadTime time.Duration
+	// ReconnectInterval is the period of reconnection attempts: a
+	// full-state exchange with one of the seeds given to Join or of the
+	// members reaped as dead (each backing off while it does not answer),
+	// so that a partition longer than DeadReapAfter heals once the network
+	// does. Default 30 s.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a reaped dead member is still tried
+	// (at most 1,024 of them). Members that left are not. Default 24 h.
+	ReconnectTimeout time.Duration
 
 	// FanoutExtra is c in the number of neighbours the node keeps,
 	// k = ceil(ln N) + c, chosen at random among alive members; each
@@ -96,6 +109,7 @@ func membershipFromSwim(s swim.Config) MembershipConfig {
 		SuspicionMult: s.SuspicionMult, SuspicionMaxTimeoutMult: s.SuspicionMaxTimeoutMult,
 		RetransmitMult: s.RetransmitMult, GossipInterval: s.GossipInterval, GossipNodes: s.GossipNodes,
 		PushPullInterval: s.PushPullInterval, DeadReapAfter: s.DeadReapAfter, AwarenessMax: s.AwarenessMax,
+		GossipToTheDeadTime: s.GossipToTheDeadTime, ReconnectInterval: s.ReconnectInterval, ReconnectTimeout: s.ReconnectTimeout,
 		FanoutExtra: DefaultFanoutExtra,
 	}
 }
@@ -106,6 +120,7 @@ func (c *MembershipConfig) swim() swim.Config {
 		SuspicionMult: c.SuspicionMult, SuspicionMaxTimeoutMult: c.SuspicionMaxTimeoutMult,
 		RetransmitMult: c.RetransmitMult, GossipInterval: c.GossipInterval, GossipNodes: c.GossipNodes,
 		PushPullInterval: c.PushPullInterval, DeadReapAfter: c.DeadReapAfter, AwarenessMax: c.AwarenessMax,
+		GossipToTheDeadTime: c.GossipToTheDeadTime, ReconnectInterval: c.ReconnectInterval, ReconnectTimeout: c.ReconnectTimeout,
 	}
 }
 

@@ -193,7 +193,7 @@ func (n *GossipNode) read(stream transport.Stream, c *conn, first *pb.Envelope) 
 				return err
 			}
 		}
-		if err := n.handleEnvelope(c, env); err != nil {
+		if _, err := n.handleEnvelope(c, env); err != nil {
 			return err
 		}
 		env = nil
@@ -211,7 +211,7 @@ func (n *GossipNode) write(stream transport.Stream, c *conn) error {
 			return err
 		}
 		n.sc.envelopesSent.Add(1)
-		if k := len(env.GetMessages()) + len(env.GetRepairs()); k > 0 {
+		if k := core.Copies(env); k > 0 {
 			n.sc.copiesSent.Add(uint64(k))
 			n.mu.Lock()
 			n.core.SentTo(c.peer, env)
@@ -221,8 +221,10 @@ func (n *GossipNode) write(stream transport.Stream, c *conn) error {
 }
 
 // handleEnvelope feeds one envelope received on c to the core and carries
-// out what it says. It returns an error only when the node is closing.
-func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) error {
+// out what it says; it returns the stream-level events for the caller
+// (the link watches for the peer's hello). It returns an error only when
+// the node is closing.
+func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) (core.StreamEvents, error) {
 	now := time.Now()
 	n.sc.envelopesRecv.Add(1)
 	in := core.Decode(env, c.peer) // outside the node's lock
@@ -256,7 +258,7 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) error {
 				n.core.Forget(b.Forward.GetHash())
 			}
 			n.mu.Unlock()
-			return err
+			return ev, err
 		}
 		n.dispatch(r.Out)
 		if len(r.Targets) > 0 {
@@ -264,7 +266,7 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) error {
 		}
 	}
 	n.dispatch(res.Out)
-	return nil
+	return ev, nil
 }
 
 // withdraw applies the peer's PRUNE of sources to every stream to it.

@@ -166,10 +166,13 @@ func CheckHello(cfg *Config, self string, env *pb.Envelope) (*pb.Hello, error) {
 	return h, nil
 }
 
+// Copies is the number of messages env carries (pushed and repairs).
+func Copies(env *pb.Envelope) int { return len(env.GetMessages()) + len(env.GetRepairs()) }
+
 // SentTo records that an envelope went to peer (the ACK table's sent
 // count, in messages).
 func (n *Node) SentTo(peer string, env *pb.Envelope) {
-	if k := len(env.GetMessages()) + len(env.GetRepairs()); k > 0 {
+	if k := Copies(env); k > 0 {
 		n.st.RecordSentN(peer, k)
 	}
 }

@@ -58,6 +58,23 @@ type Config struct {
 	// AwarenessMax−1]; timeouts and the probe interval are multiplied by
 	// LHM+1. Default 8.
 	AwarenessMax int
+	// GossipToTheDeadTime is how long a member declared dead or left
+	// stays among the targets of gossip rounds (memberlist's setting of
+	// that name): a live member wrongly declared so hears the news and
+	// refutes it within a few gossip rounds, even though nobody probes it
+	// any more. Default 30 s.
+	GossipToTheDeadTime time.Duration
+	// ReconnectInterval is the period of reconnection attempts: a Sync
+	// (push-pull) to one address among the seeds (SetSeeds) and the
+	// members that were reaped as dead, so that a partition longer than
+	// DeadReapAfter heals once the network does (serf's reconnect).
+	// Each address backs off (doubling up to 32 intervals) while it does
+	// not answer. Default 30 s.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a reaped dead member's address is
+	// still tried; at most maxFormers addresses are kept (the oldest go
+	// first). Members that left gracefully are never tried. Default 24 h.
+	ReconnectTimeout time.Duration
 	// Seed seeds the node's random choices (PCG). The runtime picks it.
 	Seed uint64
 }
@@ -70,6 +87,7 @@ func DefaultLANConfig() Config {
 		SuspicionMult: 4, SuspicionMaxTimeoutMult: 6, RetransmitMult: 4,
 		GossipInterval: 200 * time.Millisecond, GossipNodes: 3, MaxPiggyback: 32,
 		PushPullInterval: 30 * time.Second, DeadReapAfter: 5 * time.Minute, AwarenessMax: 8,
+		GossipToTheDeadTime: 30 * time.Second, ReconnectInterval: 30 * time.Second, ReconnectTimeout: 24 * time.Hour,
 	}
 }
 
@@ -79,6 +97,7 @@ func DefaultWANConfig() Config {
 	c := DefaultLANConfig()
 	c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = 5*time.Second, 3*time.Second, 6
 	c.GossipInterval, c.GossipNodes, c.PushPullInterval = 500*time.Millisecond, 4, 60*time.Second
+	c.GossipToTheDeadTime, c.ReconnectInterval = 60*time.Second, 60*time.Second
 	return c
 }
 
@@ -89,6 +108,7 @@ func DefaultLocalConfig() Config {
 	c.ProbeInterval, c.ProbeTimeout = 200*time.Millisecond, 100*time.Millisecond
 	c.GossipInterval, c.PushPullInterval = 40*time.Millisecond, 6*time.Second
 	c.DeadReapAfter = time.Minute
+	c.GossipToTheDeadTime, c.ReconnectInterval = 6*time.Second, 6*time.Second
 	return c
 }
 
@@ -121,8 +141,12 @@ func (c *Config) Validate() error {
 	setD(&c.PushPullInterval, d.PushPullInterval)
 	setD(&c.DeadReapAfter, d.DeadReapAfter)
 	setI(&c.AwarenessMax, d.AwarenessMax)
+	setD(&c.GossipToTheDeadTime, d.GossipToTheDeadTime)
+	setD(&c.ReconnectInterval, d.ReconnectInterval)
+	setD(&c.ReconnectTimeout, d.ReconnectTimeout)
 	switch {
-	case c.ProbeInterval < 0 || c.ProbeTimeout < 0 || c.GossipInterval < 0 || c.PushPullInterval < 0 || c.DeadReapAfter < 0:
+	case c.ProbeInterval < 0 || c.ProbeTimeout < 0 || c.GossipInterval < 0 || c.PushPullInterval < 0 || c.DeadReapAfter < 0 ||
+		c.GossipToTheDeadTime < 0 || c.ReconnectInterval < 0 || c.ReconnectTimeout < 0:
 		return fmt.Errorf("%w: durations must be positive", ErrInvalidConfig)
 	case c.ProbeTimeout >= c.ProbeInterval:
 		return fmt.Errorf("%w: ProbeTimeout %v must be below ProbeInterval %v (indirect probes need the rest of the interval)", ErrInvalidConfig, c.ProbeTimeout, c.ProbeInterval)

@@ -28,6 +28,15 @@ type Node struct {
 	nextProbe time.Time
 	nextGoss  time.Time
 	nextSync  time.Time
+
+	// Reconnection (Config.ReconnectInterval): the seeds and the members
+	// reaped as dead, tried one at a time so that a partition longer than
+	// DeadReapAfter heals.
+	seeds     []*former
+	formers   []*former // reaped dead members, oldest first
+	nextRecon time.Time
+	ignored    uint64 // updates ignored: an incarnation jump past MaxIncarnationJump
+	reconnects uint64 // reconnection Syncs sent
 	leaving   bool
 	lhm       int // local health multiplier (Lifeguard): 0 healthy … AwarenessMax−1
 
@@ -78,6 +87,26 @@ type probe struct {
 	targetIncn uint64
 }
 
+// former is an address to reconnect to: a seed, or a member reaped as
+// dead (id set).
+type former struct {
+	id, addr string
+	reaped   time.Time // when it was reaped; zero for a seed
+	next     time.Time // not tried before then (backoff)
+	tries    int
+}
+
+// maxFormers bounds the reaped members kept for reconnection.
+const maxFormers = 1024
+
+// MaxIncarnationJump bounds how far an update may raise a member's
+// incarnation above the one this node knows (0 for a member it does not
+// know): news beyond it is ignored. An honest member raises its
+// incarnation by one per refutation or restart, so it never comes near
+// 2^32; without the bound one forged update at incarnation 2^64−1 would
+// leave the member unable to refute it, ever (it cannot go higher).
+const MaxIncarnationJump = 1 << 32
+
 // ErrEmptyID is returned by New for an empty id or address.
 var ErrEmptyID = errors.New("swim: empty member id or address")
 
@@ -102,6 +131,7 @@ func New(now time.Time, id, addr string, cfg Config) (*Node, error) {
 	n.nextProbe = now.Add(n.jitter(cfg.ProbeInterval))
 	n.nextGoss = now.Add(n.jitter(cfg.GossipInterval))
 	n.nextSync = now.Add(cfg.PushPullInterval/2 + n.jitter(cfg.PushPullInterval))
+	n.nextRecon = now.Add(cfg.ReconnectInterval/2 + n.jitter(cfg.ReconnectInterval))
 	return n, nil
 }
 
@@ -222,6 +252,9 @@ func (n *Node) Next() time.Time {
 	if n.nextSync.Before(t) {
 		t = n.nextSync
 	}
+	if len(n.seeds)+len(n.formers) > 0 && n.nextRecon.Before(t) {
+		t = n.nextRecon
+	}
 	if p := n.probe; p != nil {
 		if !p.indirect && !p.acked && p.timeoutAt.Before(t) {
 			t = p.timeoutAt
@@ -278,6 +311,10 @@ func (n *Node) Tick(now time.Time) {
 	if !now.Before(n.nextSync) {
 		n.nextSync = now.Add(n.cfg.PushPullInterval)
 		n.pushPull()
+	}
+	if !now.Before(n.nextRecon) {
+		n.nextRecon = now.Add(n.cfg.ReconnectInterval)
+		n.reconnect(now)
 	}
 }
 
@@ -366,7 +403,10 @@ func (n *Node) gossip(now time.Time) {
 	if n.queue.len() == 0 {
 		return
 	}
-	for _, m := range n.randomMembers(n.cfg.GossipNodes, func(m *member) bool { return !m.State.gone() }) {
+	// Members declared dead or left not long ago stay among the targets:
+	// one that is alive after all learns the news and refutes it.
+	ok := func(m *member) bool { return !m.State.gone() || now.Sub(m.Since) < n.cfg.GossipToTheDeadTime }
+	for _, m := range n.randomMembers(n.cfg.GossipNodes, ok) {
 		ups := n.piggyback()
 		if len(ups) == 0 {
 			return
@@ -492,12 +532,21 @@ func (n *Node) merge(now time.Time, u Update, fromSync bool) {
 		return
 	}
 	m := n.members[u.ID]
+	var known uint64
+	if m != nil {
+		known = m.Incarnation
+	}
+	if u.Incarnation > known && u.Incarnation-known > MaxIncarnationJump {
+		n.ignored++
+		return
+	}
 	if m == nil {
 		if u.State != Alive && u.State != Suspect || u.Addr == "" {
 			return // news of the death of a stranger: nothing to forget
 		}
 		m = &member{Member: Member{ID: u.ID, Addr: u.Addr, State: Alive, Incarnation: u.Incarnation, Since: now}}
 		n.members[u.ID] = m
+		n.forget(u.ID, u.Addr) // a reaped member (or a seed) is back
 		n.list = append(n.list, m)
 		// A newcomer is inserted at a random place in the probe order,
 		// as memberlist does, so it is probed within one pass.
@@ -608,6 +657,10 @@ func (n *Node) refute(u Update) {
 	if n.leaving || u.Incarnation < n.self.Incarnation {
 		return
 	}
+	if u.Incarnation-n.self.Incarnation > MaxIncarnationJump {
+		n.ignored++ // forged: no member accepts it either (merge)
+		return
+	}
 	if u.State == Alive && u.Addr == n.self.Addr && u.Incarnation == n.self.Incarnation {
 		return
 	}
@@ -618,8 +671,15 @@ func (n *Node) refute(u Update) {
 	n.queue.push(n.selfUpdate())
 }
 
-// reap forgets a dead or left member.
+// reap forgets a dead or left member. A dead one is kept as an address
+// to reconnect to (a partition may be what killed it).
 func (n *Node) reap(now time.Time, m *member) {
+	if m.State == Dead {
+		if len(n.formers) == maxFormers {
+			n.formers = slices.Delete(n.formers, 0, 1)
+		}
+		n.formers = append(n.formers, &former{id: m.ID, addr: m.Addr, reaped: now, next: now})
+	}
 	n.gone = remove(n.gone, m)
 	delete(n.members, m.ID)
 	if i := slices.Index(n.list, m); i >= 0 {
@@ -640,4 +700,74 @@ func remove(s []*member, m *member) []*member {
 		return slices.Delete(s, i, i+1)
 	}
 	return s
+}
+
+// SetSeeds sets the addresses tried by reconnection besides the reaped
+// members: the seeds the node joined through. Its own address is skipped.
+func (n *Node) SetSeeds(addrs []string) {
+	n.seeds = n.seeds[:0]
+	for _, a := range addrs {
+		if a != "" && a != n.self.Addr && !slices.ContainsFunc(n.seeds, func(f *former) bool { return f.addr == a }) {
+			n.seeds = append(n.seeds, &former{addr: a})
+		}
+	}
+}
+
+// forget drops a reaped member from the reconnection list once it is
+// known again.
+func (n *Node) forget(id, addr string) {
+	n.formers = slices.DeleteFunc(n.formers, func(f *former) bool { return f.id == id || f.addr == addr })
+}
+
+// reconnect sends this node's full state (a Sync, as push-pull does) to
+// one address among the seeds and the reaped members that is due: one
+// that answers merges the two views, so two sides of a partition that
+// outlasted DeadReapAfter find each other. A seed whose address is a live
+// member's is skipped (push-pull covers it). Each try backs the address
+// off: the next one waits ReconnectInterval × 2^tries, up to 32
+// intervals; reaped members are dropped after ReconnectTimeout.
+func (n *Node) reconnect(now time.Time) {
+	n.formers = slices.DeleteFunc(n.formers, func(f *former) bool { return now.Sub(f.reaped) >= n.cfg.ReconnectTimeout })
+	live := make(map[string]bool, len(n.list))
+	for _, m := range n.list {
+		if !m.State.gone() {
+			live[m.Addr] = true
+		}
+	}
+	var due []*former
+	for _, f := range n.seeds {
+		if !live[f.addr] && !now.Before(f.next) {
+			due = append(due, f)
+		}
+	}
+	for _, f := range n.formers {
+		if !live[f.addr] && !now.Before(f.next) {
+			due = append(due, f)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	f := due[n.rng.IntN(len(due))]
+	f.tries++
+	f.next = now.Add(n.cfg.ReconnectInterval << min(f.tries, 5))
+	n.reconnects++
+	n.send(Message{Kind: KindSync, To: f.id, ToAddr: f.addr, Updates: n.fullState()})
+}
+
+// Stats are counters of the membership protocol.
+type Stats struct {
+	// Ignored counts updates ignored because they raised an incarnation
+	// by more than MaxIncarnationJump.
+	Ignored uint64
+	// Reconnects counts reconnection attempts (Syncs to seeds and reaped
+	// members).
+	Reconnects uint64
+	// Formers is the number of reaped members kept for reconnection.
+	Formers int
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	return Stats{Ignored: n.ignored, Reconnects: n.reconnects, Formers: len(n.formers)}
 }

@@ -288,3 +288,97 @@ func TestSimSlowNodes(t *testing.T) {
 		t.Errorf("LHM did not reduce false suspicions: %d with, %d without", withLHM, without)
 	}
 }
+
+// TestSimPartitionLongerThanReapHeals: the two sides of a partition that
+// lasts longer than DeadReapAfter have forgotten each other; reconnection
+// (to the seed and to reaped members' addresses) merges them once the
+// network heals. Before reconnection existed they stayed split for good.
+func TestSimPartitionLongerThanReapHeals(t *testing.T) {
+	n := 60
+	cfg := DefaultLANConfig()
+	cfg.DeadReapAfter = 30 * time.Second
+	s := newSimNet(t, cfg, 21)
+	nodes := convergedCluster(t, s, n)
+	for _, sn := range nodes {
+		sn.n.SetSeeds([]string{"a0"})
+	}
+	for i, sn := range nodes {
+		sn.group = i % 2
+	}
+	s.partitioned = true
+	forgotten := func() bool {
+		for _, sn := range nodes {
+			if len(sn.n.Members()) != n/2 {
+				return false
+			}
+		}
+		return true
+	}
+	if !s.run(s.now.Add(5*time.Minute), 100*time.Millisecond, forgotten) {
+		t.Fatal("the sides did not reap each other")
+	}
+	s.run(s.now.Add(80*time.Second), time.Hour, nil) // stay cut well past the reap
+	healAt := s.now
+	s.partitioned = false
+	bound := 2*cfg.ReconnectInterval + cfg.PushPullInterval
+	if !s.run(s.now.Add(bound), 100*time.Millisecond, s.converged) {
+		t.Fatalf("not one membership %v after healing (bound %v)", s.now.Sub(healAt), bound)
+	}
+	var tries uint64
+	for _, sn := range nodes {
+		tries += sn.n.Stats().Reconnects
+	}
+	t.Logf("N=%d, partition %v > DeadReapAfter %v: one membership %v after healing; %d reconnection attempts in all",
+		n, healAt.Sub(s.start).Round(time.Second), cfg.DeadReapAfter, s.now.Sub(healAt).Round(time.Millisecond), tries)
+}
+
+// TestSimFalseLeftRefuted: one forged update ("n3 left", incarnation 1000)
+// given to a single member makes it, and whoever it gossips to, list a
+// healthy member as left; the victim hears it (gossip reaches recently
+// dead and left members too) and refutes it within a few gossip rounds.
+// The same update at incarnation 2^64−1 is ignored: nothing could ever
+// refute it.
+func TestSimFalseLeftRefuted(t *testing.T) {
+	for _, tc := range []struct {
+		inc     uint64
+		ignored bool
+	}{{1000, false}, {^uint64(0), true}} {
+		t.Run(fmt.Sprint(tc.inc), func(t *testing.T) {
+			n := 20
+			s := newSimNet(t, DefaultLANConfig(), 3)
+			nodes := convergedCluster(t, s, n)
+			victim := nodes[3]
+			forged := Message{Kind: KindGossip, From: "intruder", FromAddr: "nowhere", To: nodes[1].n.ID(), ToAddr: nodes[1].addr,
+				Updates: []Update{{ID: victim.n.ID(), Addr: victim.addr, State: Left, Incarnation: tc.inc, From: victim.n.ID()}}}
+			s.deliver(nodes[1], forged)
+			if m, _ := nodes[1].n.Member(victim.n.ID()); tc.ignored != (m.State == Alive) {
+				t.Fatalf("after the forged update node 1 sees the victim %v at %d", m.State, m.Incarnation)
+			}
+			if tc.ignored {
+				if nodes[1].n.Stats().Ignored != 1 {
+					t.Errorf("Ignored = %d", nodes[1].n.Stats().Ignored)
+				}
+				s.run(s.now.Add(10*time.Second), time.Hour, nil)
+				if !s.converged() || victim.n.Incarnation() != 0 {
+					t.Errorf("converged %v, victim incarnation %d", s.converged(), victim.n.Incarnation())
+				}
+				return
+			}
+			start := s.now
+			ok := func() bool {
+				for _, sn := range nodes {
+					if m, _ := sn.n.Member(victim.n.ID()); m.State != Alive || m.Incarnation != tc.inc+1 {
+						return false
+					}
+				}
+				return true
+			}
+			bound := 3 * s.cfg.ProbeInterval
+			if !s.run(s.now.Add(bound), 10*time.Millisecond, ok) {
+				m, _ := nodes[1].n.Member(victim.n.ID())
+				t.Fatalf("not refuted everywhere within %v: node 1 sees %v at %d, the victim is at %d", bound, m.State, m.Incarnation, victim.n.Incarnation())
+			}
+			t.Logf("refuted everywhere %v after the forged update (victim at incarnation %d)", s.now.Sub(start).Round(time.Millisecond), victim.n.Incarnation())
+		})
+	}
+}
