@@ -32,13 +32,13 @@ type Node struct {
 	// Reconnection (Config.ReconnectInterval): the seeds and the members
 	// reaped as dead, tried one at a time so that a partition longer than
 	// DeadReapAfter heals.
-	seeds     []*former
-	formers   []*former // reaped dead members, oldest first
-	nextRecon time.Time
+	seeds      []*former
+	formers    []*former // reaped dead members, oldest first
+	nextRecon  time.Time
 	ignored    uint64 // updates ignored: an incarnation jump past MaxIncarnationJump
 	reconnects uint64 // reconnection Syncs sent
-	leaving   bool
-	lhm       int // local health multiplier (Lifeguard): 0 healthy … AwarenessMax−1
+	leaving    bool
+	lhm        int // local health multiplier (Lifeguard): 0 healthy … AwarenessMax−1
 
 	queue  queue
 	out    []Message
