@@ -66,8 +66,16 @@ type Config struct {
 	// neighbour. Default 1 s.
 	SyncInterval time.Duration
 	// StoreBytes bounds the messages kept to answer grafts and
-	// anti-entropy (each kept at most LongTTL). Default 64 MiB.
+	// anti-entropy (each kept at most LongTTL) — but a message a stream
+	// neighbour is not known to hold is not evicted by it: past it the node
+	// is congested (publishers wait, everywhere) until the neighbours have
+	// what they lack; past twice it, the oldest go anyway (counted in
+	// Stats.Stream.StoreEvictedUnsafe). Default 64 MiB.
 	StoreBytes int
+	// PeerGrace is how long the store waits for a stream neighbour whose
+	// stream is not up (not yet, or no more) before it stops keeping
+	// messages for it. Default 10 s.
+	PeerGrace time.Duration
 	// StreamQueueBytes bounds the bytes queued for one neighbour's stream.
 	// Past it, messages for that neighbour are announced (IHAVE) instead
 	// of pushed, so a slow neighbour pulls them at its own pace
@@ -152,7 +160,7 @@ func (c *Config) core() core.Config {
 		AckTimeout: c.AckTimeout, MaxAttempts: c.MaxAttempts,
 		RetryBackoff: c.RetryBackoff, MaxRetryBackoff: c.MaxRetryBackoff,
 		InitialRTT: c.InitialRTT, HopWindow: c.HopWindow,
-		GraftTimeout: c.GraftTimeout, SyncInterval: c.SyncInterval, StoreBytes: c.StoreBytes,
+		GraftTimeout: c.GraftTimeout, SyncInterval: c.SyncInterval, StoreBytes: c.StoreBytes, PeerGrace: c.PeerGrace,
 	}
 }
 
@@ -162,7 +170,7 @@ func (c *Config) fromCore(cc core.Config) {
 	c.AckTimeout, c.MaxAttempts = cc.AckTimeout, cc.MaxAttempts
 	c.RetryBackoff, c.MaxRetryBackoff = cc.RetryBackoff, cc.MaxRetryBackoff
 	c.InitialRTT, c.HopWindow = cc.InitialRTT, cc.HopWindow
-	c.GraftTimeout, c.SyncInterval, c.StoreBytes = cc.GraftTimeout, cc.SyncInterval, cc.StoreBytes
+	c.GraftTimeout, c.SyncInterval, c.StoreBytes, c.PeerGrace = cc.GraftTimeout, cc.SyncInterval, cc.StoreBytes, cc.PeerGrace
 }
 
 func setInt(p *int, def int) {

@@ -132,6 +132,9 @@ func (l *link) session() (wasUp bool, err error) {
 	select {
 	case <-up:
 		wasUp = true
+		l.n.mu.Lock()
+		l.n.core.PeerUp(time.Now(), l.peer, false)
+		l.n.mu.Unlock()
 	default:
 	}
 	if rerr != nil && !errors.Is(rerr, context.Canceled) && status.Code(rerr) != codes.Canceled {
@@ -186,6 +189,10 @@ func (l *link) read(stream transport.Stream, up chan struct{}) error {
 			case <-up:
 			default:
 				close(up)
+				l.n.mu.Lock()
+				l.n.core.PeerUp(time.Now(), l.peer, true)
+				l.n.push(l.c, l.n.core.ConnectDigest())
+				l.n.mu.Unlock()
 			}
 			if h.GetId() != l.peer {
 				l.n.logger.Warn("neighbour's stream answered with another id", "peer", l.peer, "endpoint", l.addr, "answered", h.GetId())

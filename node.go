@@ -94,8 +94,11 @@ type GossipNode struct {
 	// when Config.DisableStreaming is set.
 	streaming bool
 	linkSet
-	qtotal *queueTotal
-	sc     streamCounters
+	qtotal    *queueTotal
+	sc        streamCounters
+	congested atomic.Bool  // the core's store is congested (core.Node.Congested), as of the last step
+	busyNs    atomic.Int64 // until when (unix ns) publishers wait for a congestion: this node's or one reported by a peer
+	room      roomSignal   // closed when the congestion ends
 }
 
 // NewGossipNode creates a node as the seed does. storage, router, logger
@@ -321,7 +324,9 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	now := time.Now()
 	n.mu.Lock()
 	res, err := n.core.Receive(now, msg)
+	skips := n.afterStep(now)
 	n.mu.Unlock()
+	n.logSkips(skips)
 	if err != nil {
 		n.logger.Warn("rejected message", "hash", logID(msg.GetHash()), "from", logID(msg.GetFromHash()), "err", err)
 		return nil, asRPCError(err)

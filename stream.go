@@ -41,6 +41,7 @@ type streamCounters struct {
 	unaryFallbacks atomic.Uint64 // neighbours that answered Unimplemented
 	badFrames      atomic.Uint64 // stream frames that did not decode or validate
 	publishWaits   atomic.Uint64 // publishes that waited for room (node saturated)
+	congested      atomic.Uint64 // core steps after which the store was congested
 	publishReject  atomic.Uint64 // publishes refused: still saturated at their deadline
 }
 
@@ -156,6 +157,9 @@ func (n *GossipNode) ServeStream(ctx context.Context, stream transport.Stream) e
 	if err := stream.Send(answer); err != nil {
 		return err
 	}
+	n.mu.Lock()
+	n.push(c, n.core.ConnectDigest())
+	n.mu.Unlock()
 	// Read on another goroutine while this one writes answers and ACKs.
 	recvDone := make(chan error, 1)
 	n.wg.Add(1)
@@ -203,7 +207,7 @@ func (n *GossipNode) read(stream transport.Stream, c *conn, first *pb.Envelope) 
 // write sends what c holds, one envelope per batch, until it is empty.
 func (n *GossipNode) write(stream transport.Stream, c *conn) error {
 	for {
-		env, ok := c.next(time.Now())
+		env, ok := c.next(time.Now(), n.busyUntil())
 		if !ok {
 			return nil
 		}
@@ -235,7 +239,12 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) (core.StreamEvent
 	if len(ev.Acked) > 0 {
 		n.core.AckedBy(now, c.peer, ev.Acked, ev.RTT)
 	}
+	skips := n.afterStep(now)
 	n.mu.Unlock()
+	n.logSkips(skips)
+	if !ev.BusyUntil.IsZero() {
+		n.busy(ev.BusyUntil)
+	}
 	if len(ev.Acked) > 0 {
 		n.sc.copiesAcked.Add(uint64(len(ev.Acked)))
 	}
@@ -345,28 +354,106 @@ func (n *GossipNode) flushLazy() {
 	}
 }
 
-// waitForRoom blocks a publish while the node is saturated (more than
-// MaxQueuedBytes queued for streams, or every neighbour's stream over
-// StreamQueueBytes) until there is room or ctx ends.
-func (n *GossipNode) waitForRoom(ctx context.Context) error {
-	full, room := n.qtotal.saturated()
-	if !full {
-		return nil
+// congestionLease is how long a node that finds its store congested
+// (core.Node.Congested) makes publishers wait, its own and, through the
+// busy_ms of its envelopes, everyone's; it renews it while it stays
+// congested. Long enough to cross a few hops of envelopes (each waits at
+// most a lazy flush, GraftTimeout/2), short enough that publishing
+// resumes soon after the congestion ends.
+const congestionLease = time.Second
+
+// afterStep takes what a step of the core left for the runtime: the
+// store's congestion and the give-ups to log. n.mu is held.
+func (n *GossipNode) afterStep(now time.Time) []core.Skip {
+	congested := n.core.Congested()
+	if congested {
+		n.busy(now.Add(congestionLease))
+		n.sc.congested.Add(1)
 	}
-	n.sc.publishWaits.Add(1)
-	for full {
+	if was := n.congested.Swap(congested); was && !congested {
+		n.room.signal()
+	}
+	return n.core.TakeSkips()
+}
+
+// logSkips logs give-ups (a loss: messages this node will never deliver).
+func (n *GossipNode) logSkips(skips []core.Skip) {
+	for _, sk := range skips {
+		n.logger.Warn("sequence numbers given up: these messages will not be delivered here (counted in stream.holes_skipped)",
+			"seq_node", sk.Key.Node, "seq_epoch", sk.Key.Epoch, "first", sk.First, "last", sk.Last, "numbers", sk.Skipped, "why", sk.Reason)
+	}
+}
+
+// busy extends the known congestion to until (never shortens it).
+func (n *GossipNode) busy(until time.Time) {
+	u := until.UnixNano()
+	for {
+		cur := n.busyNs.Load()
+		if cur >= u || n.busyNs.CompareAndSwap(cur, u) {
+			return
+		}
+	}
+}
+
+// busyUntil is when the congestion this node knows of ends (zero: none).
+func (n *GossipNode) busyUntil() time.Time {
+	if u := n.busyNs.Load(); u != 0 {
+		return time.Unix(0, u)
+	}
+	return time.Time{}
+}
+
+// waitForRoom blocks a publish while the node is saturated — more than
+// MaxQueuedBytes queued for streams, every neighbour's stream over
+// StreamQueueBytes, its store full of messages a neighbour still lacks,
+// or a congestion reported by another node — until there is room or ctx
+// ends.
+func (n *GossipNode) waitForRoom(ctx context.Context) error {
+	waited := false
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		full, room := n.qtotal.saturated()
+		congested := n.congested.Load()
+		busy := time.Until(n.busyUntil())
+		if !full && !congested && busy <= 0 {
+			return nil
+		}
+		if !waited {
+			waited = true
+			n.sc.publishWaits.Add(1)
+		}
+		var later <-chan time.Time
+		if busy > 0 && !full && !congested {
+			if timer == nil {
+				timer = time.NewTimer(busy)
+			} else {
+				timer.Reset(busy)
+			}
+			later = timer.C
+		}
 		select {
 		case <-room:
+		case <-n.room.wait():
+		case <-later:
 		case <-ctx.Done():
 			n.sc.publishReject.Add(1)
-			return fmt.Errorf("%w: %d bytes queued for neighbours' streams (limit %d), or every neighbour's queue over %d bytes: %w",
-				ErrSaturated, n.qtotal.load(), n.cfg.MaxQueuedBytes, n.cfg.StreamQueueBytes, ctx.Err())
+			why := fmt.Sprintf("%d bytes queued for neighbours' streams (limit %d), or every neighbour's queue over %d bytes", n.qtotal.load(), n.cfg.MaxQueuedBytes, n.cfg.StreamQueueBytes)
+			switch {
+			case congested:
+				why = fmt.Sprintf("its message store is over %d bytes with messages a neighbour still lacks", n.cfg.StoreBytes)
+			case !full:
+				why = "a node in the cluster reported that its store is full of messages a neighbour still lacks"
+			}
+			return fmt.Errorf("%w: %s: %w", ErrSaturated, why, ctx.Err())
 		case <-n.ctx.Done():
 			return ErrClosed
 		}
-		full, room = n.qtotal.saturated()
 	}
-	return nil
 }
 
 // linkSet is the node's streams: outbound links by neighbour id, and the

@@ -70,10 +70,11 @@ func (c *conn) push(f core.Frame) core.PushResult {
 	return res
 }
 
-// next takes the next envelope to send; more says frames are left.
-func (c *conn) next(now time.Time) (env *pb.Envelope, ok bool) {
+// next takes the next envelope to send, telling the peer of the
+// congestion known until busy.
+func (c *conn) next(now, busy time.Time) (env *pb.Envelope, ok bool) {
 	var more bool
-	c.do(func(s *core.Stream) { env, more, ok = s.Next(now, batchBytes) })
+	c.do(func(s *core.Stream) { env, more, ok = s.Next(now, batchBytes, busy) })
 	if more {
 		c.signal()
 	}
@@ -175,4 +176,29 @@ func (t *queueTotal) load() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.bytes
+}
+
+// roomSignal wakes publishers waiting for the node to stop being
+// congested: wait returns a channel that signal closes.
+type roomSignal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (r *roomSignal) wait() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ch == nil {
+		r.ch = make(chan struct{})
+	}
+	return r.ch
+}
+
+func (r *roomSignal) signal() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ch != nil {
+		close(r.ch)
+		r.ch = nil
+	}
 }

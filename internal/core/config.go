@@ -28,6 +28,7 @@ const (
 	DefaultMaxSyncMessages = 4096
 	DefaultMaxDigestAbove  = 256
 	DefaultMaxHoles        = 4096
+	DefaultPeerGrace       = 10 * time.Second
 
 	// FanoutAll as Config.Fanout forwards to every neighbour but the
 	// sender and the origin.
@@ -108,10 +109,16 @@ type Config struct {
 	// MaxDigestAbove bounds the numbers above the contiguous prefix that
 	// a digest lists per sequence. Default 256.
 	MaxDigestAbove int
-	// MaxHoles bounds the numbers a node holds above a gap in one
-	// sequence; past it the oldest gap is given up (Counters.HolesSkipped).
-	// Default 4096.
+	// MaxHoles bounds the gaps a node tracks in one sequence (its state
+	// is one entry per gap, whatever the numbers); past it the oldest gap
+	// is given up (Counters.HolesSkipped, and a Skip for the log). Legit
+	// traffic leaves a few gaps; the bound is against a peer that invents
+	// numbers. Default 4096.
 	MaxHoles int
+	// PeerGrace is how long the message store keeps waiting for a stream
+	// neighbour whose stream is not up (not yet, or no more) before it may
+	// evict messages that neighbour is not known to hold. Default 10 s.
+	PeerGrace time.Duration
 }
 
 // Validate fills zero fields with their defaults and rejects impossible
@@ -138,6 +145,7 @@ func (c *Config) Validate() error {
 	setInt(&c.MaxSyncMessages, DefaultMaxSyncMessages)
 	setInt(&c.MaxDigestAbove, DefaultMaxDigestAbove)
 	setInt(&c.MaxHoles, DefaultMaxHoles)
+	setDur(&c.PeerGrace, DefaultPeerGrace)
 
 	switch {
 	case c.Fanout < 0 && c.Fanout != FanoutAll:
@@ -147,7 +155,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("size limits and MaxAttempts must be positive")
 	case c.MinTTL < 0 || c.MaxTTL < 0 || c.LongTTL < 0 || c.AckTimeout < 0 ||
 		c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 || c.InitialRTT < 0 || c.HopWindow < 0 ||
-		c.GraftTimeout < 0 || c.SyncInterval < 0:
+		c.GraftTimeout < 0 || c.SyncInterval < 0 || c.PeerGrace < 0:
 		return fmt.Errorf("durations must be positive")
 	case c.MinTTL > c.MaxTTL:
 		return fmt.Errorf("MinTTL (%v) must not exceed MaxTTL (%v)", c.MinTTL, c.MaxTTL)

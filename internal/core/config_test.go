@@ -66,6 +66,7 @@ func TestValidateKeepsSetValues(t *testing.T) {
 		MaxSyncMessages: 7,
 		MaxDigestAbove:  8,
 		MaxHoles:        9,
+		PeerGrace:       2 * time.Second,
 	}
 	c := set
 	if err := c.Validate(); err != nil {

@@ -132,6 +132,9 @@ type StreamEvents struct {
 	// the round trip of the newest of them (for the hop latency).
 	Acked []Frame
 	RTT   time.Duration
+	// BusyUntil is when the congestion the peer reported ends (zero:
+	// none).
+	BusyUntil time.Time
 }
 
 // Receive takes the stream-level fields of an envelope that arrived on
@@ -147,6 +150,9 @@ func (s *Stream) Receive(now time.Time, env *pb.Envelope) StreamEvents {
 	}
 	if a := env.GetAck(); a > 0 {
 		ev.Acked, ev.RTT = s.Acked(now, a)
+	}
+	if b := env.GetBusyMs(); b > 0 {
+		ev.BusyUntil = now.Add(time.Duration(b) * time.Millisecond)
 	}
 	return ev
 }
@@ -166,6 +172,15 @@ func CheckHello(cfg *Config, self string, env *pb.Envelope) (*pb.Hello, error) {
 	return h, nil
 }
 
+// ConnectDigest is the digest a node sends on a stream that just came up
+// (both ends do): each learns what the other holds at once, instead of
+// at the next anti-entropy round, so that the store can evict what the
+// peer has and the peer can graft what it lacks.
+func (n *Node) ConnectDigest() Frame {
+	n.counters.DigestsSent++
+	return Frame{Kind: FrameDigest, Digest: n.Digest(false)}
+}
+
 // Copies is the number of messages env carries (pushed and repairs).
 func Copies(env *pb.Envelope) int { return len(env.GetMessages()) + len(env.GetRepairs()) }
 
@@ -180,9 +195,16 @@ func (n *Node) SentTo(peer string, env *pb.Envelope) {
 // AckedBy records that peer acknowledged the messages of frames, the
 // newest after rtt.
 func (n *Node) AckedBy(now time.Time, peer string, frames []Frame, rtt time.Duration) {
-	if len(frames) > 0 {
-		n.st.RecordAckN(now, peer, len(frames), rtt, false)
+	if len(frames) == 0 {
+		return
 	}
+	n.st.RecordAckN(now, peer, len(frames), rtt, false)
+	for _, f := range frames {
+		if r := f.Range; r != nil {
+			n.holds(peer, SeqKey{Node: r.GetNode(), Epoch: r.GetEpoch()}, r.GetFirst(), r.GetLast())
+		}
+	}
+	n.store.evict(n.holders.need)
 }
 
 // UnaryFallback switches stream neighbour peer to the seed's unary RPC

@@ -89,7 +89,16 @@ type Counters struct {
 	DigestsReceived uint64 // anti-entropy digests received
 	SyncSent        uint64 // messages sent in answer to a digest
 	Repaired        uint64 // first receipts that came by graft or digest answer
-	HolesSkipped    uint64 // sequence numbers given up (MaxHoles)
+	HolesSkipped    uint64 // sequence numbers given up: no neighbour can send them (see Skip)
+	// Store (store.go).
+	StoreEvicted       uint64 // messages the byte bound evicted before their age
+	StoreEvictedUnsafe uint64 // of those, ones a live stream neighbour was not known to hold (twice StoreBytes reached)
+	StoreExpiredUnsafe uint64 // messages that reached LongTTL while a live stream neighbour was not known to hold them
+	// Missing is a gauge: the numbers below the highest received of each
+	// sequence that this node neither holds nor gave up (still wanted).
+	// It drops to 0 once repair has caught up; one that stays up is a
+	// loss in the making, visible before any give-up.
+	Missing uint64
 }
 
 // Node is the protocol state of one gossip node. It is not safe for
@@ -111,6 +120,8 @@ type Node struct {
 	nextSeq uint64             // the last number this node gave a message
 	seqs    map[SeqKey]*seqTrack
 	store   *msgStore
+	holders holderState // what the stream neighbours hold (holders.go)
+	skips   []Skip      // give-ups not yet taken by the runtime
 }
 
 // NewNode returns the protocol state of node self. cfg must have been
@@ -133,6 +144,7 @@ func NewNode(self string, cfg *Config, st *Storage, router Router, seed uint64) 
 		seqs:      make(map[SeqKey]*seqTrack),
 		parents:   make(map[string]*parent),
 		store:     newMsgStore(cfg.StoreBytes, cfg.LongTTL),
+		holders:   newHolderState(),
 	}
 }
 
@@ -146,7 +158,14 @@ func (n *Node) Config() *Config { return n.cfg }
 func (n *Node) Storage() *Storage { return n.st }
 
 // Counters returns a copy of the node's counters.
-func (n *Node) Counters() Counters { return n.counters }
+func (n *Node) Counters() Counters {
+	c := n.counters
+	c.StoreEvicted, c.StoreEvictedUnsafe, c.StoreExpiredUnsafe = n.store.evicted, n.store.evictedUnsafe, n.store.expiredUnsafe
+	for _, t := range n.seqs {
+		c.Missing += t.max - t.contiguous - t.held()
+	}
+	return c
+}
 
 // AddNeighbor adds or re-addresses a neighbour. It refreshes the TTL.
 func (n *Node) AddNeighbor(id, addr string) error {
@@ -174,6 +193,7 @@ func (n *Node) RemoveNeighbor(id string) bool {
 	if _, ok := n.neighbors[id]; !ok {
 		return false
 	}
+	n.releaseSlot(id)
 	delete(n.neighbors, id)
 	delete(n.peers, id)
 	i, _ := slices.BinarySearch(n.order, id)
@@ -218,6 +238,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		ack.Duplicate = true
 		if k, seq := keyOf(msg); seq != 0 && k.Node != "" {
 			n.track(now, k).add(seq, now)
+			n.holds(msg.GetFromHash(), k, seq, seq) // the sender has it
 		}
 		res := Result{Ack: ack}
 		e := n.st.Active(msg.GetHash())
@@ -289,7 +310,9 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 			panic("core: marshal of a validated message failed: " + err.Error()) // broken invariant
 		}
 		res.Wire = wire
-		n.store.put(&storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now, hops: fwd.Hops})
+		n.store.put(&storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now, hops: fwd.Hops}, n.holders.need)
+		n.holds(msg.GetFromHash(), key, seq, seq)
+		n.holds(origin, key, seq, seq)
 		res.Out = make([]Out, 0, streams)
 		one := &pb.SeqRange{Node: key.Node, Epoch: key.Epoch, First: seq, Last: seq, Hops: fwd.Hops} // shared, never modified
 		var up string                                                                                // the parent: messages flow from it, not to it
@@ -298,7 +321,16 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		}
 		for _, id := range n.order {
 			p := n.peers[id]
-			if p.kind != KindStream || id == msg.GetFromHash() || id == origin {
+			if p.kind != KindStream || id == msg.GetFromHash() {
+				continue
+			}
+			if id == origin {
+				// The origin has it, but learns from the announcement that
+				// this node does too: its store may then drop the message
+				// (store.go), which it would otherwise keep until a
+				// digest from this node said so.
+				n.counters.IHavesSent++
+				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameIHave, Range: one}})
 				continue
 			}
 			// A copy that beat the parent's goes to the parent as an
@@ -421,4 +453,6 @@ func (n *Node) backoff(attempt int) time.Duration {
 func (n *Node) Tick(now time.Time) {
 	n.counters.Expired += uint64(n.st.Expire(now))
 	n.expireSeqs(now)
+	n.expireGrace(now)
+	n.store.expire(now, n.holders.need)
 }

@@ -118,6 +118,11 @@ func (n *Node) SetPeerKind(id string, k PeerKind) bool {
 	}
 	if p.kind != k {
 		p.kind, p.lazy, p.shared = k, nil, false
+		if k == KindStream {
+			n.bitOf(id) // the store waits for it from now on (PeerGrace)
+		} else {
+			n.releaseSlot(id)
+		}
 	}
 	return true
 }
@@ -311,6 +316,7 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) []
 		}
 		n.counters.IHavesReceived += r.GetLast() - r.GetFirst() + 1
 		k := SeqKey{Node: r.GetNode(), Epoch: r.GetEpoch()}
+		n.holds(from, k, r.GetFirst(), r.GetLast()) // an announcer holds what it announces
 		if _, known := n.seqs[k]; !known && len(n.seqs) >= maxSequences {
 			n.counters.Invalid++
 			continue
@@ -342,6 +348,7 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) []
 		}
 		t.pend = append(t.pend, &pendGraft{upto: r.GetLast(), deadline: now.Add(n.graftTimeout()), peers: []string{from}})
 	}
+	n.store.evict(n.holders.need)
 	return out
 }
 
@@ -526,6 +533,9 @@ func (n *Node) SyncTarget() (peer string, f Frame, ok bool) {
 // node lacks and is not itself a reply, this node's own digest.
 func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 	n.counters.DigestsReceived++
+	if p := n.peers[from]; p != nil && p.kind == KindStream {
+		n.recordFloors(from, d.GetSequences())
+	}
 	peer := make(map[SeqKey]*pb.SeqSummary, len(d.GetSequences()))
 	lack := false
 	for _, s := range d.GetSequences() {
@@ -533,22 +543,18 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 			n.counters.Invalid++
 			continue
 		}
-		if !slices.IsSorted(s.Above) {
-			slices.Sort(s.Above)
-		}
+		normalizeSummary(s, n.cfg.MaxDigestAbove)
 		k := SeqKey{Node: s.GetNode(), Epoch: s.GetEpoch()}
 		peer[k] = s
-		t := n.seqs[k]
-		if t != nil && s.GetFloor() > 0 && s.GetContiguous()+1 >= s.GetFloor() {
-			// The peer holds everything from its floor up; what this node
-			// lacks below it the peer can no longer send.
-			n.counters.HolesSkipped += t.giveUpBelow(s.GetFloor())
+		if b := n.bitOf(from); b != 0 {
+			n.store.holdSummary(b, s)
 		}
+		t := n.seqs[k]
 		var mine uint64
 		if t != nil {
 			mine = t.contiguous
 		}
-		if t == nil && (s.GetContiguous() > 0 || len(s.GetAbove()) > 0) || t != nil && t.lacks(s) {
+		if t == nil && (s.GetContiguous() > 0 || len(s.GetHeld()) > 0) || t != nil && t.lacks(s) {
 			lack = true
 			// A digest is also an announcement: what it names and this
 			// node lacks is grafted from the peer if it has not arrived
@@ -559,9 +565,9 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 			if s.GetContiguous() > mine {
 				ann = append(ann, &pb.SeqRange{Node: k.Node, Epoch: k.Epoch, First: max(mine+1, s.GetFloor(), 1), Last: s.GetContiguous()})
 			}
-			for _, a := range s.GetAbove() {
-				if a > mine && (t == nil || !t.has(a)) {
-					ann = append(ann, &pb.SeqRange{Node: k.Node, Epoch: k.Epoch, First: a, Last: a})
+			for _, sp := range s.GetHeld() {
+				if sp.GetLast() > mine && (t == nil || !t.hasAll(sp.GetFirst(), sp.GetLast())) {
+					ann = append(ann, &pb.SeqRange{Node: k.Node, Epoch: k.Epoch, First: max(sp.GetFirst(), mine+1), Last: sp.GetLast()})
 				}
 			}
 			if len(ann) > 0 && ann[0].First <= ann[0].Last {
@@ -569,6 +575,14 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 			}
 		}
 	}
+	// Gaps no current stream neighbour can still send are given up.
+	for k, t := range n.seqs {
+		if f := n.giveUpFloor(k); f > t.contiguous+1 {
+			first := t.contiguous + 1
+			n.skip(k, first, f-1, t.giveUpBelow(f), "no stream neighbour stores them any more (every one's store floor is above them)")
+		}
+	}
+	n.store.evict(n.holders.need)
 	var out []Frame
 	budget := n.cfg.MaxSyncMessages
 	// Anti-entropy is the last resort: messages younger than a sync
@@ -588,13 +602,23 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 	for _, k := range keys {
 		sm := n.store.bySeq[k]
 		ps := peer[k]
+		// What the peer gave up and this node still has: late beats never.
+		for _, r := range ps.GetSkipped() {
+			for _, x := range sm.numbersFrom(r.GetFirst(), budget) {
+				if x > r.GetLast() || budget == 0 {
+					break
+				}
+				budget--
+				out = append(out, sm.m[x].frame())
+			}
+		}
 		lo := sm.min
 		if ps != nil {
 			lo = max(lo, ps.GetContiguous()+1)
 		}
-		// Numbers the peer lists are skipped, so at most that many more
-		// than the budget are looked at.
-		for _, s := range sm.numbersFrom(lo, budget+len(ps.GetAbove())+1) {
+		// Numbers the peer holds are passed over: the work is bounded by
+		// what this node stores of the sequence.
+		for _, s := range sm.numbersFrom(lo, len(sm.m)) {
 			if budget == 0 {
 				break
 			}
@@ -628,7 +652,10 @@ func (n *Node) expireSeqs(now time.Time) {
 			continue
 		}
 		live[k.Node] = true
-		n.counters.HolesSkipped += t.skipHoles(n.cfg.MaxHoles)
+		for t.gaps() > n.cfg.MaxHoles {
+			first, last, k2 := t.skipOldestGap()
+			n.skip(k, first, last, k2, "more than MaxHoles gaps in the sequence")
+		}
 	}
 	// Per-source tree state of sources gone quiet goes with them.
 	for src := range n.parents {
@@ -643,5 +670,4 @@ func (n *Node) expireSeqs(now time.Time) {
 			}
 		}
 	}
-	n.store.expire(now)
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -9,8 +10,10 @@ import (
 
 // Stream is the protocol state of one Gossip.Stream at one end: the frames
 // waiting to be sent and how they become Envelopes, the cumulative ACK
-// owed to the other end, and (on the end that opened the stream) the
-// envelopes sent but not yet acknowledged, which a new stream re-sends.
+// owed to the other end, and the envelopes sent but not yet acknowledged
+// (both ends acknowledge what they receive, so that each learns what the
+// other holds; the end that opened the stream also re-sends them on the
+// next stream when this one breaks).
 // The runtime owns one per stream, serialises calls to it (it is not safe
 // for concurrent use), moves the envelopes Next returns and feeds Received
 // and Acked with what arrives. It is independent of Node so that the
@@ -26,8 +29,8 @@ import (
 // Bytes are counted as frameBytes estimates: a message's wire size plus a
 // little, a fixed size for the small frames.
 type Stream struct {
-	soft  int  // past it, eager messages become announcements; past 4×, frames are dropped
-	track bool // keep sent envelopes until acknowledged (the opening end)
+	soft   int  // past it, eager messages become announcements; past 4×, frames are dropped
+	opener bool // this end opened the stream: it re-sends what was not acknowledged
 
 	frames []Frame
 	head   int
@@ -53,11 +56,11 @@ type unackedEnv struct {
 }
 
 // NewStream returns the state of a new stream with the given soft bound
-// (Config.StreamQueueBytes in the runtime); track is true on the end that
+// (Config.StreamQueueBytes in the runtime); opener is true on the end that
 // opened the stream, which re-sends what was not acknowledged when a
-// stream breaks and it opens the next one.
-func NewStream(soft int, track bool) *Stream {
-	return &Stream{soft: soft, track: track}
+// stream breaks and it opens the next one (Restart).
+func NewStream(soft int, opener bool) *Stream {
+	return &Stream{soft: soft, opener: opener}
 }
 
 // PushResult says what became of a pushed frame.
@@ -177,20 +180,18 @@ func (s *Stream) Len() int { return len(s.frames) - s.head }
 // the sender chose the receiver as a neighbour (membership: the link is
 // two-way, and the receiver makes it so when it did not know).
 func (s *Stream) Hello(self, addr string, maxRecv int, link bool) *pb.Envelope {
-	if s.track {
-		s.sent = 1
-	}
+	s.sent = 1
 	return &pb.Envelope{Hello: &pb.Hello{Id: self, Address: addr, MaxEnvelopeBytes: uint64(maxRecv), Link: link}}
 }
 
 // Next takes frames up to maxBytes (at least one), up to the peer's limit,
-// and returns them as one Envelope with the ACK owed (if new): messages
+// and returns them as one Envelope with the ACK owed (if new) and the
+// congestion this node knows of (busyUntil, when after now): messages
 // and repairs as their shared serialized bytes, consecutive announcements
 // of one sequence merged into one range, prune sources de-duplicated, the
-// latest digest. On the opening end the envelope's messages are kept
-// until Acked. ok is false when there is nothing to send; more is true
+// latest digest. The envelope's messages are kept until Acked. ok is false when there is nothing to send; more is true
 // when frames are left (the writer loops).
-func (s *Stream) Next(now time.Time, maxBytes int) (env *pb.Envelope, more, ok bool) {
+func (s *Stream) Next(now time.Time, maxBytes int, busyUntil time.Time) (env *pb.Envelope, more, ok bool) {
 	if s.peerMax > 0 {
 		maxBytes = min(maxBytes, s.peerMax-envelopeOverhead)
 	}
@@ -219,17 +220,18 @@ func (s *Stream) Next(now time.Time, maxBytes int) (env *pb.Envelope, more, ok b
 		s.lazy = false
 		return nil, false, false
 	}
-	if s.track {
-		s.sent++
-		var msgs []Frame
-		for _, f := range batch {
-			if f.Kind == FrameMessage {
-				msgs = append(msgs, f)
-			}
+	if d := busyUntil.Sub(now); d > 0 {
+		env.BusyMs = uint32(min(d.Milliseconds()+1, math.MaxUint32))
+	}
+	s.sent++
+	var msgs []Frame
+	for _, f := range batch {
+		if f.Kind == FrameMessage {
+			msgs = append(msgs, f)
 		}
-		if len(msgs) > 0 {
-			s.unacked = append(s.unacked, unackedEnv{seq: s.sent, at: now, frames: msgs})
-		}
+	}
+	if len(msgs) > 0 {
+		s.unacked = append(s.unacked, unackedEnv{seq: s.sent, at: now, frames: msgs})
 	}
 	if n > 0 {
 		clear(s.frames[s.head : s.head+n])
@@ -293,16 +295,14 @@ func extends(last, r *pb.SeqRange) bool {
 	return last.GetNode() == r.GetNode() && last.GetEpoch() == r.GetEpoch() && last.GetLast()+1 == r.GetFirst()
 }
 
-// Received counts an envelope that arrived on the stream; on the answering
-// end, one that carried messages makes the cumulative ACK due (it rides with the next
+// Received counts an envelope that arrived on the stream; one that carried
+// messages makes the cumulative ACK due (it rides with the next
 // envelope back, or goes at the next Flush: a stream carrying one message
 // at a time then does not cost an ACK envelope per message; round trips
 // measured from ACKs include that wait).
 func (s *Stream) Received(env *pb.Envelope) {
 	s.recvd++
-	// Only the opening end keeps what it sent until acknowledged, so only
-	// the other end owes ACKs.
-	if !s.track && (len(env.GetMessages()) > 0 || len(env.GetRepairs()) > 0) {
+	if len(env.GetMessages()) > 0 || len(env.GetRepairs()) > 0 {
 		s.ackDue = s.recvd
 		s.lazy = true
 	}

@@ -27,7 +27,7 @@ func TestStreamWithdraw(t *testing.T) {
 	if freed := before - s.Bytes(); freed != 2*(108-48) {
 		t.Fatalf("freed %d bytes, want %d", freed, 2*(108-48))
 	}
-	env, more, ok := s.Next(t0, 28<<10)
+	env, more, ok := s.Next(t0, 28<<10, time.Time{})
 	if !ok || more {
 		t.Fatalf("Next: ok %v more %v", ok, more)
 	}
@@ -77,14 +77,14 @@ func TestStreamAcksAndRestart(t *testing.T) {
 	hello := opener.Hello("a", "addr-a", 1<<20, true)
 	answerer.Receive(t0, hello)
 	opener.Push(msgFrame("s", 1, false))
-	env1, _, _ := opener.Next(t0, 1<<20)
+	env1, _, _ := opener.Next(t0, 1<<20, time.Time{})
 	opener.Push(msgFrame("s", 2, false))
-	env2, _, _ := opener.Next(t0.Add(time.Millisecond), 1<<20)
+	env2, _, _ := opener.Next(t0.Add(time.Millisecond), 1<<20, time.Time{})
 	answerer.Receive(t0, env1)
 	if !answerer.Flush() {
 		t.Fatal("an ACK is owed but Flush says nothing is due")
 	}
-	ack, _, ok := answerer.Next(t0, 1<<20)
+	ack, _, ok := answerer.Next(t0, 1<<20, time.Time{})
 	if !ok || ack.GetAck() != 2 { // the hello is envelope 1
 		t.Fatalf("ack envelope %v, want ack 2", ack)
 	}
@@ -97,7 +97,7 @@ func TestStreamAcksAndRestart(t *testing.T) {
 		t.Fatalf("Restart re-sends %d, want 1", k)
 	}
 	opener.Hello("a", "addr-a", 1<<20, true)
-	env, _, _ := opener.Next(t0, 1<<20)
+	env, _, _ := opener.Next(t0, 1<<20, time.Time{})
 	if len(env.GetRepairs()) != 1 || len(env.GetMessages()) != 0 {
 		t.Fatalf("re-sent envelope %v, want the message as a repair", env)
 	}
@@ -123,7 +123,7 @@ func TestStreamPeerLimit(t *testing.T) {
 	for range 20000 {
 		s.Push(msgFrame("s", 3, true))
 	}
-	env, _, _ := s.Next(t0, 1<<30)
+	env, _, _ := s.Next(t0, 1<<30, time.Time{})
 	if size := len(env.GetRepairs()) * 108; size > 1<<20 {
 		t.Fatalf("an envelope of about %d bytes for a peer that takes 1 MiB", size)
 	}

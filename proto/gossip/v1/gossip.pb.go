@@ -321,7 +321,15 @@ type Envelope struct {
 	Digest *Digest `protobuf:"bytes,7,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Messages sent in answer to a graft or a digest, serialized like
 	// messages. A duplicate among them does not prune its sender.
-	Repairs       [][]byte `protobuf:"bytes,8,rep,name=repairs,proto3" json:"repairs,omitempty"`
+	Repairs [][]byte `protobuf:"bytes,8,rep,name=repairs,proto3" json:"repairs,omitempty"`
+	// Congestion: the sender knows of a node (itself or one it heard from)
+	// whose message store is full of messages a neighbour still lacks, for
+	// at least this many more milliseconds. A node that receives it makes
+	// its own publishers wait that long (Publish answers RESOURCE_EXHAUSTED
+	// at its deadline) and passes the remaining time on in its own
+	// envelopes, so that every publisher slows down instead of a store
+	// evicting a message some node still needs. 0: none known.
+	BusyMs        uint32 `protobuf:"varint,9,opt,name=busy_ms,json=busyMs,proto3" json:"busy_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -410,6 +418,13 @@ func (x *Envelope) GetRepairs() [][]byte {
 		return x.Repairs
 	}
 	return nil
+}
+
+func (x *Envelope) GetBusyMs() uint32 {
+	if x != nil {
+		return x.BusyMs
+	}
+	return 0
 }
 
 // Hello introduces each side of a Stream: the dialling side sends it
@@ -633,16 +648,30 @@ func (x *Digest) GetReply() bool {
 // contiguous, and the listed numbers above it. When truncated is true the
 // list was cut: numbers above the last listed one are unknown.
 type SeqSummary struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Node       string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Epoch      uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Contiguous uint64                 `protobuf:"varint,3,opt,name=contiguous,proto3" json:"contiguous,omitempty"`
-	Above      []uint64               `protobuf:"varint,4,rep,packed,name=above,proto3" json:"above,omitempty"`
-	Truncated  bool                   `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Epoch uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Every number up to contiguous is held (or given up: see skipped).
+	Contiguous uint64 `protobuf:"varint,3,opt,name=contiguous,proto3" json:"contiguous,omitempty"`
+	// Numbers above contiguous that are held, one by one. Sent by older
+	// nodes only; current ones send held. A receiver reads both.
+	Above []uint64 `protobuf:"varint,4,rep,packed,name=above,proto3" json:"above,omitempty"`
+	// The sender holds more above contiguous than held (or above) lists:
+	// above the last listed number nothing is known.
+	Truncated bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	// The lowest number the sender can still send (older ones left its
-	// store); 0 when it stores none. A receiver missing numbers below every
-	// peer's floor gives them up.
-	Floor         uint64 `protobuf:"varint,6,opt,name=floor,proto3" json:"floor,omitempty"`
+	// store); 0 when it stores none. A receiver missing numbers below the
+	// floor of every one of its stream neighbours gives them up.
+	Floor uint64 `protobuf:"varint,6,opt,name=floor,proto3" json:"floor,omitempty"`
+	// Numbers at or below contiguous that the sender gave up (never
+	// received): the newest ranges, at most 16. A receiver does not count
+	// them as held by the sender, and sends them if it still has them (a
+	// late delivery beats none).
+	Skipped []*Span `protobuf:"bytes,7,rep,name=skipped,proto3" json:"skipped,omitempty"`
+	// The numbers above contiguous that are held, as ascending, disjoint
+	// ranges (at most 256; truncated when there are more). A node far
+	// behind on a busy sequence describes what it holds in a few ranges.
+	Held          []*Span `protobuf:"bytes,8,rep,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -719,6 +748,74 @@ func (x *SeqSummary) GetFloor() uint64 {
 	return 0
 }
 
+func (x *SeqSummary) GetSkipped() []*Span {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+func (x *SeqSummary) GetHeld() []*Span {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+// Span is the numbers first..last (inclusive) of the sequence of the
+// SeqSummary it is in.
+type Span struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	First         uint64                 `protobuf:"varint,1,opt,name=first,proto3" json:"first,omitempty"`
+	Last          uint64                 `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Span) Reset() {
+	*x = Span{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Span) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Span) ProtoMessage() {}
+
+func (x *Span) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Span.ProtoReflect.Descriptor instead.
+func (*Span) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Span) GetFirst() uint64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *Span) GetLast() uint64 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
 type PublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The application payload (any bytes), at most the node's max payload.
@@ -731,7 +828,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[7]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +840,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[7]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +853,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{7}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PublishRequest) GetPayload() []byte {
@@ -785,7 +882,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[8]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +894,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[8]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +907,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{8}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PublishResponse) GetId() string {
@@ -838,7 +935,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +947,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +960,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{9}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SubscribeRequest) GetBuffer() uint32 {
@@ -898,7 +995,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1007,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1020,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{10}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubscribeResponse) GetId() string {
@@ -990,7 +1087,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1099,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1112,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{11}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{12}
 }
 
 type MembersResponse struct {
@@ -1027,7 +1124,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1136,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1149,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{12}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1080,7 +1177,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1189,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1202,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{13}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Member) GetId() string {
@@ -1158,7 +1255,7 @@ type NeighborsRequest struct {
 
 func (x *NeighborsRequest) Reset() {
 	*x = NeighborsRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1267,7 @@ func (x *NeighborsRequest) String() string {
 func (*NeighborsRequest) ProtoMessage() {}
 
 func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1280,7 @@ func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
 func (*NeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{14}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{15}
 }
 
 type NeighborsResponse struct {
@@ -1195,7 +1292,7 @@ type NeighborsResponse struct {
 
 func (x *NeighborsResponse) Reset() {
 	*x = NeighborsResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1304,7 @@ func (x *NeighborsResponse) String() string {
 func (*NeighborsResponse) ProtoMessage() {}
 
 func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1317,7 @@ func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
 func (*NeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{15}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NeighborsResponse) GetNeighbors() []*Neighbor {
@@ -1259,7 +1356,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1368,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1381,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{16}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Neighbor) GetId() string {
@@ -1386,7 +1483,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1495,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1508,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{17}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{18}
 }
 
 type StatusResponse struct {
@@ -1466,7 +1563,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1575,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1588,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{18}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1761,7 +1858,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1870,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1883,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{19}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamStatus) GetStreamPeers() uint32 {
@@ -2030,7 +2127,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2139,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2152,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{20}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -2075,7 +2172,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2087,7 +2184,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2100,7 +2197,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{21}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *JoinResponse) GetMembers() []*Member {
@@ -2129,7 +2226,7 @@ type MemberUpdate struct {
 
 func (x *MemberUpdate) Reset() {
 	*x = MemberUpdate{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2238,7 @@ func (x *MemberUpdate) String() string {
 func (*MemberUpdate) ProtoMessage() {}
 
 func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2251,7 @@ func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberUpdate.ProtoReflect.Descriptor instead.
 func (*MemberUpdate) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{22}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MemberUpdate) GetId() string {
@@ -2208,7 +2305,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2317,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2330,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{23}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PingRequest) GetSeq() uint64 {
@@ -2283,7 +2380,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2392,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2405,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{24}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PingResponse) GetSeq() uint64 {
@@ -2349,7 +2446,7 @@ type PingReqRequest struct {
 
 func (x *PingReqRequest) Reset() {
 	*x = PingReqRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2458,7 @@ func (x *PingReqRequest) String() string {
 func (*PingReqRequest) ProtoMessage() {}
 
 func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2471,7 @@ func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingReqRequest.ProtoReflect.Descriptor instead.
 func (*PingReqRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{25}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PingReqRequest) GetSeq() uint64 {
@@ -2439,7 +2536,7 @@ type PingReqResponse struct {
 
 func (x *PingReqResponse) Reset() {
 	*x = PingReqResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2548,7 @@ func (x *PingReqResponse) String() string {
 func (*PingReqResponse) ProtoMessage() {}
 
 func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2561,7 @@ func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingReqResponse.ProtoReflect.Descriptor instead.
 func (*PingReqResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{26}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PingReqResponse) GetAcked() bool {
@@ -2499,7 +2596,7 @@ type PushUpdatesRequest struct {
 
 func (x *PushUpdatesRequest) Reset() {
 	*x = PushUpdatesRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2608,7 @@ func (x *PushUpdatesRequest) String() string {
 func (*PushUpdatesRequest) ProtoMessage() {}
 
 func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2621,7 @@ func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*PushUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{27}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PushUpdatesRequest) GetFrom() string {
@@ -2556,7 +2653,7 @@ type PushUpdatesResponse struct {
 
 func (x *PushUpdatesResponse) Reset() {
 	*x = PushUpdatesResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2665,7 @@ func (x *PushUpdatesResponse) String() string {
 func (*PushUpdatesResponse) ProtoMessage() {}
 
 func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2678,7 @@ func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushUpdatesResponse.ProtoReflect.Descriptor instead.
 func (*PushUpdatesResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{28}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{29}
 }
 
 type SyncRequest struct {
@@ -2596,7 +2693,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2705,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2718,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{29}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SyncRequest) GetFrom() string {
@@ -2657,7 +2754,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2669,7 +2766,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2682,7 +2779,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{30}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SyncResponse) GetFrom() string {
@@ -2718,7 +2815,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2827,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2840,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{31}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LinkRequest) GetFrom() string {
@@ -2775,7 +2872,7 @@ type LinkResponse struct {
 
 func (x *LinkResponse) Reset() {
 	*x = LinkResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2787,7 +2884,7 @@ func (x *LinkResponse) String() string {
 func (*LinkResponse) ProtoMessage() {}
 
 func (x *LinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2800,7 +2897,7 @@ func (x *LinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
 func (*LinkResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{32}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{33}
 }
 
 var File_gossip_v1_gossip_proto protoreflect.FileDescriptor
@@ -2823,7 +2920,7 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\x91\x02\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xaa\x02\n" +
 	"\bEnvelope\x12&\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.gossip.v1.HelloR\x05hello\x12\x1a\n" +
 	"\bmessages\x18\x02 \x03(\fR\bmessages\x12\x10\n" +
@@ -2832,7 +2929,8 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x05graft\x18\x05 \x03(\v2\x13.gossip.v1.SeqRangeR\x05graft\x12\x14\n" +
 	"\x05prune\x18\x06 \x03(\tR\x05prune\x12)\n" +
 	"\x06digest\x18\a \x01(\v2\x11.gossip.v1.DigestR\x06digest\x12\x18\n" +
-	"\arepairs\x18\b \x03(\fR\arepairs\"s\n" +
+	"\arepairs\x18\b \x03(\fR\arepairs\x12\x17\n" +
+	"\abusy_ms\x18\t \x01(\rR\x06busyMs\"s\n" +
 	"\x05Hello\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
@@ -2846,7 +2944,7 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x04hops\x18\x05 \x01(\rR\x04hops\"S\n" +
 	"\x06Digest\x123\n" +
 	"\tsequences\x18\x01 \x03(\v2\x15.gossip.v1.SeqSummaryR\tsequences\x12\x14\n" +
-	"\x05reply\x18\x02 \x01(\bR\x05reply\"\xa0\x01\n" +
+	"\x05reply\x18\x02 \x01(\bR\x05reply\"\xf0\x01\n" +
 	"\n" +
 	"SeqSummary\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -2856,7 +2954,12 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"contiguous\x12\x14\n" +
 	"\x05above\x18\x04 \x03(\x04R\x05above\x12\x1c\n" +
 	"\ttruncated\x18\x05 \x01(\bR\ttruncated\x12\x14\n" +
-	"\x05floor\x18\x06 \x01(\x04R\x05floor\":\n" +
+	"\x05floor\x18\x06 \x01(\x04R\x05floor\x12)\n" +
+	"\askipped\x18\a \x03(\v2\x0f.gossip.v1.SpanR\askipped\x12#\n" +
+	"\x04held\x18\b \x03(\v2\x0f.gossip.v1.SpanR\x04held\"0\n" +
+	"\x04Span\x12\x14\n" +
+	"\x05first\x18\x01 \x01(\x04R\x05first\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\x04R\x04last\":\n" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"I\n" +
@@ -3058,7 +3161,7 @@ func file_gossip_v1_gossip_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_gossip_v1_gossip_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
@@ -3068,34 +3171,35 @@ var file_gossip_v1_gossip_proto_goTypes = []any{
 	(*SeqRange)(nil),              // 5: gossip.v1.SeqRange
 	(*Digest)(nil),                // 6: gossip.v1.Digest
 	(*SeqSummary)(nil),            // 7: gossip.v1.SeqSummary
-	(*PublishRequest)(nil),        // 8: gossip.v1.PublishRequest
-	(*PublishResponse)(nil),       // 9: gossip.v1.PublishResponse
-	(*SubscribeRequest)(nil),      // 10: gossip.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 11: gossip.v1.SubscribeResponse
-	(*MembersRequest)(nil),        // 12: gossip.v1.MembersRequest
-	(*MembersResponse)(nil),       // 13: gossip.v1.MembersResponse
-	(*Member)(nil),                // 14: gossip.v1.Member
-	(*NeighborsRequest)(nil),      // 15: gossip.v1.NeighborsRequest
-	(*NeighborsResponse)(nil),     // 16: gossip.v1.NeighborsResponse
-	(*Neighbor)(nil),              // 17: gossip.v1.Neighbor
-	(*StatusRequest)(nil),         // 18: gossip.v1.StatusRequest
-	(*StatusResponse)(nil),        // 19: gossip.v1.StatusResponse
-	(*StreamStatus)(nil),          // 20: gossip.v1.StreamStatus
-	(*JoinRequest)(nil),           // 21: gossip.v1.JoinRequest
-	(*JoinResponse)(nil),          // 22: gossip.v1.JoinResponse
-	(*MemberUpdate)(nil),          // 23: gossip.v1.MemberUpdate
-	(*PingRequest)(nil),           // 24: gossip.v1.PingRequest
-	(*PingResponse)(nil),          // 25: gossip.v1.PingResponse
-	(*PingReqRequest)(nil),        // 26: gossip.v1.PingReqRequest
-	(*PingReqResponse)(nil),       // 27: gossip.v1.PingReqResponse
-	(*PushUpdatesRequest)(nil),    // 28: gossip.v1.PushUpdatesRequest
-	(*PushUpdatesResponse)(nil),   // 29: gossip.v1.PushUpdatesResponse
-	(*SyncRequest)(nil),           // 30: gossip.v1.SyncRequest
-	(*SyncResponse)(nil),          // 31: gossip.v1.SyncResponse
-	(*LinkRequest)(nil),           // 32: gossip.v1.LinkRequest
-	(*LinkResponse)(nil),          // 33: gossip.v1.LinkResponse
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
+	(*Span)(nil),                  // 8: gossip.v1.Span
+	(*PublishRequest)(nil),        // 9: gossip.v1.PublishRequest
+	(*PublishResponse)(nil),       // 10: gossip.v1.PublishResponse
+	(*SubscribeRequest)(nil),      // 11: gossip.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 12: gossip.v1.SubscribeResponse
+	(*MembersRequest)(nil),        // 13: gossip.v1.MembersRequest
+	(*MembersResponse)(nil),       // 14: gossip.v1.MembersResponse
+	(*Member)(nil),                // 15: gossip.v1.Member
+	(*NeighborsRequest)(nil),      // 16: gossip.v1.NeighborsRequest
+	(*NeighborsResponse)(nil),     // 17: gossip.v1.NeighborsResponse
+	(*Neighbor)(nil),              // 18: gossip.v1.Neighbor
+	(*StatusRequest)(nil),         // 19: gossip.v1.StatusRequest
+	(*StatusResponse)(nil),        // 20: gossip.v1.StatusResponse
+	(*StreamStatus)(nil),          // 21: gossip.v1.StreamStatus
+	(*JoinRequest)(nil),           // 22: gossip.v1.JoinRequest
+	(*JoinResponse)(nil),          // 23: gossip.v1.JoinResponse
+	(*MemberUpdate)(nil),          // 24: gossip.v1.MemberUpdate
+	(*PingRequest)(nil),           // 25: gossip.v1.PingRequest
+	(*PingResponse)(nil),          // 26: gossip.v1.PingResponse
+	(*PingReqRequest)(nil),        // 27: gossip.v1.PingReqRequest
+	(*PingReqResponse)(nil),       // 28: gossip.v1.PingReqResponse
+	(*PushUpdatesRequest)(nil),    // 29: gossip.v1.PushUpdatesRequest
+	(*PushUpdatesResponse)(nil),   // 30: gossip.v1.PushUpdatesResponse
+	(*SyncRequest)(nil),           // 31: gossip.v1.SyncRequest
+	(*SyncResponse)(nil),          // 32: gossip.v1.SyncResponse
+	(*LinkRequest)(nil),           // 33: gossip.v1.LinkRequest
+	(*LinkResponse)(nil),          // 34: gossip.v1.LinkResponse
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	4,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
@@ -3103,38 +3207,40 @@ var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	5,  // 2: gossip.v1.Envelope.graft:type_name -> gossip.v1.SeqRange
 	6,  // 3: gossip.v1.Envelope.digest:type_name -> gossip.v1.Digest
 	7,  // 4: gossip.v1.Digest.sequences:type_name -> gossip.v1.SeqSummary
-	2,  // 5: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	34, // 6: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	34, // 7: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
-	14, // 8: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
-	0,  // 9: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	34, // 10: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
-	17, // 11: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	35, // 12: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	35, // 13: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	34, // 14: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	34, // 15: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	34, // 16: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	35, // 17: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	35, // 18: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
-	35, // 19: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
-	20, // 20: gossip.v1.StatusResponse.stream:type_name -> gossip.v1.StreamStatus
-	14, // 21: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
-	14, // 22: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	0,  // 23: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
-	23, // 24: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
-	23, // 25: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
-	35, // 26: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
-	23, // 27: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
-	23, // 28: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
-	23, // 29: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
-	23, // 30: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
-	23, // 31: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	8,  // 5: gossip.v1.SeqSummary.skipped:type_name -> gossip.v1.Span
+	8,  // 6: gossip.v1.SeqSummary.held:type_name -> gossip.v1.Span
+	2,  // 7: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
+	35, // 8: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	35, // 9: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	15, // 10: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
+	0,  // 11: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
+	35, // 12: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	18, // 13: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
+	36, // 14: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	36, // 15: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	35, // 16: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	35, // 17: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	35, // 18: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	36, // 19: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	36, // 20: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
+	36, // 21: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
+	21, // 22: gossip.v1.StatusResponse.stream:type_name -> gossip.v1.StreamStatus
+	15, // 23: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	15, // 24: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	0,  // 25: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
+	24, // 26: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 27: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
+	36, // 28: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	24, // 29: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 30: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 31: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 32: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
+	24, // 33: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_proto_init() }
@@ -3148,7 +3254,7 @@ func file_gossip_v1_gossip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_proto_rawDesc), len(file_gossip_v1_gossip_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
