@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
@@ -158,11 +159,7 @@ func start(t *testing.T, stdin io.Reader, name string, args ...string) *proc {
 func (p *proc) stop(t *testing.T, sig os.Signal, timeout time.Duration) int {
 	t.Helper()
 	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(timeout):
-		t.Fatalf("%s did not exit within %v of %v", p.cmd.Path, timeout, sig)
-	}
+	testutil.Await(t, p.exited, timeout, fmt.Sprintf("%s to exit after %v", filepath.Base(p.cmd.Path), sig))
 	return p.cmd.ProcessState.ExitCode()
 }
 
@@ -214,23 +211,6 @@ func statusOf(t *testing.T, d *daemon) map[string]any {
 	return st
 }
 
-// eventually polls cond until it holds (checkFor): for state a process
-// exposes only by being asked.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -261,7 +241,7 @@ func TestCluster(t *testing.T) {
 		nodes = append(nodes, startDaemon(t, fmt.Sprintf("node-%d", i), "--join", seed.addr))
 	}
 	for _, d := range nodes {
-		eventually(t, d.id+" SERVING", 15*time.Second, func() error {
+		testutil.WaitFor(t, 15*time.Second, d.id+" SERVING", func() error {
 			if out, _, code := ctl(t, nil, "--addr", d.addr, "health"); code != 0 {
 				return fmt.Errorf("health: %s", out)
 			}
@@ -275,7 +255,7 @@ func TestCluster(t *testing.T) {
 	subs := make([]*proc, len(nodes))
 	for i, d := range nodes {
 		subs[i] = start(t, nil, "gossipctl", "--addr", d.addr, "subscribe")
-		eventually(t, d.id+" subscriber registered", 10*time.Second, func() error {
+		testutil.WaitFor(t, 10*time.Second, d.id+" subscriber registered", func() error {
 			if n := statusOf(t, d)["subscribers"]; n != float64(1) {
 				return fmt.Errorf("subscribers = %v", n)
 			}
@@ -311,7 +291,7 @@ func TestCluster(t *testing.T) {
 	// Wait until every node delivered all four and no forward is pending,
 	// then end the subscribers and read everything they printed.
 	for _, d := range nodes {
-		eventually(t, d.id+" settled", 20*time.Second, func() error {
+		testutil.WaitFor(t, 20*time.Second, d.id+" settled", func() error {
 			st := statusOf(t, d)
 			if st["delivered"] != float64(len(want)) || st["sent"] != st["acked"].(float64)+st["ack_failed"].(float64) {
 				return fmt.Errorf("delivered %v sent %v acked %v failed %v", st["delivered"], st["sent"], st["acked"], st["ack_failed"])
@@ -380,14 +360,14 @@ func TestBadInput(t *testing.T) {
 
 	// A subscriber killed mid-stream.
 	sub := start(t, nil, "gossipctl", "--addr", d.addr, "subscribe")
-	eventually(t, "subscriber registered", 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, "subscriber registered", func() error {
 		if n := statusOf(t, d)["subscribers"]; n != float64(1) {
 			return fmt.Errorf("subscribers = %v", n)
 		}
 		return nil
 	})
 	sub.stop(t, syscall.SIGKILL, 5*time.Second)
-	eventually(t, "subscriber gone", 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, "subscriber gone", func() error {
 		if n := statusOf(t, d)["subscribers"]; n != float64(0) {
 			return fmt.Errorf("subscribers = %v", n)
 		}
@@ -505,7 +485,7 @@ func TestFailureDetection(t *testing.T) {
 			// A join update that a loaded machine loses (membership RPCs
 			// that fail are dropped like datagrams) is repaired by the next
 			// push-pull sync at the latest: allow more than its interval.
-			eventually(t, d.id+" sees everyone alive", gossip.DefaultLANMembershipConfig().PushPullInterval+15*time.Second, func() error {
+			testutil.WaitFor(t, gossip.DefaultLANMembershipConfig().PushPullInterval+15*time.Second, d.id+" sees everyone alive", func() error {
 				alive := 0
 				for _, r := range membersOf(t, d) {
 					if r.State == "alive" {
@@ -527,7 +507,7 @@ func TestFailureDetection(t *testing.T) {
 	killed := time.Now()
 	survivors := []*daemon{nodes[0], nodes[1], nodes[3], nodes[4]}
 	for _, d := range survivors {
-		eventually(t, d.id+" marks "+victim.id+" dead", bound+10*time.Second, func() error {
+		testutil.WaitFor(t, bound+10*time.Second, d.id+" marks "+victim.id+" dead", func() error {
 			if r := membersOf(t, d)[victim.id]; r.State != "dead" {
 				return fmt.Errorf("%s is %q", victim.id, r.State)
 			}
@@ -546,7 +526,7 @@ func TestFailureDetection(t *testing.T) {
 	}
 	nodes = append(survivors, again)
 	for _, d := range nodes {
-		eventually(t, d.id+" sees the restarted node alive", 20*time.Second, func() error {
+		testutil.WaitFor(t, 20*time.Second, d.id+" sees the restarted node alive", func() error {
 			r := membersOf(t, d)[victim.id]
 			if r.State != "alive" || r.Address != again.addr || r.Incarnation == 0 {
 				return fmt.Errorf("%s is %+v", victim.id, r)
@@ -562,7 +542,7 @@ func TestFailureDetection(t *testing.T) {
 		t.Errorf("%s exit %d after SIGTERM", leaver.id, code)
 	}
 	for _, d := range []*daemon{nodes[0], nodes[2], nodes[3], nodes[4]} {
-		eventually(t, d.id+" marks "+leaver.id+" left", 10*time.Second, func() error {
+		testutil.WaitFor(t, 10*time.Second, d.id+" marks "+leaver.id+" left", func() error {
 			if r := membersOf(t, d)[leaver.id]; r.State != "left" {
 				return fmt.Errorf("%s is %q", leaver.id, r.State)
 			}

@@ -8,11 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,8 +25,6 @@ const (
 	progressEveryLog = time.Second            // progress line otherwise
 	settleLimit      = 2 * time.Second        // wait for in-flight ACKs after the last delivery
 	settlePoll       = 5 * time.Millisecond
-	externalReport   = 3 * time.Second // --serve: report a message not on every node after this
-	maxExternal      = 10000           // --serve: messages tracked at once
 )
 
 // summary is the outcome of a run.
@@ -500,139 +496,6 @@ func serve(ctx context.Context, cfg *config, s *summary, tr *tracker, w io.Write
 				fmt.Fprintln(w, line)
 			}
 		}
-	}
-}
-
-// tracker counts deliveries per node. Its handlers run on the nodes'
-// delivery goroutines.
-type tracker struct {
-	ids      []string
-	expected map[string]bool // the demo's message hashes (read-only)
-	want     int64           // deliveries expected in total
-	total    atomic.Int64    // distinct demo deliveries so far
-	done     chan struct{}   // closed when total reaches want
-	nodes    []nodeTrack
-
-	extMu sync.Mutex
-	ext   map[string]*extMsg // messages from outside the demo (--serve)
-}
-
-type nodeTrack struct {
-	mu   sync.Mutex
-	got  map[string]bool
-	dup  int
-	last time.Time // latest ReceivedAt of a demo message
-}
-
-type extMsg struct {
-	nodes       int
-	first, last time.Time
-	maxHops     uint32
-}
-
-func newTracker(ids []string, perNode int) *tracker {
-	t := &tracker{
-		ids:      ids,
-		expected: make(map[string]bool, len(ids)*perNode),
-		want:     int64(len(ids) * len(ids) * perNode),
-		done:     make(chan struct{}),
-		nodes:    make([]nodeTrack, len(ids)),
-		ext:      make(map[string]*extMsg),
-	}
-	for _, id := range ids {
-		for k := 1; k <= perNode; k++ {
-			t.expected[messageHash(id, k)] = true
-		}
-	}
-	for i := range t.nodes {
-		t.nodes[i].got = make(map[string]bool, len(t.expected))
-	}
-	return t
-}
-
-// handler is node i's DeliveryHandler.
-func (t *tracker) handler(i int) gossip.DeliveryHandler {
-	nt := &t.nodes[i]
-	return func(d gossip.Delivery) {
-		if !t.expected[d.Hash] {
-			t.external(d)
-			return
-		}
-		nt.mu.Lock()
-		if nt.got[d.Hash] {
-			nt.dup++
-			nt.mu.Unlock()
-			return
-		}
-		nt.got[d.Hash] = true
-		if d.ReceivedAt.After(nt.last) {
-			nt.last = d.ReceivedAt
-		}
-		nt.mu.Unlock()
-		if t.total.Add(1) == t.want {
-			close(t.done)
-		}
-	}
-}
-
-func (t *tracker) external(d gossip.Delivery) {
-	t.extMu.Lock()
-	defer t.extMu.Unlock()
-	e := t.ext[d.Hash]
-	if e == nil {
-		if len(t.ext) >= maxExternal {
-			return
-		}
-		e = &extMsg{first: d.ReceivedAt}
-		t.ext[d.Hash] = e
-	}
-	e.nodes++
-	e.last = d.ReceivedAt
-	e.maxHops = max(e.maxHops, d.Hops)
-}
-
-// externalReport returns a line for each outside message that reached
-// every node, or that has stopped spreading short of that, and forgets it.
-func (t *tracker) externalReport(now time.Time) []string {
-	t.extMu.Lock()
-	defer t.extMu.Unlock()
-	var lines []string
-	for h, e := range t.ext {
-		switch {
-		case e.nodes >= len(t.ids):
-			lines = append(lines, fmt.Sprintf("message %q delivered on all %d nodes in %s (up to %d hops)", h, len(t.ids), fmtDur(e.last.Sub(e.first)), e.maxHops))
-		case now.Sub(e.first) > externalReport:
-			lines = append(lines, fmt.Sprintf("message %q delivered on %d of %d nodes", h, e.nodes, len(t.ids)))
-		default:
-			continue
-		}
-		delete(t.ext, h)
-	}
-	slices.Sort(lines)
-	return lines
-}
-
-// fill copies the delivery counts into s. start is the first publish.
-func (t *tracker) fill(s *summary, start time.Time) {
-	var last time.Time
-	perNode := len(t.expected)
-	s.Delivered, s.DuplicateDeliveries, s.Missing = 0, 0, nil
-	for i := range t.nodes {
-		nt := &t.nodes[i]
-		nt.mu.Lock()
-		got, dup, l := len(nt.got), nt.dup, nt.last
-		nt.mu.Unlock()
-		s.Delivered += got
-		s.DuplicateDeliveries += dup
-		if got < perNode {
-			s.Missing = append(s.Missing, missing{Node: t.ids[i], Count: perNode - got})
-		}
-		if l.After(last) {
-			last = l
-		}
-	}
-	if !last.IsZero() {
-		s.LastDelivery = last.Sub(start)
 	}
 }
 

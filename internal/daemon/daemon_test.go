@@ -23,24 +23,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // waitTimeout bounds every wait for an event in these tests.
 const waitTimeout = 15 * time.Second
-
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
-}
 
 // record is one log record, flattened.
 type record struct {
@@ -94,6 +83,15 @@ func (r *recorder) find(msg string) []record {
 	return out
 }
 
+// loggedAtLeast returns nil once r holds n records with message msg, and
+// otherwise an error saying how many it holds (a WaitFor condition).
+func loggedAtLeast(r *recorder, msg string, n int) error {
+	if got := len(r.find(msg)); got < n {
+		return fmt.Errorf("%d %q log records, want %d", got, msg, n)
+	}
+	return nil
+}
+
 func (r *recorder) dump(t *testing.T) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -131,7 +129,7 @@ func runDaemon(t *testing.T, cfg Config) *running {
 			r.log.dump(t)
 		}
 	})
-	waitFor(t, "gossipd started", func() bool {
+	testutil.WaitFor(t, waitTimeout, "gossipd started", func() error {
 		select {
 		case err := <-r.done:
 			r.done <- err
@@ -140,10 +138,10 @@ func runDaemon(t *testing.T, cfg Config) *running {
 		}
 		recs := r.log.find("gossipd started")
 		if len(recs) == 0 {
-			return false
+			return errors.New(`no "gossipd started" log record`)
 		}
 		r.addr, r.adminAddr, r.id = recs[0].attrs["addr"], recs[0].attrs["admin_addr"], recs[0].attrs["node"]
-		return true
+		return nil
 	})
 	return r
 }
@@ -255,7 +253,12 @@ func subscribe(t *testing.T, ctx context.Context, cc *grpc.ClientConn) grpc.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "subscription registered", func() bool { return status0(t, api).GetSubscribers() > before })
+	testutil.WaitFor(t, waitTimeout, "subscription registered", func() error {
+		if n := status0(t, api).GetSubscribers(); n <= before {
+			return fmt.Errorf("%d subscribers, as before", n)
+		}
+		return nil
+	})
 	return stream
 }
 
@@ -282,16 +285,11 @@ func recv(t *testing.T, stream grpc.ServerStreamingClient[pb.SubscribeResponse])
 		m, err := stream.Recv()
 		ch <- result{m, err}
 	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("Recv: %v", r.err)
-		}
-		return r.m
-	case <-time.After(waitTimeout):
-		t.Fatal("no message delivered")
-		return nil
+	r := testutil.Await(t, ch, waitTimeout, "a delivered message")
+	if r.err != nil {
+		t.Fatalf("Recv: %v", r.err)
 	}
+	return r.m
 }
 
 // TestRunTwoDaemons runs two daemons in-process. The second is started
@@ -317,7 +315,7 @@ func TestRunTwoDaemons(t *testing.T) {
 		t.Errorf("health before joining: %v", st)
 	}
 	// Retry with backoff: wait for two failed attempts before the seed exists.
-	waitFor(t, "two failed join attempts", func() bool { return len(b.log.find("join attempt failed")) >= 2 })
+	testutil.WaitFor(t, waitTimeout, "two failed join attempts", func() error { return loggedAtLeast(b.log, "join attempt failed", 2) })
 	fails := b.log.find("join attempt failed")
 	if fails[0].attrs["attempt"] != "1" || fails[1].attrs["attempt"] != "2" || fails[0].attrs["err"] == "" || fails[0].attrs["retry_in"] == "" {
 		t.Errorf("join failures logged as %v", fails[:2])
@@ -338,7 +336,12 @@ func TestRunTwoDaemons(t *testing.T) {
 	}
 	ccA := dial(t, a.addr)
 
-	waitFor(t, "both SERVING", func() bool { return allServing(healthOf(t, ccA)) && allServing(healthOf(t, ccB)) })
+	testutil.WaitFor(t, waitTimeout, "both SERVING", func() error {
+		if a, b := healthOf(t, ccA), healthOf(t, ccB); !allServing(a) || !allServing(b) {
+			return fmt.Errorf("seed %v, node-b %v", a, b)
+		}
+		return nil
+	})
 	for _, r := range []*running{a, b} {
 		if code, body := get(t, r.adminAddr, "/readyz"); code != http.StatusOK || body != "ready" {
 			t.Errorf("%s /readyz: %d %q", r.id, code, body)
@@ -433,11 +436,7 @@ func TestShutdownDrainsForwards(t *testing.T) {
 	if _, _, err := d.node.Publish(context.Background(), "m1", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-nb.received:
-	case <-time.After(waitTimeout):
-		t.Fatal("the neighbour did not receive the forward")
-	}
+	testutil.Await(t, nb.received, waitTimeout, "the neighbour to receive the forward")
 
 	done := make(chan struct{})
 	go func() {
@@ -445,7 +444,12 @@ func TestShutdownDrainsForwards(t *testing.T) {
 		close(done)
 	}()
 	cc := dial(t, d.addr)
-	waitFor(t, "NOT_SERVING", func() bool { return noneServing(healthOf(t, cc)) })
+	testutil.WaitFor(t, waitTimeout, "NOT_SERVING", func() error {
+		if st := healthOf(t, cc); !noneServing(st) {
+			return fmt.Errorf("health %v", st)
+		}
+		return nil
+	})
 	if code, body := get(t, d.adminAddr, "/readyz"); code != http.StatusServiceUnavailable || body != "shutting down" {
 		t.Errorf("/readyz while draining: %d %q", code, body)
 	}
@@ -458,11 +462,7 @@ func TestShutdownDrainsForwards(t *testing.T) {
 	default:
 	}
 	close(nb.release)
-	select {
-	case <-done:
-	case <-time.After(waitTimeout):
-		t.Fatal("shutdown did not finish after the forward was acknowledged")
-	}
+	testutil.Await(t, done, waitTimeout, "shutdown to finish after the forward was acknowledged")
 	if st := rec.find("gossipd stopped"); len(st) != 1 || st[0].attrs["forwards_drained"] != "true" {
 		t.Errorf("stop logged as %v", st)
 	}
@@ -622,7 +622,7 @@ func TestDataDirLock(t *testing.T) {
 // retrying, reports why it is not ready, and stops promptly.
 func TestRunStopsWhileJoining(t *testing.T) {
 	r := runDaemon(t, testConfig("node-j", reservePort(t)))
-	waitFor(t, "a failed join attempt", func() bool { return len(r.log.find("join attempt failed")) > 0 })
+	testutil.WaitFor(t, waitTimeout, "a failed join attempt", func() error { return loggedAtLeast(r.log, "join attempt failed", 1) })
 	code, body := get(t, r.adminAddr, "/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no seed answered") {
 		t.Errorf("/readyz: %d %q", code, body)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
 // testNode is a real node served on 127.0.0.1:0 by a gRPC server of the
@@ -105,19 +107,6 @@ func wantOneLineError(t *testing.T, r result, code int, want string) {
 	}
 }
 
-// waitFor polls cond until it holds or timeout passes (the nats-server
-// checkFor pattern), for state that has no channel to wait on.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // lineWriter hands every complete line written to it to lines (for the
 // output of a subscribe running in another goroutine).
 type lineWriter struct {
@@ -145,13 +134,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // next returns the next line, failing the test after timeout.
 func (w *lineWriter) next(t *testing.T, timeout time.Duration) string {
 	t.Helper()
-	select {
-	case l := <-w.lines:
-		return l
-	case <-time.After(timeout):
-		t.Fatalf("no output line within %v", timeout)
-		return ""
-	}
+	return testutil.Await(t, w.lines, timeout, "an output line")
 }
 
 // subscription is a gossipctl subscribe running in the background.
@@ -177,14 +160,17 @@ func startSubscribe(t *testing.T, n *testNode, args ...string) *subscription {
 		cancel()
 		<-s.done
 	})
-	waitFor(t, 5*time.Second, "the subscription", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the subscription", func() error {
 		select {
 		case code := <-s.done:
 			s.done <- code
-			return true // ended early: wait reports it
+			return nil // ended early: wait reports it
 		default:
 		}
-		return n.Stats().Subscribers > before
+		if got := n.Stats().Subscribers; got <= before {
+			return fmt.Errorf("%d subscribers, as before", got)
+		}
+		return nil
 	})
 	return s
 }
@@ -192,14 +178,9 @@ func startSubscribe(t *testing.T, n *testNode, args ...string) *subscription {
 // wait returns the exit status, failing the test after timeout.
 func (s *subscription) wait(t *testing.T, timeout time.Duration) int {
 	t.Helper()
-	select {
-	case code := <-s.done:
-		s.done <- code // for the cleanup
-		return code
-	case <-time.After(timeout):
-		t.Fatalf("subscribe still running after %v", timeout)
-		return -1
-	}
+	code := testutil.Await(t, s.done, timeout, "subscribe to exit")
+	s.done <- code // for the cleanup
+	return code
 }
 
 // closedAddr returns an address on which nothing listens.

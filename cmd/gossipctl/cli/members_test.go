@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
 // startPair starts two linked nodes and gossips one message from the
@@ -19,9 +22,11 @@ func startPair(t *testing.T) (a, b *testNode) {
 		t.Fatal(err)
 	}
 	wantOK(t, gossipctl(t, "publish", "--addr", a.addr, "--id", "m1", "hi"))
-	waitFor(t, 5*time.Second, "node-b's ACK to node-a", func() bool {
-		ns := a.NeighborStats()
-		return len(ns) == 1 && ns[0].Acked == 1
+	testutil.WaitFor(t, 5*time.Second, "node-b's ACK to node-a", func() error {
+		if ns := a.NeighborStats(); len(ns) != 1 || ns[0].Acked != 1 {
+			return fmt.Errorf("neighbour stats %+v", ns)
+		}
+		return nil
 	})
 	return a, b
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
 func TestPublishArgument(t *testing.T) {
@@ -46,13 +48,9 @@ func TestPublishStdinJSON(t *testing.T) {
 	if got.ID != "from-stdin" || got.Ack.Hash != "from-stdin" || got.Ack.From != "node-1" {
 		t.Fatalf("got %+v; want id and ack.hash from-stdin, ack.from node-1", got)
 	}
-	select {
-	case d := <-sub.C():
-		if d.Hash != "from-stdin" || d.Payload != payload {
-			t.Fatalf("delivered %q with payload %q; want from-stdin with %q", d.Hash, d.Payload, payload)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the message was not delivered")
+	d := testutil.Await(t, sub.C(), 5*time.Second, "the delivery")
+	if d.Hash != "from-stdin" || d.Payload != payload {
+		t.Fatalf("delivered %q with payload %q; want from-stdin with %q", d.Hash, d.Payload, payload)
 	}
 }
 

@@ -3,6 +3,7 @@ package gossipgrpc
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/grpc-gossip/gossip/bench/internal/harness"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,21 +51,18 @@ func TestTransports(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for {
+			testutil.WaitFor(t, 20*time.Second, "every message delivered on every node", func() error {
 				mu.Lock()
+				defer mu.Unlock()
 				done := len(got) == msgs
 				for _, c := range got {
 					done = done && c == nodes // the publisher delivers locally
 				}
-				mu.Unlock()
-				if done {
-					break
+				if !done {
+					return fmt.Errorf("not delivered everywhere: %v", got)
 				}
-				if ctx.Err() != nil {
-					t.Fatalf("not delivered everywhere: %v", got)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+				return nil
+			})
 			wm1, wb1 := m.Wire()
 			if copies := wm1 - wm0; copies < msgs*(nodes-1) || wb1-wb0 < msgs*(nodes-1)*100 {
 				t.Errorf("wire: %d copies, %d bytes for %d deliveries", copies, wb1-wb0, msgs*(nodes-1))
