@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	"io"
 	"testing"
 	"time"
@@ -127,7 +128,7 @@ func TestNodeServiceOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "subscription registered", func() error {
+	testutil.WaitFor(t, 5*time.Second, "subscription registered", func() error {
 		if b.Stats().Subscribers != 1 {
 			return errors.New("no subscriber yet")
 		}
@@ -155,7 +156,7 @@ func TestNodeServiceOverGRPC(t *testing.T) {
 	}
 	// A stream's ACK rides with the next envelope back, or goes within
 	// half a GraftTimeout.
-	waitFor(t, 5*time.Second, "b's ACK in a's neighbour table", func() error {
+	testutil.WaitFor(t, 5*time.Second, "b's ACK in a's neighbour table", func() error {
 		nbs, err := apiA.Neighbors(ctx, &pb.NeighborsRequest{})
 		if err != nil || len(nbs.GetNeighbors()) != 1 || nbs.GetNeighbors()[0].GetAcked() != 1 {
 			return fmt.Errorf("neighbors: %v %v", nbs, err)
@@ -183,7 +184,7 @@ func TestSubscriberDisconnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "subscription registered", func() error {
+	testutil.WaitFor(t, 5*time.Second, "subscription registered", func() error {
 		if n.Stats().Subscribers != 1 {
 			return errors.New("no subscriber yet")
 		}
@@ -191,7 +192,7 @@ func TestSubscriberDisconnects(t *testing.T) {
 	})
 	cancel()
 	stream.Recv()
-	waitFor(t, 5*time.Second, "subscription removed", func() error {
+	testutil.WaitFor(t, 5*time.Second, "subscription removed", func() error {
 		if s := n.Stats().Subscribers; s != 0 {
 			return fmt.Errorf("%d subscribers", s)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	"net"
 	"strings"
 	"sync"
@@ -76,7 +77,7 @@ func testGRPCRing20(t *testing.T, streaming bool) {
 			}
 		}
 	}
-	waitFor(t, 20*time.Second, "all deliveries", func() error {
+	testutil.WaitFor(t, 20*time.Second, "all deliveries", func() error {
 		for i, r := range recs {
 			if total, _ := r.snapshot(); total != n*perNode {
 				return fmt.Errorf("node %d delivered %d/%d", i, total, n*perNode)
@@ -269,8 +270,8 @@ func TestUnreachableNeighbors(t *testing.T) {
 	if _, err := a.PutMessageToClient(context.Background(), &pb.GossipMessage{Hash: "m1", FromHash: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	await(t, good.done, 10*time.Second, "delivery at b")
-	waitFor(t, 10*time.Second, "both bad neighbours given up", func() error {
+	testutil.Await(t, good.done, 10*time.Second, "delivery at b")
+	testutil.WaitFor(t, 10*time.Second, "both bad neighbours given up", func() error {
 		if st := a.Stats(); st.GaveUp != 2 {
 			return fmt.Errorf("GaveUp = %d", st.GaveUp)
 		}

@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"fmt"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	"math"
 	"slices"
 	"sort"
@@ -225,7 +226,7 @@ func (c *dcluster) publish(i int, id string, payload []byte) bool {
 // (itself included).
 func (c *dcluster) awaitMembers(limit time.Duration, want int) {
 	c.t.Helper()
-	c.await(limit, "membership to converge", func() error {
+	testutil.WaitFor(c.t, limit, "membership to converge", func() error {
 		for _, i := range c.up() {
 			alive := 0
 			for _, m := range c.node(i).Members() {
@@ -241,26 +242,10 @@ func (c *dcluster) awaitMembers(limit time.Duration, want int) {
 	})
 }
 
-// await polls cond every 50 ms of virtual time until it holds.
-func (c *dcluster) await(limit time.Duration, what string, cond func() error) {
-	c.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if !time.Now().Before(deadline) {
-			c.t.Fatalf("after %v of virtual time, still waiting for %s: %v", limit, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // awaitDelivered waits until every node in who delivered every id.
 func (c *dcluster) awaitDelivered(limit time.Duration, who []int, ids []string) {
 	c.t.Helper()
-	c.await(limit, "delivery", func() error {
+	testutil.WaitFor(c.t, limit, "delivery", func() error {
 		missing := 0
 		var first string
 		for _, i := range who {

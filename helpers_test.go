@@ -57,33 +57,6 @@ func (r *recorder) snapshot() (total int, perID map[string]int) {
 	return r.total, perID
 }
 
-// waitFor polls cond until it holds or the deadline passes (the nats-server
-// checkFor pattern): for state that has no channel to wait on.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// await waits for ch to close, failing the test after timeout.
-func await(t *testing.T, ch <-chan struct{}, timeout time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(timeout):
-		t.Fatalf("timed out after %v waiting for %s", timeout, what)
-	}
-}
-
 func nodeID(i int) string { return fmt.Sprintf("node-%02d", i) }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

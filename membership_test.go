@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	"net"
 	"slices"
 	"sync"
@@ -39,7 +40,7 @@ func stateOf(n *GossipNode, id string) (Member, bool) {
 // allSee waits until every node in ns sees every id in alive as alive.
 func allSee(t *testing.T, ns []*GossipNode, timeout time.Duration, want func(n *GossipNode) error) {
 	t.Helper()
-	waitFor(t, timeout, "membership", func() error {
+	testutil.WaitFor(t, timeout, "membership", func() error {
 		for _, n := range ns {
 			if err := want(n); err != nil {
 				return fmt.Errorf("%s: %w", n.Hash, err)
@@ -195,7 +196,7 @@ func TestMembershipFailureAndRestart(t *testing.T) {
 		t.Errorf("detection took %v, bound %v", took, bound)
 	}
 	// Events reach the handler after the state they report is visible.
-	waitFor(t, 5*time.Second, "a dead event for m2 on every survivor", func() error {
+	testutil.WaitFor(t, 5*time.Second, "a dead event for m2 on every survivor", func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, n := range survivors {
@@ -272,7 +273,7 @@ func TestStaticNeighborsStay(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, "a links to b", func() error {
+	testutil.WaitFor(t, 5*time.Second, "a links to b", func() error {
 		if _, ok := a.Neighbors()["s1"]; !ok {
 			return fmt.Errorf("a's neighbours: %v", a.Neighbors())
 		}
@@ -324,7 +325,7 @@ func TestPublishDuringChurn(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // pacing, not waiting: the churn happens between publishes
 	}
-	waitFor(t, 20*time.Second, "every message at every node that stayed", func() error {
+	testutil.WaitFor(t, 20*time.Second, "every message at every node that stayed", func() error {
 		for _, n := range stay {
 			for _, id := range ids {
 				if c := recs[n.Hash].count(id); c != 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func publishAll(t *testing.T, nodes []*GossipNode, prefix string, count int) []s
 // once (and nothing twice).
 func waitDelivered(t *testing.T, timeout time.Duration, recs []*recorder, ids []string) {
 	t.Helper()
-	waitFor(t, timeout, "every node delivering every message", func() error {
+	testutil.WaitFor(t, timeout, "every node delivering every message", func() error {
 		for i, r := range recs {
 			_, per := r.snapshot()
 			for _, id := range ids {
@@ -163,7 +164,7 @@ func TestStreamMixedUnaryPeers(t *testing.T) {
 	ids := publishAll(t, nodes, "m", 3)
 	waitDelivered(t, 20*time.Second, recs, ids)
 	// A link finds out on its first stream, which it opens at once.
-	waitFor(t, 10*time.Second, "every streaming node using PutMessageToClient for the unary peers", func() error {
+	testutil.WaitFor(t, 10*time.Second, "every streaming node using PutMessageToClient for the unary peers", func() error {
 		for i, nd := range nodes[:streaming] {
 			st := nd.Stats().Stream
 			if st.StreamPeers != wantStream[i] || st.UnaryPeers != wantUnary[i] || st.UnaryFallbacks != uint64(wantUnary[i]) {
@@ -271,7 +272,7 @@ func TestStreamSlowPeerDegrades(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	await(t, hello, 10*time.Second, "the stuck peer's stream")
+	testutil.Await(t, hello, 10*time.Second, "the stuck peer's stream")
 	payload := []byte(strings.Repeat("x", 1000))
 	var ids []string
 	for i := range 2000 {
@@ -303,7 +304,7 @@ func TestStreamSaturationRejectsPublish(t *testing.T) {
 	if err := a.AddNeighbor("stuck", stuckAddr); err != nil {
 		t.Fatal(err)
 	}
-	await(t, hello, 10*time.Second, "the stuck peer's stream")
+	testutil.Await(t, hello, 10*time.Second, "the stuck peer's stream")
 	payload := []byte(strings.Repeat("y", 4000))
 	var rejected error
 	var rejectedID string
@@ -385,7 +386,7 @@ func TestStreamBadInput(t *testing.T) {
 	if err := s.Send(&pb.Envelope{Messages: [][]byte{good2}, Ihave: []*pb.SeqRange{{Node: "", First: 5, Last: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "both good messages delivered and ACKed", func() error {
+	testutil.WaitFor(t, 10*time.Second, "both good messages delivered and ACKed", func() error {
 		if rec.count("ok-1") != 1 || rec.count("ok-2") != 1 {
 			return fmt.Errorf("delivered ok-1 %d, ok-2 %d times", rec.count("ok-1"), rec.count("ok-2"))
 		}
@@ -464,7 +465,7 @@ func TestStreamCumulativeAck(t *testing.T) {
 	// ACK the hello only, with a prune that shows when the node has
 	// handled that envelope (it handles them in order).
 	p.acks <- &pb.Envelope{Ack: 1, Prune: []string{"a"}}
-	waitFor(t, 5*time.Second, "the node handling the first ACK", func() error {
+	testutil.WaitFor(t, 5*time.Second, "the node handling the first ACK", func() error {
 		if a.Stats().Stream.PrunesReceived != 1 {
 			return errors.New("not yet")
 		}
@@ -474,7 +475,7 @@ func TestStreamCumulativeAck(t *testing.T) {
 		t.Fatalf("an ACK of the hello released %d messages", got)
 	}
 	p.acks <- &pb.Envelope{Ack: 2}
-	waitFor(t, 5*time.Second, "the message's ACK", func() error {
+	testutil.WaitFor(t, 5*time.Second, "the message's ACK", func() error {
 		if got := a.Stats().Stream.CopiesAcked; got != 1 {
 			return fmt.Errorf("acked %d", got)
 		}
