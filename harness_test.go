@@ -3,7 +3,6 @@ package gossip
 import (
 	"context"
 	"fmt"
-	"github.com/grpc-gossip/gossip/internal/testutil"
 	"math"
 	"slices"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	"github.com/grpc-gossip/gossip/memnet"
 )
 
