@@ -88,6 +88,16 @@ type Config struct {
 	// (Stats.PublishRejected). Default 64 MiB.
 	MaxQueuedBytes int
 
+	// RefuseUntilReady makes the node refuse new messages — Publish, and
+	// PutMessageToClient of a message with no origin (one entering the
+	// network here) — with ErrNotReady (Unavailable) until it is ready:
+	// it has joined a cluster (Join) or was marked ready (MarkReady).
+	// Without it, a node that has not joined acknowledges what it cannot
+	// pass on yet. Copies relayed by other nodes are always taken. The
+	// daemon sets it. Default false (the library's nodes with static
+	// neighbours publish at once).
+	RefuseUntilReady bool
+
 	// DecayInterval is how often the node runs periodic decay (expiry of
 	// hot state and of the long-TTL cache). Default 1 s.
 	DecayInterval time.Duration

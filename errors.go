@@ -39,6 +39,10 @@ var (
 	ErrSaturated = errors.New("node saturated: neighbours' stream queues full") // ResourceExhausted
 	// ErrAlreadySeen is returned by Publish for an id the node has seen.
 	ErrAlreadySeen = errors.New("message id already seen") // AlreadyExists
+	// ErrNotReady is returned for a new message by a node with
+	// Config.RefuseUntilReady that has not joined a cluster yet: nothing
+	// was recorded; retry once it reports ready (health SERVING).
+	ErrNotReady = errors.New("node not ready: it has not joined a cluster yet (no seed has answered); nothing was published, retry when it reports SERVING")
 	// ErrNotJoined is returned by Join when no seed answered.
 	ErrNotJoined = errors.New("no seed answered") // Unavailable
 
@@ -60,7 +64,7 @@ func statusCode(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, ErrAlreadySeen):
 		return codes.AlreadyExists
-	case errors.Is(err, ErrClosed), errors.Is(err, ErrBusy), errors.Is(err, ErrNotJoined):
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrBusy), errors.Is(err, ErrNotJoined), errors.Is(err, ErrNotReady):
 		return codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded

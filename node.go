@@ -314,6 +314,9 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	n.closeMu.RUnlock()
 	defer n.wg.Done()
 
+	if msg.GetOrigin() == "" && n.cfg.RefuseUntilReady && !n.ready.Load() {
+		return nil, asRPCError(ErrNotReady)
+	}
 	if n.streaming && msg.GetOrigin() == "" {
 		// A new message entering the network: wait while the node is
 		// saturated (backpressure to the publisher).

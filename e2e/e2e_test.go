@@ -413,6 +413,12 @@ func TestUnreachableJoin(t *testing.T) {
 	if st := statusOf(t, d); st["ready"] != false {
 		t.Errorf("ready = %v", st["ready"])
 	}
+	// A node that has not joined refuses publishes instead of acking
+	// what it could not pass on (fault 4 of issue 10: "ack from lonely",
+	// exit 0).
+	if out, errOut, code := ctl(t, nil, "--addr", d.addr, "publish", "too early"); code == 0 || !strings.Contains(out+errOut, "not joined") {
+		t.Errorf("publish on a node that has not joined: exit %d, %q %q; want a refusal that says it has not joined", code, out, errOut)
+	}
 	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
 		t.Errorf("exit %d", code)
 	}

@@ -591,6 +591,7 @@ func (c *Config) nodeConfig() gossip.Config {
 		MaxPayloadBytes:  c.MaxPayload,
 		ShutdownTimeout:  c.ShutdownTimeout,
 		DisableStreaming: c.Unary,
+		RefuseUntilReady: true, // a node that has not joined refuses publishes (Unavailable) instead of acking them
 		GraftTimeout:     c.GraftTimeout,
 		SyncInterval:     c.SyncInterval,
 		StoreBytes:       c.StoreBytes,
