@@ -26,6 +26,8 @@ type dcluster struct {
 	cfg  Config
 	mcfg MembershipConfig
 
+	tweak []func(i int, c *Config) // per-node changes to cfg
+
 	mu    sync.Mutex
 	nodes []*GossipNode // by index; nil while down
 	addrs []string      // current address of each
@@ -79,11 +81,11 @@ func did(i int) string { return fmt.Sprintf("n%03d", i) }
 
 // newDCluster starts n nodes on the default path: node 0 is the first node
 // (MarkReady), the others Join through it one after another; it returns
-// once every node knows every other as alive. Call it inside a synctest
-// bubble.
-func newDCluster(t *testing.T, n int, cfg Config, mcfg MembershipConfig, seed uint64) *dcluster {
+// once every node knows every other as alive. tweak, if given, changes
+// node i's Config. Call it inside a synctest bubble.
+func newDCluster(t *testing.T, n int, cfg Config, mcfg MembershipConfig, seed uint64, tweak ...func(i int, c *Config)) *dcluster {
 	t.Helper()
-	c := &dcluster{t: t, net: memnet.New(seed), cfg: cfg, mcfg: mcfg,
+	c := &dcluster{t: t, net: memnet.New(seed), cfg: cfg, mcfg: mcfg, tweak: tweak,
 		nodes: make([]*GossipNode, n), addrs: make([]string, n), life: make([]int, n),
 		recs: make([]*drecorder, n), pubs: map[string]pubInfo{}}
 	c.seen = make([]*drecorder, n)
@@ -106,6 +108,9 @@ func (c *dcluster) start(i int, seed uint64) {
 	rec := newDRecorder()
 	seen := c.seen[i]
 	cfg := c.cfg
+	for _, f := range c.tweak {
+		f(i, &cfg)
+	}
 	cfg.Seed = seed*1000 + uint64(i)*7 + uint64(c.life[i]) + 1
 	n, err := New(did(i), addr, nil, nil, nil, nil,
 		WithConfig(cfg), WithMembership(c.mcfg),

@@ -82,6 +82,18 @@ func (l *link) run() {
 			l.fallBack()
 			return
 		}
+		if status.Code(err) == codes.ResourceExhausted {
+			// The peer refused an envelope as too large (a peer that
+			// did not say its limit in its hello): the largest message in
+			// flight is refused for it, so that the next stream does not
+			// break on it again.
+			var f core.Frame
+			var ok bool
+			l.c.do(func(s *core.Stream) { f, ok = s.RefuseLargestUnacked() })
+			if ok {
+				l.n.refuse(l.peer, []core.Frame{f})
+			}
+		}
 		if wasUp {
 			backoff = linkBackoffMin
 		}
@@ -208,11 +220,7 @@ func (n *GossipNode) applyPeerLimit(c *conn) {
 	var refused []core.Frame
 	c.do(func(s *core.Stream) { refused = s.RefuseOversized() })
 	if len(refused) > 0 {
-		largest := 0
-		for _, f := range refused {
-			largest = max(largest, len(f.Wire))
-		}
-		n.refuse(c.peer, len(refused), largest)
+		n.refuse(c.peer, refused)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-gossip/gossip/internal/swim"
@@ -48,6 +49,10 @@ type Member struct {
 	Incarnation uint64
 	LastHeard   time.Time // last direct message from it; zero when never
 	Self        bool
+	// MaxPayloadBytes is the largest payload the member accepts (its
+	// Config.MaxPayloadBytes); 0 when unknown (a member of an older
+	// version). Publish refuses what a live member could not take.
+	MaxPayloadBytes int
 }
 
 // MemberEventKind is the kind of a membership change.
@@ -106,6 +111,8 @@ type membership struct {
 	wake  chan struct{}
 	sends chan struct{} // one slot per RPC in flight
 	wg    sync.WaitGroup
+
+	limit atomic.Pointer[clusterLimit] // the cluster's payload limit (updateLimit)
 }
 
 // maxMembershipSends bounds the membership RPCs in flight; beyond it a
@@ -161,6 +168,7 @@ func (m *membership) start() (*swim.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip: membership: %w", err)
 	}
+	core.SetMaxPayload(uint64(m.n.cfg.MaxPayloadBytes))
 	m.core = core
 	m.wg.Add(1)
 	go m.loop()
@@ -220,12 +228,48 @@ func (m *membership) flush() {
 		m.n.logger.Info("member "+e.Kind.String(), "peer", e.Member.ID, "endpoint", e.Member.Addr,
 			"state", e.Member.State.String(), "incarnation", e.Member.Incarnation)
 	}
+	m.updateLimit()
 	m.rebalance(false)
 	if m.handler != nil {
 		for _, e := range evs {
 			m.handler(MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At})
 		}
 	}
+}
+
+// clusterLimit is the largest payload every live member accepts, and the
+// member with the smallest limit (empty when it is this node's own).
+type clusterLimit struct {
+	bytes  int
+	member string
+}
+
+// updateLimit recomputes the cluster's payload limit after membership
+// changes (limits change only with members: a node's is fixed for its
+// life).
+func (m *membership) updateLimit() {
+	m.mu.Lock()
+	members := m.core.Members()
+	m.mu.Unlock()
+	lim := clusterLimit{bytes: m.n.cfg.MaxPayloadBytes}
+	for _, mb := range members[1:] {
+		if (mb.State == swim.Alive || mb.State == swim.Suspect) && mb.MaxPayload > 0 && int(min(mb.MaxPayload, 1<<40)) < lim.bytes {
+			lim = clusterLimit{bytes: int(mb.MaxPayload), member: mb.ID}
+		}
+	}
+	m.limit.Store(&lim)
+}
+
+// checkPayload refuses a payload of size bytes that a live member could
+// not take (a message is pushed to every member; one that refuses it would
+// never deliver it).
+func (m *membership) checkPayload(size int) error {
+	lim := m.limit.Load()
+	if lim == nil || lim.member == "" || size <= lim.bytes {
+		return nil
+	}
+	return fmt.Errorf("%w: the payload is %d bytes and member %q accepts at most %d (its max payload), so the cluster cannot carry it: nothing was published",
+		ErrPayloadTooLarge, size, lim.member, lim.bytes)
 }
 
 // spawn runs f on a goroutine that stop waits for, if a send slot is
@@ -467,7 +511,8 @@ func (n *GossipNode) Members() []Member {
 }
 
 func memberFromSwim(sm swim.Member) Member {
-	return Member{ID: sm.ID, Address: sm.Addr, State: MemberState(sm.State), Incarnation: sm.Incarnation, LastHeard: sm.LastHeard, Self: sm.Self}
+	return Member{ID: sm.ID, Address: sm.Addr, State: MemberState(sm.State), Incarnation: sm.Incarnation, LastHeard: sm.LastHeard, Self: sm.Self,
+		MaxPayloadBytes: int(min(sm.MaxPayload, 1<<40))}
 }
 
 // MarkReady marks the node ready without joining (the first node of a

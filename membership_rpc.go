@@ -82,7 +82,7 @@ func (m *membership) join(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, m.n.cfg.AckTimeout)
 	defer cancel()
 	resp, err := cli.Join(ctx, &pb.JoinRequest{Member: &pb.Member{
-		Id: self.ID, Address: self.Addr, State: pb.MemberState(self.State), Incarnation: self.Incarnation}})
+		Id: self.ID, Address: self.Addr, State: pb.MemberState(self.State), Incarnation: self.Incarnation, MaxPayloadBytes: self.MaxPayload}})
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (m *membership) join(ctx context.Context, addr string) error {
 		if len(pm.GetId()) > maxMemberField || len(pm.GetAddress()) > maxMemberField {
 			continue
 		}
-		ups = append(ups, swim.Update{ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.State(pm.GetState()), Incarnation: pm.GetIncarnation()})
+		ups = append(ups, swim.Update{ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.State(pm.GetState()), Incarnation: pm.GetIncarnation(), MaxPayload: pm.GetMaxPayloadBytes()})
 	}
 	switch seedID {
 	case "":
@@ -166,7 +166,7 @@ func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.Joi
 	}
 	if pm.GetId() != s.n.Hash { // a twin learns of the conflict from self below
 		m.step(swim.Message{Kind: swim.KindSync, From: pm.GetId(), FromAddr: pm.GetAddress(), Join: true, Updates: []swim.Update{{
-			ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.Alive, Incarnation: pm.GetIncarnation()}}})
+			ID: pm.GetId(), Addr: pm.GetAddress(), State: swim.Alive, Incarnation: pm.GetIncarnation(), MaxPayload: pm.GetMaxPayloadBytes()}}})
 		s.n.logger.Info("member joined through this node", "peer", pm.GetId(), "endpoint", pm.GetAddress())
 		m.rebalance(false) // the joiner may be linked before Join returns
 	}
@@ -260,7 +260,7 @@ func membersToProto(ms []Member) []*pb.Member {
 	for i, m := range ms {
 		out[i] = &pb.Member{
 			Id: m.ID, Address: m.Address, State: pb.MemberState(m.State), Incarnation: m.Incarnation,
-			LastHeard: timestamp(m.LastHeard), Self: m.Self,
+			LastHeard: timestamp(m.LastHeard), Self: m.Self, MaxPayloadBytes: uint64(max(m.MaxPayloadBytes, 0)),
 		}
 	}
 	return out
@@ -272,7 +272,7 @@ func updatesToProto(us []swim.Update) []*pb.MemberUpdate {
 	}
 	out := make([]*pb.MemberUpdate, len(us))
 	for i, u := range us {
-		out[i] = &pb.MemberUpdate{Id: u.ID, Address: u.Addr, State: pb.MemberState(u.State), Incarnation: u.Incarnation, From: u.From}
+		out[i] = &pb.MemberUpdate{Id: u.ID, Address: u.Addr, State: pb.MemberState(u.State), Incarnation: u.Incarnation, From: u.From, MaxPayloadBytes: u.MaxPayload}
 	}
 	return out
 }
@@ -290,7 +290,7 @@ func updatesFromProto(us []*pb.MemberUpdate) []swim.Update {
 		if len(u.GetId()) > maxMemberField || len(u.GetAddress()) > maxMemberField || len(u.GetFrom()) > maxMemberField {
 			continue
 		}
-		out = append(out, swim.Update{ID: u.GetId(), Addr: u.GetAddress(), State: swim.State(u.GetState()), Incarnation: u.GetIncarnation(), From: u.GetFrom()})
+		out = append(out, swim.Update{ID: u.GetId(), Addr: u.GetAddress(), State: swim.State(u.GetState()), Incarnation: u.GetIncarnation(), From: u.GetFrom(), MaxPayload: u.GetMaxPayloadBytes()})
 	}
 	return out
 }

@@ -314,8 +314,13 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	n.closeMu.RUnlock()
 	defer n.wg.Done()
 
-	if msg.GetOrigin() == "" && n.cfg.RefuseUntilReady && !n.ready.Load() {
-		return nil, asRPCError(ErrNotReady)
+	if msg.GetOrigin() == "" {
+		if n.cfg.RefuseUntilReady && !n.ready.Load() {
+			return nil, asRPCError(ErrNotReady)
+		}
+		if err := n.mship.checkPayload(len(msg.GetPayload()) + len(msg.GetBinaryPayload())); err != nil {
+			return nil, asRPCError(err)
+		}
 	}
 	if n.streaming && msg.GetOrigin() == "" {
 		// A new message entering the network: wait while the node is

@@ -63,14 +63,21 @@ func (n *GossipNode) push(c *conn, f core.Frame) {
 		n.sc.framesDropped.Add(1)
 		n.logger.Debug("stream queue full: frame dropped", "peer", c.peer, "kind", f.Kind)
 	case core.Refused:
-		n.refuse(c.peer, 1, len(f.Wire))
+		n.refuse(c.peer, []core.Frame{f})
 	}
 }
 
-// refuse counts k messages peer cannot take (the largest of size bytes)
-// and logs it once per peer.
-func (n *GossipNode) refuse(peer string, k, size int) {
-	n.sc.refused.Add(uint64(k))
+// refuse counts the messages peer cannot take (larger than it accepts),
+// tells the core not to keep them for it, and logs it once per peer.
+func (n *GossipNode) refuse(peer string, frames []core.Frame) {
+	size := 0
+	for _, f := range frames {
+		size = max(size, len(f.Wire))
+	}
+	n.sc.refused.Add(uint64(len(frames)))
+	n.mu.Lock()
+	n.core.Refused(peer, frames)
+	n.mu.Unlock()
 	n.linksMu.Lock()
 	first := !n.refusedBy[peer]
 	n.refusedBy[peer] = true

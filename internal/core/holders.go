@@ -208,3 +208,15 @@ func (n *Node) giveUpFloor(k SeqKey) uint64 {
 	}
 	return floor
 }
+
+// Refused records that peer refused the messages of frames (larger than
+// it accepts): it will never hold them, and the store must not keep them
+// for it.
+func (n *Node) Refused(peer string, frames []Frame) {
+	for _, f := range frames {
+		if r := f.Range; r != nil {
+			n.holds(peer, SeqKey{Node: r.GetNode(), Epoch: r.GetEpoch()}, r.GetFirst(), r.GetLast())
+		}
+	}
+	n.store.evict(n.holders.need)
+}

@@ -375,6 +375,27 @@ func (s *Stream) RefuseOversized() (refused []Frame) {
 	return refused
 }
 
+// RefuseLargestUnacked removes the largest message of the envelopes sent
+// and not acknowledged, and returns it: the peer broke the stream over an
+// envelope too large for it (it did not announce its limit), and must not
+// get the same envelope again.
+func (s *Stream) RefuseLargestUnacked() (Frame, bool) {
+	bi, bj, size := -1, -1, -1
+	for i, u := range s.unacked {
+		for j, f := range u.frames {
+			if len(f.Wire) > size {
+				bi, bj, size = i, j, len(f.Wire)
+			}
+		}
+	}
+	if bi < 0 {
+		return Frame{}, false
+	}
+	f := s.unacked[bi].frames[bj]
+	s.unacked[bi].frames = slices.Delete(s.unacked[bi].frames, bj, bj+1)
+	return f, true
+}
+
 // Drain empties the queue and the unacknowledged envelopes, and returns
 // what they held (the stream is gone for good).
 func (s *Stream) Drain() []Frame {

@@ -226,8 +226,12 @@ func (n *Node) LeaveSpread() bool {
 }
 
 func (n *Node) selfUpdate() Update {
-	return Update{ID: n.self.ID, Addr: n.self.Addr, State: n.self.State, Incarnation: n.self.Incarnation, From: n.self.ID}
+	return Update{ID: n.self.ID, Addr: n.self.Addr, State: n.self.State, Incarnation: n.self.Incarnation, From: n.self.ID, MaxPayload: n.self.MaxPayload}
 }
+
+// SetMaxPayload sets what this member says it accepts (Member.MaxPayload);
+// call it before the first message goes out.
+func (n *Node) SetMaxPayload(v uint64) { n.self.MaxPayload = v }
 
 func (n *Node) fullState() []Update {
 	out := make([]Update, 0, len(n.members))
@@ -237,7 +241,7 @@ func (n *Node) fullState() []Update {
 		if m.susp != nil {
 			from = m.susp.origin
 		}
-		out = append(out, Update{ID: m.ID, Addr: m.Addr, State: m.State, Incarnation: m.Incarnation, From: from})
+		out = append(out, Update{ID: m.ID, Addr: m.Addr, State: m.State, Incarnation: m.Incarnation, From: from, MaxPayload: m.MaxPayload})
 	}
 	return out
 }
@@ -544,7 +548,7 @@ func (n *Node) merge(now time.Time, u Update, fromSync bool) {
 		if u.State != Alive && u.State != Suspect || u.Addr == "" {
 			return // news of the death of a stranger: nothing to forget
 		}
-		m = &member{Member: Member{ID: u.ID, Addr: u.Addr, State: Alive, Incarnation: u.Incarnation, Since: now}}
+		m = &member{Member: Member{ID: u.ID, Addr: u.Addr, State: Alive, Incarnation: u.Incarnation, Since: now, MaxPayload: u.MaxPayload}}
 		n.members[u.ID] = m
 		n.forget(u.ID, u.Addr) // a reaped member (or a seed) is back
 		n.list = append(n.list, m)
@@ -554,7 +558,7 @@ func (n *Node) merge(now time.Time, u Update, fromSync bool) {
 		n.list[i], n.list[len(n.list)-1] = n.list[len(n.list)-1], n.list[i]
 		n.live++
 		n.emit(now, EventJoin, m)
-		n.queue.push(Update{ID: u.ID, Addr: u.Addr, State: Alive, Incarnation: u.Incarnation})
+		n.queue.push(Update{ID: u.ID, Addr: u.Addr, State: Alive, Incarnation: u.Incarnation, MaxPayload: u.MaxPayload})
 		if u.State == Alive {
 			return
 		}
@@ -596,9 +600,12 @@ func (n *Node) apply(now time.Time, m *member, u Update) {
 	if u.Addr != "" {
 		m.Addr = u.Addr
 	}
+	if u.MaxPayload != 0 {
+		m.MaxPayload = u.MaxPayload
+	}
 	m.Incarnation = u.Incarnation
 	n.setState(now, m, u.State, u.From)
-	n.queue.push(Update{ID: m.ID, Addr: m.Addr, State: u.State, Incarnation: u.Incarnation, From: u.From})
+	n.queue.push(Update{ID: m.ID, Addr: m.Addr, State: u.State, Incarnation: u.Incarnation, From: u.From, MaxPayload: m.MaxPayload})
 	switch {
 	case u.State == Alive && prev == Alive: // a new incarnation, maybe a new address
 		n.emit(now, EventUpdate, m)

@@ -53,6 +53,10 @@ type Member struct {
 	// Since is when the member entered its current state here.
 	Since time.Time
 	Self  bool
+	// MaxPayload is what the member says it accepts (the runtime's limit
+	// on message payloads, in bytes), carried for the runtime; 0: unknown.
+	// It is part of a member's incarnation, like its address.
+	MaxPayload uint64
 }
 
 // Update is one piece of membership news, as piggybacked or synced.
@@ -64,6 +68,8 @@ type Update struct {
 	// From is the member that declared the state (for a suspicion: the
 	// suspecter, counted by Lifeguard's confirmations); may be empty.
 	From string
+	// MaxPayload is the member's (see Member.MaxPayload); 0: unknown.
+	MaxPayload uint64
 }
 
 // Kind is a message's kind.

@@ -1170,9 +1170,13 @@ type Member struct {
 	// When this node last heard from it directly; unset when never.
 	LastHeard *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_heard,json=lastHeard,proto3" json:"last_heard,omitempty"`
 	// True for the answering node itself.
-	Self          bool `protobuf:"varint,6,opt,name=self,proto3" json:"self,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Self bool `protobuf:"varint,6,opt,name=self,proto3" json:"self,omitempty"`
+	// The largest payload the member accepts (its max payload), in bytes;
+	// 0: unknown. A node refuses to publish a message larger than a live
+	// member accepts: the cluster could not carry it to that member.
+	MaxPayloadBytes uint64 `protobuf:"varint,7,opt,name=max_payload_bytes,json=maxPayloadBytes,proto3" json:"max_payload_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
@@ -1245,6 +1249,13 @@ func (x *Member) GetSelf() bool {
 		return x.Self
 	}
 	return false
+}
+
+func (x *Member) GetMaxPayloadBytes() uint64 {
+	if x != nil {
+		return x.MaxPayloadBytes
+	}
+	return 0
 }
 
 type NeighborsRequest struct {
@@ -2219,9 +2230,11 @@ type MemberUpdate struct {
 	Incarnation uint64 `protobuf:"varint,4,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	// The member that declared the state (the suspecter of a suspicion);
 	// may be empty.
-	From          string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	From string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	// The largest payload the member accepts (see Member); 0: unknown.
+	MaxPayloadBytes uint64 `protobuf:"varint,6,opt,name=max_payload_bytes,json=maxPayloadBytes,proto3" json:"max_payload_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MemberUpdate) Reset() {
@@ -2287,6 +2300,13 @@ func (x *MemberUpdate) GetFrom() string {
 		return x.From
 	}
 	return ""
+}
+
+func (x *MemberUpdate) GetMaxPayloadBytes() uint64 {
+	if x != nil {
+		return x.MaxPayloadBytes
+	}
+	return 0
 }
 
 type PingRequest struct {
@@ -2981,7 +3001,7 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x06missed\x18\b \x01(\x04R\x06missed\"\x10\n" +
 	"\x0eMembersRequest\">\n" +
 	"\x0fMembersResponse\x12+\n" +
-	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\xd1\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\xfd\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
@@ -2989,7 +3009,8 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x129\n" +
 	"\n" +
 	"last_heard\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tlastHeard\x12\x12\n" +
-	"\x04self\x18\x06 \x01(\bR\x04self\"\x12\n" +
+	"\x04self\x18\x06 \x01(\bR\x04self\x12*\n" +
+	"\x11max_payload_bytes\x18\a \x01(\x04R\x0fmaxPayloadBytes\"\x12\n" +
 	"\x10NeighborsRequest\"F\n" +
 	"\x11NeighborsResponse\x121\n" +
 	"\tneighbors\x18\x01 \x03(\v2\x13.gossip.v1.NeighborR\tneighbors\"\xd5\x03\n" +
@@ -3094,13 +3115,14 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\vJoinRequest\x12)\n" +
 	"\x06member\x18\x01 \x01(\v2\x11.gossip.v1.MemberR\x06member\";\n" +
 	"\fJoinResponse\x12+\n" +
-	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\x9c\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\xc8\x01\n" +
 	"\fMemberUpdate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12,\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x16.gossip.v1.MemberStateR\x05state\x12 \n" +
 	"\vincarnation\x18\x04 \x01(\x04R\vincarnation\x12\x12\n" +
-	"\x04from\x18\x05 \x01(\tR\x04from\"\xa1\x01\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12*\n" +
+	"\x11max_payload_bytes\x18\x06 \x01(\x04R\x0fmaxPayloadBytes\"\xa1\x01\n" +
 	"\vPingRequest\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12!\n" +
