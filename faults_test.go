@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpc-gossip/gossip/internal/testutil"
 	"github.com/grpc-gossip/gossip/memnet"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
@@ -125,4 +127,134 @@ func TestRefusedByPeerIsFinal(t *testing.T) {
 		}
 		c.awaitDelivered(time.Minute, c.up(), []string{"after"})
 	})
+}
+
+// TestFalseLeftRefuted is fault 1 on the default path: one
+// MembershipService/PushUpdates call from a plain client, saying "n002
+// left at incarnation 1000", makes n001 list the healthy n002 as left and
+// drop it as a neighbour; n002 hears of it and refutes it within a few
+// probe periods, and is everyone's member and a neighbour again. The
+// same update at incarnation 2^64−1 is ignored: nobody could refute it.
+func TestFalseLeftRefuted(t *testing.T) {
+	for _, inc := range []uint64{1000, ^uint64(0)} {
+		t.Run(fmt.Sprint(inc), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				mcfg := DefaultLANMembershipConfig()
+				c := newDCluster(t, 5, Config{}, mcfg, 3)
+				defer c.close()
+				cli, err := c.net.Transport("client").Membership(c.addrs[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				forged := &pb.PushUpdatesRequest{From: "client", FromAddress: "client", Updates: []*pb.MemberUpdate{{
+					Id: did(2), Address: c.addrs[2], State: pb.MemberState_MEMBER_STATE_LEFT, Incarnation: inc, From: did(2)}}}
+				if _, err := cli.PushUpdates(context.Background(), forged); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				state := func(i int) Member {
+					for _, m := range c.node(i).Members() {
+						if m.ID == did(2) {
+							return m
+						}
+					}
+					return Member{}
+				}
+				if inc == ^uint64(0) {
+					time.Sleep(10 * mcfg.ProbeInterval)
+					for _, i := range c.up() {
+						if m := state(i); m.State != MemberAlive || m.Incarnation != 0 {
+							t.Errorf("node %d sees n002 %v at %d after an update it should have ignored", i, m.State, m.Incarnation)
+						}
+					}
+					return
+				}
+				bound := 3 * mcfg.ProbeInterval
+				testutil.WaitFor(t, bound, "the refutation everywhere", func() error {
+					for _, i := range c.up() {
+						if i == 2 {
+							continue
+						}
+						if m := state(i); m.State != MemberAlive || m.Incarnation != inc+1 {
+							return fmt.Errorf("node %d sees n002 %v at %d", i, m.State, m.Incarnation)
+						}
+					}
+					return nil
+				})
+				t.Logf("refuted everywhere %v after the forged update", time.Since(start))
+				// Messages still reach it: it is back in the overlay.
+				c.awaitDelivered(time.Minute, c.up(), nil)
+				if !c.publish(0, "after", []byte("x")) {
+					t.Fatal("publish refused")
+				}
+				c.awaitDelivered(time.Minute, c.up(), []string{"after"})
+			})
+		})
+	}
+}
+
+// TestEveryNodeHasAnEagerParent is fault 5: at N = 50 one node was a
+// neighbour of nobody (its Links had been dropped by members that did not
+// know it yet) and got every message by anti-entropy only, a second
+// late. Now the overlay's links are two-way (a Link from a stranger makes
+// it a member; a chosen neighbour's stream hello re-asserts the link), so
+// every node is someone's neighbour, and after one message per source
+// every node has a parent in each source's tree: the next messages reach
+// every node by eager push.
+func TestEveryNodeHasAnEagerParent(t *testing.T) {
+	sizes := []int{50, 200}
+	if *scenarioNodes > 200 {
+		sizes = append(sizes, *scenarioNodes)
+	}
+	for _, n := range sizes {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newDCluster(t, n, Config{}, DefaultLANMembershipConfig(), uint64(n))
+				defer c.close()
+				c.net.SetDelay(2*time.Millisecond, 3*time.Millisecond)
+				time.Sleep(5 * time.Second) // let the neighbour sets settle
+				pushedBy := map[string]int{}
+				for _, i := range c.up() {
+					for id := range c.node(i).Neighbors() {
+						pushedBy[id]++
+					}
+				}
+				for _, i := range c.up() {
+					if pushedBy[did(i)] == 0 {
+						t.Errorf("node %d is nobody's neighbour: nobody pushes to it", i)
+					}
+				}
+				sources := []int{0, n / 3, 2 * n / 3}
+				send := func(prefix string, rounds int) []string {
+					var out []string
+					for round := range rounds {
+						for _, s := range sources {
+							id := fmt.Sprintf("%s%d-%d", prefix, s, round)
+							c.publish(s, id, []byte(id))
+							out = append(out, id)
+						}
+						time.Sleep(time.Second)
+					}
+					c.awaitDelivered(time.Minute, c.up(), out)
+					return out
+				}
+				send("warm", 3)
+				for _, i := range c.up() {
+					for _, s := range sources {
+						if i != s && c.node(i).core.Parent(did(s)) == "" {
+							t.Errorf("node %d has no parent in %s's tree", i, did(s))
+						}
+					}
+				}
+				c.mark()
+				steady := send("steady", 3)
+				r := c.report(c.up(), steady)
+				t.Logf("steady messages: %s", r)
+				if r.Repaired != 0 || r.MaxAll > time.Second {
+					t.Errorf("steady-state messages: %d first copies by repair, the slowest reached every node after %v", r.Repaired, r.MaxAll)
+				}
+				r.check(t)
+			})
+		})
+	}
 }

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math"
 	"slices"
@@ -19,6 +20,11 @@ import (
 // streams, Plumtree, SWIM membership joined through a seed — over memnet,
 // inside a synctest bubble, so every wait is in virtual time.
 
+// scenarioNodes is the size of the large runs of the default path's
+// scenarios: 200 in make test; -scenario.nodes=1000 (or more) runs them
+// at scale too (minutes of wall time).
+var scenarioNodes = flag.Int("scenario.nodes", 200, "nodes in the large default-path scenarios (1000+ for the runs at scale)")
+
 // dcluster is a cluster on the default path.
 type dcluster struct {
 	t    *testing.T
@@ -35,6 +41,7 @@ type dcluster struct {
 	recs  []*drecorder  // deliveries of each node's current life
 	seen  []*drecorder  // deliveries of every life (exactly-once across restarts is not promised)
 	pubs  map[string]pubInfo
+	base  map[int]Stats // counters at the start of the measured window (mark)
 }
 
 type pubInfo struct {
@@ -284,19 +291,30 @@ type dreport struct {
 	HeapPerNodeBytes float64
 }
 
+// mark starts the measured window: report counts copies, repairs and
+// give-ups from here (of the nodes up now; a node started later counts
+// from zero).
+func (c *dcluster) mark() {
+	c.base = map[int]Stats{}
+	for _, i := range c.up() {
+		c.base[i] = c.node(i).Stats()
+	}
+}
+
 // report checks exactly-once and measures delivery over who (the nodes
-// up at the end) for ids (published on nodes that stayed up).
+// up at the end) for ids (published on nodes that stayed up), counting
+// copies and repairs since mark (or since the start).
 func (c *dcluster) report(who []int, ids []string) dreport {
 	r := dreport{Nodes: len(who), Messages: len(ids), Want: len(who) * len(ids)}
 	var hops []float64
 	var toAll []time.Duration
 	var received, deliveries uint64
 	for _, i := range who {
-		st := c.node(i).Stats()
-		received += st.Received
-		deliveries += st.Delivered
-		r.Repaired += st.Stream.Repaired
-		r.Holes += st.Stream.HolesSkipped
+		st, b := c.node(i).Stats(), c.base[i]
+		received += st.Received - b.Received
+		deliveries += st.Delivered - b.Delivered
+		r.Repaired += st.Stream.Repaired - b.Stream.Repaired
+		r.Holes += st.Stream.HolesSkipped - b.Stream.HolesSkipped
 		for _, m := range c.node(i).Members() {
 			if m.State == MemberDead && slices.ContainsFunc(who, func(j int) bool { return did(j) == m.ID }) {
 				r.FalseDead++

@@ -252,6 +252,15 @@ func (n *Node) PeerKindOf(id string) (PeerKind, bool) {
 	return p.kind, true
 }
 
+// Parent returns this node's parent in source src's tree: the peer whose
+// eager copies of src's messages it keeps ("" when it has none).
+func (n *Node) Parent(src string) string {
+	if par := n.parents[src]; par != nil {
+		return par.peer
+	}
+	return ""
+}
+
 // LazySources returns how many sources' messages stream neighbour id gets
 // announced rather than pushed (for Stats).
 func (n *Node) LazySources(id string) int {
