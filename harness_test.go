@@ -42,6 +42,37 @@ type dcluster struct {
 	seen  []*drecorder  // deliveries of every life (exactly-once across restarts is not promised)
 	pubs  map[string]pubInfo
 	base  map[int]Stats // counters at the start of the measured window (mark)
+
+	events eventCount // membership events of every node
+}
+
+// eventCount counts deaths and suspicions every node reports.
+type eventCount struct {
+	mu              sync.Mutex
+	died, suspected int
+}
+
+func (e *eventCount) handle(ev MemberEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch ev.Kind {
+	case MemberDied:
+		e.died++
+	case MemberSuspected:
+		e.suspected++
+	}
+}
+
+func (e *eventCount) Load() (died, suspected int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.died, e.suspected
+}
+
+func (e *eventCount) Store(died, suspected int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.died, e.suspected = died, suspected
 }
 
 type pubInfo struct {
@@ -120,7 +151,7 @@ func (c *dcluster) start(i int, seed uint64) {
 	}
 	cfg.Seed = seed*1000 + uint64(i)*7 + uint64(c.life[i]) + 1
 	n, err := New(did(i), addr, nil, nil, nil, nil,
-		WithConfig(cfg), WithMembership(c.mcfg),
+		WithConfig(cfg), WithMembership(c.mcfg), WithMemberEventHandler(c.events.handle),
 		WithTransport(c.net.Transport(addr)),
 		WithDeliveryHandler(func(d Delivery) { rec.handle(d); seen.handle(d) }))
 	if err != nil {
