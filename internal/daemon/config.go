@@ -46,9 +46,11 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is "json" (default) or "text".
 	LogFormat string
-	// Fanout is how many neighbours a new message is forwarded to;
-	// gossip.FanoutAll (-1, the default) floods it to all of them (see the
-	// package comment for why that is the daemon's default).
+	// Fanout is how many unary neighbours (all of them when Unary, else
+	// those that answer Gossip.Stream with Unimplemented) a new message is
+	// sent to with PutMessageToClient; gossip.FanoutAll (-1, the default)
+	// floods it to all of them (see the package comment). Stream
+	// neighbours do not use it.
 	Fanout int
 	// MaxPayload is the largest payload accepted, in bytes, at most
 	// MaxPayloadLimit. Default 1 MiB.
@@ -77,7 +79,8 @@ type Config struct {
 	// Dissemination (gossip.Config; docs/DESIGN.md §6a).
 
 	// Unary disables the streaming transport: every neighbour gets the
-	// seed's PutMessageToClient (--transport unary). Default false.
+	// seed's PutMessageToClient (--transport unary). Default false
+	// (--transport stream).
 	Unary bool
 	// GraftTimeout, SyncInterval, StoreBytes, StreamQueueBytes and
 	// MaxQueuedBytes are gossip.Config's. Defaults 200 ms, 1 s, 64 MiB,
@@ -243,7 +246,7 @@ var settings = []setting{
 	},
 	{
 		name: "listen", arg: "host:port", def: DefaultListen,
-		usage: "address of the gRPC server (gossip, client API, health, reflection); port 0 picks a free port, logged with key addr",
+		usage: "address of the gRPC server (gossip, membership, client API, health, reflection); port 0 picks a free port, logged with key addr",
 		set: func(c *Config, v string) error {
 			if err := checkAddr(v, addrListen); err != nil {
 				return err
@@ -265,7 +268,7 @@ var settings = []setting{
 	},
 	{
 		name: "join", arg: "host:port,...", def: "none: the first node", list: true,
-		usage: "seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (100ms to 5s) until one answers, so nodes can start in any order; the node then learns the whole membership (SWIM) and links to ceil(ln N) + fanout-extra members",
+		usage: fmt.Sprintf("seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (%v to %v) until one answers, so nodes can start in any order; the node gets the whole membership from the seed, and SWIM then picks its neighbours (ceil(ln N) + --fanout-extra random live members)", joinBackoffMin, joinBackoffMax),
 		set: func(c *Config, v string) error {
 			seeds, err := parseJoin(v)
 			if err != nil {
@@ -324,7 +327,7 @@ var settings = []setting{
 	},
 	{
 		name: "fanout", arg: "int", def: strconv.Itoa(DefaultFanout),
-		usage: "with unary neighbours (peers without Gossip.Stream, or --transport unary): how many each new message is forwarded to; -1 floods it to all of them, which delivers every message to every connected node; a positive number forwards to that many random neighbours (fewer RPCs, probabilistic delivery). Stream neighbours always take part (Plumtree)",
+		usage: "for unary neighbours only (every neighbour with --transport unary; with the default stream transport, only neighbours that answer Gossip.Stream with Unimplemented): how many each new message is sent to with the seed's PutMessageToClient; -1 sends it to all of them, a flood that delivers every message to every connected node; a positive number sends it to that many random neighbours (fewer RPCs, probabilistic delivery). Stream neighbours do not use it: Plumtree decides who pushes to whom",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -339,14 +342,14 @@ var settings = []setting{
 	},
 	{
 		name: "max-payload", arg: "bytes", def: "1MiB",
-		usage: "largest message payload accepted, in bytes, or with a KiB or MiB suffix; at most 16MiB",
+		usage: "largest message payload accepted, in bytes, or with a KiB or MiB suffix; at most " + fmtBytes(MaxPayloadLimit) + "; larger payloads are refused with RESOURCE_EXHAUSTED",
 		set: func(c *Config, v string) error {
 			n, err := parseBytes(v)
 			if err != nil {
 				return err
 			}
 			if n < 1 || n > MaxPayloadLimit {
-				return fmt.Errorf("%d bytes is not between 1 and %d (16MiB)", n, MaxPayloadLimit)
+				return fmt.Errorf("%d bytes is not between 1 and %d (%s)", n, MaxPayloadLimit, fmtBytes(MaxPayloadLimit))
 			}
 			c.MaxPayload = int(n)
 			return nil
@@ -369,9 +372,9 @@ var settings = []setting{
 	},
 	durationSetting("probe-interval", lan.ProbeInterval, "time between two failure-detection probes of this node (SWIM); detection time and probe traffic scale with it",
 		func(c *Config) *time.Duration { return &c.ProbeInterval }),
-	durationSetting("probe-timeout", lan.ProbeTimeout, "how long a probe waits for the direct ack before asking 3 other members to probe indirectly; must be below --probe-interval",
+	durationSetting("probe-timeout", lan.ProbeTimeout, fmt.Sprintf("how long a probe waits for the direct ack before asking %d other members to probe indirectly; must be below --probe-interval", lan.IndirectChecks),
 		func(c *Config) *time.Duration { return &c.ProbeTimeout }),
-	intSetting("suspicion-mult", lan.SuspicionMult, "a suspected member is declared dead after suspicion-mult × max(1, log10(N+1)) × probe-interval once others confirm the suspicion, up to 6 times that without confirmations",
+	intSetting("suspicion-mult", lan.SuspicionMult, fmt.Sprintf("a suspected member is declared dead after suspicion-mult × max(1, log10(N+1)) × probe-interval once others confirm the suspicion, up to %d times that without confirmations", lan.SuspicionMaxTimeoutMult),
 		func(c *Config) *int { return &c.SuspicionMult }),
 	durationSetting("dead-reap-after", lan.DeadReapAfter, "how long dead and left members are listed (and a partition that heals within it merges back by itself) before they are forgotten",
 		func(c *Config) *time.Duration { return &c.DeadReapAfter }),
@@ -379,7 +382,7 @@ var settings = []setting{
 		func(c *Config) *int { return &c.FanoutExtra }),
 	{
 		name: "transport", arg: "name", def: "stream",
-		usage: "how the node sends to its neighbours: stream (one Gossip.Stream per neighbour, batched, Plumtree with grafts and anti-entropy; neighbours that answer Unimplemented get unary) or unary (the seed's PutMessageToClient to --fanout neighbours, with retries)",
+		usage: "how the node sends to its neighbours: stream (one Gossip.Stream per neighbour, batched, Plumtree with grafts and anti-entropy; neighbours that answer Unimplemented get unary) or unary (the seed's PutMessageToClient to --fanout neighbours, with retries; the node still serves streams)",
 		set: func(c *Config, v string) error {
 			switch v {
 			case "stream", "unary":
@@ -393,7 +396,7 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.GraftTimeout }),
 	durationSetting("sync-interval", lib.SyncInterval, "period of anti-entropy: a digest of the messages held, to one random stream neighbour",
 		func(c *Config) *time.Duration { return &c.SyncInterval }),
-	bytesSetting("store-bytes", lib.StoreBytes, "memory for the messages kept (at most 10 min) to answer grafts and anti-entropy; repair after a partition covers what fits",
+	bytesSetting("store-bytes", lib.StoreBytes, "memory for the messages kept (each at most "+fmtDuration(lib.LongTTL)+") to answer grafts and anti-entropy; repair after a partition covers what fits",
 		func(c *Config) *int { return &c.StoreBytes }),
 	bytesSetting("stream-queue-bytes", lib.StreamQueueBytes, "bytes queued for one neighbour's stream past which its messages are announced instead of pushed (a slow neighbour pulls them)",
 		func(c *Config) *int { return &c.StreamQueueBytes }),
@@ -413,6 +416,19 @@ func bytesSetting(name string, def int, usage string, field func(*Config) *int) 
 		*field(c) = int(n)
 		return nil
 	}}
+}
+
+// fmtDuration writes d as time.Duration.String does, without trailing
+// zero units: 10m, 1h30m, 1.5s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // fmtBytes writes n as parseBytes reads it, with the largest exact unit.
@@ -550,7 +566,7 @@ func checkFanout(n int) error {
 
 func checkMaxPayload(n int) error {
 	if n < 1 || n > MaxPayloadLimit {
-		return fmt.Errorf("%d bytes is not between 1 and %d (16MiB)", n, MaxPayloadLimit)
+		return fmt.Errorf("%d bytes is not between 1 and %d (%s)", n, MaxPayloadLimit, fmtBytes(MaxPayloadLimit))
 	}
 	return nil
 }
@@ -582,6 +598,23 @@ func parseBytes(v string) (int64, error) {
 		return 0, errors.New("out of range")
 	}
 	return n * mult, nil
+}
+
+// transportName is Unary as --transport spells it.
+func (c *Config) transportName() string {
+	if c.Unary {
+		return "unary"
+	}
+	return "stream"
+}
+
+// fanoutName is Fanout as the start-up log shows it: "all" for
+// gossip.FanoutAll.
+func (c *Config) fanoutName() string {
+	if c.Fanout == gossip.FanoutAll {
+		return "all"
+	}
+	return strconv.Itoa(c.Fanout)
 }
 
 // nodeConfig is the library configuration of the daemon's node.

@@ -382,3 +382,35 @@ func TestJoinBackoff(t *testing.T) {
 		t.Errorf("late backoff = %v, want %v", got, joinBackoffMax)
 	}
 }
+
+// TestHelpDescribesTheProtocol checks that --help describes what a node
+// does today (whole membership from the seed, SWIM-chosen neighbours,
+// Plumtree over streams, --fanout for unary neighbours only) and no longer
+// the first Join (a seed and up to 3 more members, flooded with
+// --fanout -1).
+func TestHelpDescribesTheProtocol(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := Load([]string{"--help"}, nil, &out); !errors.Is(err, ErrHelp) {
+		t.Fatal(err)
+	}
+	help := strings.Join(strings.Fields(out.String()), " ")
+	for _, stale := range []string{"up to 3 more members", "links to the first seed", "a flood over that overlay", "With the default --fanout -1 every node"} {
+		if strings.Contains(help, stale) {
+			t.Errorf("--help still says %q", stale)
+		}
+	}
+	for _, w := range []string{
+		"the whole membership",
+		"ceil(ln N) + --fanout-extra (default 2) random live members, each link made both ways",
+		"one gRPC stream (Gossip.Stream) per neighbour, the default --transport stream",
+		"Plumtree",
+		"With --transport unary, and for neighbours that do not speak Gossip.Stream",
+		"--fanout applies only to those unary neighbours",
+		"Stream neighbours do not use it",
+		"Exit status 0: a clean shutdown, --help or --version; 1: a runtime failure",
+	} {
+		if !strings.Contains(help, w) {
+			t.Errorf("--help lacks %q", w)
+		}
+	}
+}

@@ -634,3 +634,31 @@ func TestRunStopsWhileJoining(t *testing.T) {
 		t.Error("became ready without a seed")
 	}
 }
+
+// TestStartedLogShowsTransport: the start-up line names the transport and
+// shows fanout only for unary, where it applies ("all" for -1).
+func TestStartedLogShowsTransport(t *testing.T) {
+	for _, tc := range []struct {
+		unary      bool
+		fanout     int
+		wantFanout string // "" for none
+	}{
+		{false, DefaultFanout, ""},
+		{true, DefaultFanout, "all"},
+		{true, 3, "3"},
+	} {
+		cfg := testConfig("node-log")
+		cfg.Unary, cfg.Fanout = tc.unary, tc.fanout
+		r := runDaemon(t, cfg)
+		rec := r.log.find("gossipd started")[0]
+		if want := cfg.transportName(); rec.attrs["transport"] != want {
+			t.Errorf("unary %v: transport=%q, want %q", tc.unary, rec.attrs["transport"], want)
+		}
+		if got, ok := rec.attrs["fanout"]; got != tc.wantFanout || ok != (tc.wantFanout != "") {
+			t.Errorf("unary %v fanout %d: logged fanout %q (present %v), want %q", tc.unary, tc.fanout, got, ok, tc.wantFanout)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -17,29 +17,43 @@ import (
 // stdout instead of producing a Config: the caller should exit 0.
 var ErrHelp = errors.New("help requested")
 
-const longHelp = `gossipd runs one node of a gossip-broadcast cluster. On --listen it serves
-the gossip protocol (gossip.v1.Gossip), the client API (gossip.v1.NodeService:
-Publish, Subscribe, Members, Neighbors, Status), membership (Join), the
-standard gRPC health service and gRPC reflection; on --admin-listen, HTTP
-/healthz and /readyz.
+// longHelp is gossipd --help's description. Numbers in it come from the
+// code they describe, so the text cannot drift from the behaviour.
+func longHelp() string {
+	return fmt.Sprintf(`gossipd runs one node of a gossip-broadcast cluster. On --listen it serves
+the gossip protocol (gossip.v1.Gossip: Stream between nodes, and the seed's
+PutMessageToClient), membership (gossip.v1.MembershipService: SWIM), the
+client API (gossip.v1.NodeService: Publish, Subscribe, Members, Neighbors,
+Status), the standard gRPC health service and gRPC reflection; on
+--admin-listen, HTTP /healthz and /readyz.
 
 Configuration, in order of precedence: flags, environment variables (each
 flag's is shown with it), the YAML file named by --config (keys are the flag
-names with '_' for '-', e.g. "admin_listen: 127.0.0.1:9002"; join may be a
-list; unknown keys are an error), defaults. A bad value is reported with the
+names with '_' for '-', e.g. "probe_timeout: 300ms"; join may be a list;
+unknown keys are an error), defaults. A bad value is reported with the
 setting and where it came from, and gossipd exits 2.
 
 Cluster: a node without --join is the first node and is ready at once. A node
-with --join links to the first seed that answers and to up to 3 more members
-from the seed's list, both ways, so the nodes form a sparse connected overlay.
-With the default --fanout -1 every node forwards each new message to all its
-neighbours: a flood over that overlay, so every connected node gets every
-message. Until it has joined, a node reports NOT_SERVING on the gRPC health
-service and 503 on /readyz.
+with --join asks the first seed that answers for the whole membership
+(retrying with backoff, %v to %v, until one does) and is ready once it has
+it. From then on SWIM membership keeps the member list current (probes every
+--probe-interval; --probe-timeout, --suspicion-mult, --dead-reap-after) and
+picks the node's neighbours: ceil(ln N) + --fanout-extra (default %d) random
+live members, each link made both ways, replaced when one dies or leaves.
+Messages travel on one gRPC stream (Gossip.Stream) per neighbour, the
+default --transport stream: batched, along one Plumtree per publishing node,
+so each node gets each message about once, and grafts and anti-entropy
+repair what the tree misses. With --transport unary, and for neighbours that
+do not speak Gossip.Stream, a node sends each new message with the seed's
+PutMessageToClient to --fanout of its neighbours (-1: all of them, a flood
+over the neighbour graph); --fanout applies only to those unary neighbours. Until it has joined, a node reports NOT_SERVING on the gRPC
+health service and 503 on /readyz.
 
-SIGINT or SIGTERM: report NOT_SERVING, let in-flight forwards and RPCs finish
-within --shutdown-timeout, close and exit 0. Exit status 1: a runtime failure
-(e.g. the listen address is in use); 2: bad configuration.`
+SIGINT or SIGTERM: report NOT_SERVING, announce the leave, let in-flight
+forwards and RPCs finish within --shutdown-timeout, close and exit 0.
+Exit status 0: a clean shutdown, --help or --version; 1: a runtime failure
+(e.g. an address is in use, the data dir is locked); 2: bad configuration.`, joinBackoffMin, joinBackoffMax, lan.FanoutExtra)
+}
 
 // usageTemplate is cobra's, with flag descriptions wrapped at 100 columns.
 const usageTemplate = `Usage:
@@ -83,7 +97,7 @@ func Load(args, env []string, stdout io.Writer) (Config, error) {
 	cmd := &cobra.Command{
 		Use:           "gossipd [flags]",
 		Short:         "gossipd runs one node of a gossip-broadcast cluster",
-		Long:          longHelp,
+		Long:          longHelp(),
 		Version:       gossip.Version,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
