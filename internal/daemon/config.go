@@ -144,9 +144,9 @@ var lib = gossip.DefaultConfig()
 // lan is the library's LAN membership tuning: the daemon's defaults.
 var lan = gossip.DefaultLANMembershipConfig()
 
-// Validate checks a Config built in code (Load checks each value as it
-// reads it, and then calls Validate for the rules that involve several
-// settings). Errors name the setting.
+// Validate checks a Config built in code. Errors name the setting. (Load
+// checks each value as it reads it, then the rules that involve several
+// settings with the source of every value, and then calls Validate.)
 func (c *Config) Validate() error {
 	checks := []struct {
 		name string
@@ -178,20 +178,48 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("invalid --log-format %q: want json or text", c.LogFormat)
 	}
-	if c.Advertise == "" && unspecifiedHost(c.Listen) {
-		return errAdvertiseRequired(c.Listen, "")
-	}
-	if c.ProbeTimeout >= c.ProbeInterval {
-		return fmt.Errorf("invalid --probe-timeout %v: must be below --probe-interval %v (indirect probes need the rest of the interval)", c.ProbeTimeout, c.ProbeInterval)
-	}
-	return nil
+	return c.crossCheck(nil)
 }
 
-func errAdvertiseRequired(listen, from string) error {
-	if from != "" {
-		from = " (" + from + ")"
+// sources says where each setting's value came from, for the messages of
+// the rules that involve several settings: setting name → "from the
+// command line", "from environment variable GOSSIPD_…" or "from key … in
+// FILE, line N". A setting that is not in it has its default. Nil means a
+// Config built in code, whose values have no source to name.
+type sources map[string]string
+
+// of is name's source as a parenthetical: " (from …)", " (the default)",
+// or "" without sources.
+func (s sources) of(name string) string {
+	switch from, ok := s[name]; {
+	case s == nil:
+		return ""
+	case ok:
+		return " (" + from + ")"
 	}
-	return fmt.Errorf("--advertise is required when --listen %q%s binds all interfaces: other nodes need an address they can reach", listen, from)
+	return " (the default)"
+}
+
+// crossCheck applies the rules that involve several settings; each error
+// names every setting involved with its value and its source (from), and
+// says what to change. Load calls it with the sources of the values, so a
+// contradiction is a configuration error (exit status 2) like a bad value.
+func (c *Config) crossCheck(from sources) error {
+	if c.Advertise == "" && unspecifiedHost(c.Listen) {
+		return fmt.Errorf("--advertise is required when --listen %q%s binds all interfaces: other nodes need an address they can reach; set --advertise to this host's address and the port", c.Listen, from.of("listen"))
+	}
+	if c.ProbeTimeout >= c.ProbeInterval {
+		// Blame the setting the user gave; both if both or neither.
+		_, toSet := from["probe-timeout"]
+		_, ivSet := from["probe-interval"]
+		if ivSet && !toSet {
+			return fmt.Errorf("invalid --probe-interval %v%s: must be above --probe-timeout %v%s, as indirect probes need the rest of the interval; raise --probe-interval or lower --probe-timeout",
+				c.ProbeInterval, from.of("probe-interval"), c.ProbeTimeout, from.of("probe-timeout"))
+		}
+		return fmt.Errorf("invalid --probe-timeout %v%s: must be below --probe-interval %v%s, as indirect probes need the rest of the interval; lower --probe-timeout or raise --probe-interval",
+			c.ProbeTimeout, from.of("probe-timeout"), c.ProbeInterval, from.of("probe-interval"))
+	}
+	return nil
 }
 
 // DefaultID is the id of a node without --id: the host name (characters

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -412,5 +413,66 @@ func TestHelpDescribesTheProtocol(t *testing.T) {
 		if !strings.Contains(help, w) {
 			t.Errorf("--help lacks %q", w)
 		}
+	}
+}
+
+// TestCrossFieldErrorsNameTheirSources: settings that contradict each
+// other are a configuration error (Main returns ExitUsage without
+// starting anything), and the one line names every setting involved with
+// its value and where that value came from: the command line, the
+// environment variable, or the YAML key, file and line; a setting left
+// alone is "the default".
+func TestCrossFieldErrorsNameTheirSources(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		yaml string // written to a file named by --config, whose path replaces FILE in want
+		want string
+	}{
+		{"timeout flag", []string{"--probe-timeout", "2s"}, nil, "",
+			"invalid --probe-timeout 2s (from the command line): must be below --probe-interval 1s (the default), as indirect probes need the rest of the interval; lower --probe-timeout or raise --probe-interval"},
+		{"timeout env", nil, []string{"GOSSIPD_PROBE_TIMEOUT=2s"}, "",
+			"invalid --probe-timeout 2s (from environment variable GOSSIPD_PROBE_TIMEOUT): must be below --probe-interval 1s (the default)"},
+		{"timeout yaml", nil, nil, "log_level: info\nprobe_timeout: 2s\n",
+			"invalid --probe-timeout 2s (from key probe_timeout in FILE, line 2): must be below --probe-interval 1s (the default)"},
+		{"interval yaml", nil, nil, "probe_interval: 400ms\n",
+			"invalid --probe-interval 400ms (from key probe_interval in FILE, line 1): must be above --probe-timeout 500ms (the default), as indirect probes need the rest of the interval; raise --probe-interval or lower --probe-timeout"},
+		{"both, flag and env", []string{"--probe-timeout=1500ms"}, []string{"GOSSIPD_PROBE_INTERVAL=1500ms"}, "",
+			"invalid --probe-timeout 1.5s (from the command line): must be below --probe-interval 1.5s (from environment variable GOSSIPD_PROBE_INTERVAL)"},
+		{"both, env and yaml", nil, []string{"GOSSIPD_PROBE_TIMEOUT=900ms"}, "probe_interval: 800ms\n",
+			"invalid --probe-timeout 900ms (from environment variable GOSSIPD_PROBE_TIMEOUT): must be below --probe-interval 800ms (from key probe_interval in FILE, line 1)"},
+		{"advertise, listen flag", []string{"--listen", "0.0.0.0:7001"}, nil, "",
+			`--advertise is required when --listen "0.0.0.0:7001" (from the command line) binds all interfaces`},
+		{"advertise, listen env", nil, []string{"GOSSIPD_LISTEN=[::]:7001"}, "",
+			`--advertise is required when --listen "[::]:7001" (from environment variable GOSSIPD_LISTEN) binds all interfaces`},
+		{"advertise, listen yaml", nil, nil, "listen: ':7001'\n",
+			`--advertise is required when --listen ":7001" (from key listen in FILE, line 1) binds all interfaces`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args, want := tt.args, tt.want
+			if tt.yaml != "" {
+				path := writeFile(t, tt.yaml)
+				args = append(append([]string(nil), args...), "--config", path)
+				want = strings.ReplaceAll(want, "FILE", path)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main(context.Background(), args, tt.env, &stdout, &stderr)
+			if code != ExitUsage {
+				t.Errorf("exit status %d, want %d (ExitUsage)", code, ExitUsage)
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "gossipd: ") || !strings.Contains(lines[0], want) || stdout.Len() != 0 {
+				t.Errorf("stdout %q, stderr %q; want one line containing %q", stdout.String(), stderr.String(), want)
+			}
+		})
+	}
+	// A Config built in code gets the same rule from Validate, without
+	// sources.
+	cfg := DefaultConfig()
+	cfg.ProbeTimeout = 2 * time.Second
+	if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "invalid --probe-timeout 2s: must be below --probe-interval 1s,") {
+		t.Errorf("Validate: %v", err)
 	}
 }

@@ -6,7 +6,10 @@
 //   - Load turns command-line arguments, the environment (GOSSIPD_*) and an
 //     optional YAML file into a validated Config, in that order of
 //     precedence over the defaults (DefaultConfig). Every bad value is one
-//     error naming the setting and where the value came from.
+//     error naming the setting and where the value came from; so is every
+//     contradiction between settings (a --probe-timeout not below
+//     --probe-interval), naming each setting involved and its source.
+//     Main exits 2 for all of them.
 //   - Run binds the listeners, creates the node, serves until its context
 //     ends and then shuts down gracefully; it returns nil after a clean
 //     shutdown.

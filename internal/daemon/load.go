@@ -30,8 +30,10 @@ Status), the standard gRPC health service and gRPC reflection; on
 Configuration, in order of precedence: flags, environment variables (each
 flag's is shown with it), the YAML file named by --config (keys are the flag
 names with '_' for '-', e.g. "probe_timeout: 300ms"; join may be a list;
-unknown keys are an error), defaults. A bad value is reported with the
-setting and where it came from, and gossipd exits 2.
+unknown keys are an error), defaults. A bad value, or settings that
+contradict each other (e.g. --probe-timeout not below --probe-interval), are
+reported with each setting and where its value came from, and gossipd exits
+2.
 
 Cluster: a node without --join is the first node and is ready at once. A node
 with --join asks the first seed that answers for the whole membership
@@ -52,7 +54,9 @@ health service and 503 on /readyz.
 SIGINT or SIGTERM: report NOT_SERVING, announce the leave, let in-flight
 forwards and RPCs finish within --shutdown-timeout, close and exit 0.
 Exit status 0: a clean shutdown, --help or --version; 1: a runtime failure
-(e.g. an address is in use, the data dir is locked); 2: bad configuration.`, joinBackoffMin, joinBackoffMax, lan.FanoutExtra)
+(e.g. an address is in use, the data dir is locked); 2: bad configuration
+(a bad flag, environment variable or config-file value, or contradictory
+settings).`, joinBackoffMin, joinBackoffMax, lan.FanoutExtra)
 }
 
 // usageTemplate is cobra's, with flag descriptions wrapped at 100 columns.
@@ -154,25 +158,30 @@ func resolve(cmdline, env map[string]string) (Config, error) {
 		}
 		cfg.ConfigFile = path
 	}
-	sources := make(map[string]string) // setting → where its value came from
+	from := make(sources)
 	for _, s := range settings {
-		var v, from string
+		var v, src string
 		if fv, ok := cmdline[s.name]; ok {
-			v, from = fv, "from the command line"
+			v, src = fv, "from the command line"
 		} else if ev, ok := env[s.envName()]; ok {
-			v, from = ev, "from environment variable "+s.envName()
+			v, src = ev, "from environment variable "+s.envName()
 		} else if yv, ok := file[s.yamlKey()]; ok {
-			v, from = yv.value, fmt.Sprintf("from %s, line %d", path, yv.line)
+			v, src = yv.value, fmt.Sprintf("from key %s in %s, line %d", s.yamlKey(), path, yv.line)
 		} else {
 			continue
 		}
 		if err := s.set(&cfg, v); err != nil {
-			return Config{}, fmt.Errorf("invalid --%s %q (%s): %w", s.name, v, from, err)
+			return Config{}, fmt.Errorf("invalid --%s %q (%s): %w", s.name, v, src, err)
 		}
-		sources[s.name] = from
+		from[s.name] = src
 	}
-	if cfg.Advertise == "" && unspecifiedHost(cfg.Listen) {
-		return Config{}, errAdvertiseRequired(cfg.Listen, sources["listen"])
+	if err := cfg.crossCheck(from); err != nil {
+		return Config{}, err
+	}
+	// Every value was checked as it was read; this catches a rule that
+	// only Validate knows, so that it too is a configuration error.
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }
