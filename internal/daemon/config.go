@@ -40,7 +40,12 @@ type Config struct {
 	DataDir string
 	// AdminListen is the HTTP address of /healthz and /readyz. Port 0
 	// picks a free port, logged with key admin_addr. Empty: no admin
-	// server. Default 127.0.0.1:9002.
+	// server. When no flag, variable or YAML key sets it, Load derives it
+	// from Listen (AdminListenFor: the same host, the gRPC port + 1, port
+	// 0 for port 0), so that daemons with different --listen ports on one
+	// host do not collide. DefaultConfig has DefaultAdminListen, which is
+	// AdminListenFor(DefaultListen); a Config built in code keeps whatever
+	// it is given.
 	AdminListen string
 	// LogLevel is the minimum level logged. Default info.
 	LogLevel slog.Level
@@ -99,7 +104,7 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultListen          = "127.0.0.1:9001"
-	DefaultAdminListen     = "127.0.0.1:9002"
+	DefaultAdminListen     = "127.0.0.1:9002" // AdminListenFor(DefaultListen)
 	DefaultLogFormat       = "json"
 	DefaultFanout          = gossip.FanoutAll
 	DefaultMaxPayload      = 1 << 20
@@ -208,6 +213,9 @@ func (c *Config) crossCheck(from sources) error {
 	if c.Advertise == "" && unspecifiedHost(c.Listen) {
 		return fmt.Errorf("--advertise is required when --listen %q%s binds all interfaces: other nodes need an address they can reach; set --advertise to this host's address and the port", c.Listen, from.of("listen"))
 	}
+	if c.AdminListen != "" && sameListener(c.AdminListen, c.Listen) {
+		return fmt.Errorf("invalid --admin-listen %s%s: the same port as --listen %s%s; give the admin server another port, or \"\" to disable it", c.AdminListen, from.of("admin-listen"), c.Listen, from.of("listen"))
+	}
 	if c.ProbeTimeout >= c.ProbeInterval {
 		// Blame the setting the user gave; both if both or neither.
 		_, toSet := from["probe-timeout"]
@@ -220,6 +228,52 @@ func (c *Config) crossCheck(from sources) error {
 			c.ProbeTimeout, from.of("probe-timeout"), c.ProbeInterval, from.of("probe-interval"))
 	}
 	return nil
+}
+
+// AdminListenFor is the admin address of a daemon whose --admin-listen is
+// not set: listen's host and its port + 1 (the layout of make cluster),
+// or port 0 (a free port) when listen's port is 0. Listen port 65535 has
+// no port after it: an error.
+func AdminListenFor(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", errors.New("want host:port")
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	case p == 0:
+		return net.JoinHostPort(host, "0"), nil
+	case p == math.MaxUint16:
+		return "", fmt.Errorf("port %d has no port after it", p)
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(p+1, 10)), nil
+}
+
+// deriveAdminListen sets AdminListen to AdminListenFor(Listen) unless a
+// source set it.
+func (c *Config) deriveAdminListen(from sources) error {
+	if _, ok := from["admin-listen"]; ok {
+		return nil
+	}
+	a, err := AdminListenFor(c.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s%s leaves no port for the admin server, whose default is the --listen port + 1 (%v): set --admin-listen to a free address, or to \"\" to disable the admin server", c.Listen, from.of("listen"), err)
+	}
+	c.AdminListen = a
+	return nil
+}
+
+// sameListener reports whether binding a and b would collide: the same
+// port (not 0) on the same host, or on every interface for one of them.
+func sameListener(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	return ha == hb || unspecifiedHost(a) || unspecifiedHost(b)
 }
 
 // DefaultID is the id of a node without --id: the host name (characters
@@ -312,8 +366,8 @@ var settings = []setting{
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil },
 	},
 	{
-		name: "admin-listen", arg: "host:port", def: DefaultAdminListen,
-		usage: "address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason); port 0 picks a free port, logged with key admin_addr; empty disables it",
+		name: "admin-listen", arg: "host:port", def: "--listen's host and port + 1, " + DefaultAdminListen,
+		usage: `address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason); port 0 picks a free port, logged with key admin_addr (the default is port 0 too when --listen's port is 0); empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
 		set: func(c *Config, v string) error {
 			if err := checkAddr(v, addrListen); err != nil {
 				return err

@@ -78,12 +78,15 @@ func TestLoadPrecedence(t *testing.T) {
 		{"default", nil, nil, "", func(c *Config) {}},
 		{"yaml over default", nil, nil, file, func(c *Config) {
 			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 3, "127.0.0.1:7003", 3*time.Second, []string{"a:1", "b:2"}, slog.LevelDebug
+			c.AdminListen = "127.0.0.1:7004"
 		}},
 		{"env over yaml", nil, map[string]string{"GOSSIPD_FANOUT": "4", "GOSSIPD_JOIN": "c:3"}, file, func(c *Config) {
 			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 4, "127.0.0.1:7003", 3*time.Second, []string{"c:3"}, slog.LevelDebug
+			c.AdminListen = "127.0.0.1:7004"
 		}},
 		{"flag over env over yaml", []string{"--fanout", "5", "--listen=127.0.0.1:7005"}, map[string]string{"GOSSIPD_FANOUT": "4", "GOSSIPD_LISTEN": "127.0.0.1:7004"}, file, func(c *Config) {
 			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 5, "127.0.0.1:7005", 3*time.Second, []string{"a:1", "b:2"}, slog.LevelDebug
+			c.AdminListen = "127.0.0.1:7006"
 		}},
 		{"flag over default", []string{"--shutdown-timeout", "2s"}, nil, "", func(c *Config) { c.ShutdownTimeout = 2 * time.Second }},
 		{"env over default", nil, map[string]string{"GOSSIPD_MAX_PAYLOAD": "512KiB"}, "", func(c *Config) { c.MaxPayload = 512 << 10 }},
@@ -116,7 +119,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		want func(*Config)
 	}{
 		"id":                 {"node-7", func(c *Config) { c.ID = "node-7" }},
-		"listen":             {"127.0.0.1:7001", func(c *Config) { c.Listen = "127.0.0.1:7001" }},
+		"listen":             {"127.0.0.1:7001", func(c *Config) { c.Listen, c.AdminListen = "127.0.0.1:7001", "127.0.0.1:7002" }},
 		"advertise":          {"gossip.example:7001", func(c *Config) { c.Advertise = "gossip.example:7001" }},
 		"join":               {"seed1.example:9001, 127.0.0.2:9001", func(c *Config) { c.Join = []string{"seed1.example:9001", "127.0.0.2:9001"} }},
 		"data-dir":           {"/var/lib/gossipd", func(c *Config) { c.DataDir = "/var/lib/gossipd" }},
@@ -474,5 +477,123 @@ func TestCrossFieldErrorsNameTheirSources(t *testing.T) {
 	cfg.ProbeTimeout = 2 * time.Second
 	if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "invalid --probe-timeout 2s: must be below --probe-interval 1s,") {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestAdminListenFor(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:9001":  "127.0.0.1:9002",
+		"127.0.0.1:0":     "127.0.0.1:0",
+		":9001":           ":9002",
+		"0.0.0.0:7000":    "0.0.0.0:7001",
+		"[::1]:9011":      "[::1]:9012",
+		"localhost:65534": "localhost:65535",
+	} {
+		if got, err := AdminListenFor(listen); err != nil || got != want {
+			t.Errorf("AdminListenFor(%q) = %q, %v; want %q", listen, got, err, want)
+		}
+	}
+	for _, listen := range []string{"127.0.0.1:65535", "nope", "h:x"} {
+		if got, err := AdminListenFor(listen); err == nil {
+			t.Errorf("AdminListenFor(%q) = %q, want an error", listen, got)
+		}
+	}
+	if got, _ := AdminListenFor(DefaultListen); got != DefaultAdminListen || DefaultConfig().AdminListen != got {
+		t.Errorf("AdminListenFor(DefaultListen) = %q; DefaultAdminListen %q, DefaultConfig().AdminListen %q", got, DefaultAdminListen, DefaultConfig().AdminListen)
+	}
+}
+
+// TestLoadDerivesAdminListen: without --admin-listen from any source, the
+// admin server listens on the --listen host, port + 1 (port 0 stays 0);
+// an --admin-listen from any source wins, and an empty one disables the
+// admin server.
+func TestLoadDerivesAdminListen(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want string
+	}{
+		{"default", nil, nil, "", "127.0.0.1:9002"},
+		{"listen flag", []string{"--listen", "127.0.0.1:7010"}, nil, "", "127.0.0.1:7011"},
+		{"listen env", nil, map[string]string{"GOSSIPD_LISTEN": "127.0.0.2:7020"}, "", "127.0.0.2:7021"},
+		{"listen yaml", nil, nil, "listen: localhost:7030\n", "localhost:7031"},
+		{"ephemeral", []string{"--listen", "127.0.0.1:0"}, nil, "", "127.0.0.1:0"},
+		{"admin flag wins", []string{"--listen", "127.0.0.1:7010", "--admin-listen", "127.0.0.1:8080"}, nil, "", "127.0.0.1:8080"},
+		{"admin env wins", []string{"--listen", "127.0.0.1:7010"}, map[string]string{"GOSSIPD_ADMIN_LISTEN": "127.0.0.1:8081"}, "", "127.0.0.1:8081"},
+		{"admin yaml wins", []string{"--listen", "127.0.0.1:7010"}, nil, "admin_listen: 127.0.0.1:8082\n", "127.0.0.1:8082"},
+		{"admin port 0 with a fixed listen", []string{"--listen", "127.0.0.1:7010", "--admin-listen", "127.0.0.1:0"}, nil, "", "127.0.0.1:0"},
+		{"disabled by flag", []string{"--listen", "127.0.0.1:7010", "--admin-listen", ""}, nil, "", ""},
+		{"disabled by env", nil, map[string]string{"GOSSIPD_ADMIN_LISTEN": ""}, "", ""},
+		{"disabled by yaml", nil, nil, "admin_listen: \"\"\n", ""},
+		{"disabled by yaml null", nil, nil, "admin_listen:\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := load(t, tt.args, tt.env, tt.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.AdminListen != tt.want {
+				t.Errorf("AdminListen = %q, want %q", cfg.AdminListen, tt.want)
+			}
+		})
+	}
+	// --help shows the rule and what it gives for the default --listen.
+	var out bytes.Buffer
+	if _, err := Load([]string{"--help"}, nil, &out); !errors.Is(err, ErrHelp) {
+		t.Fatal(err)
+	}
+	help := strings.Join(strings.Fields(out.String()), " ")
+	for _, w := range []string{
+		"(default --listen's host and port + 1, " + DefaultAdminListen + "; env GOSSIPD_ADMIN_LISTEN)",
+		"on --admin-listen (by default the --listen host and port + 1)",
+		`empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
+	} {
+		if !strings.Contains(help, w) {
+			t.Errorf("--help lacks %q", w)
+		}
+	}
+}
+
+// TestAdminListenContradictions: a --listen port with no port after it,
+// and an admin address on the --listen port, are configuration errors
+// naming the settings and their sources.
+func TestAdminListenContradictions(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want []string
+	}{
+		{"listen 65535, flag", []string{"--listen", "127.0.0.1:65535"}, nil, "",
+			[]string{"--listen 127.0.0.1:65535 (from the command line) leaves no port for the admin server", "--listen port + 1", `set --admin-listen to a free address, or to "" to disable`}},
+		{"listen 65535, env", nil, map[string]string{"GOSSIPD_LISTEN": "127.0.0.1:65535"}, "",
+			[]string{"(from environment variable GOSSIPD_LISTEN) leaves no port"}},
+		{"same address", []string{"--listen", "127.0.0.1:7010"}, map[string]string{"GOSSIPD_ADMIN_LISTEN": "127.0.0.1:7010"}, "",
+			[]string{"invalid --admin-listen 127.0.0.1:7010 (from environment variable GOSSIPD_ADMIN_LISTEN): the same port as --listen 127.0.0.1:7010 (from the command line)"}},
+		{"same port, all interfaces", nil, nil, "listen: 127.0.0.1:7010\nadmin_listen: ':7010'\n",
+			[]string{"invalid --admin-listen :7010 (from key admin_listen in", "line 2): the same port as --listen 127.0.0.1:7010 (from key listen in"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(t, tt.args, tt.env, tt.yaml)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	// 65535 is fine with an explicit admin address, or none.
+	for _, args := range [][]string{{"--listen", "127.0.0.1:65535", "--admin-listen", "127.0.0.1:0"}, {"--listen", "127.0.0.1:65535", "--admin-listen="}} {
+		if _, _, err := load(t, args, nil, ""); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
 	}
 }

@@ -129,6 +129,10 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	var adminLis net.Listener
 	if cfg.AdminListen != "" {
 		if adminLis, err = listen("--admin-listen", cfg.AdminListen); err != nil {
+			if derived, _ := AdminListenFor(cfg.Listen); derived == cfg.AdminListen {
+				// Most likely the user never set it: say where it came from.
+				err = fmt.Errorf("%w (%s is the default, the --listen port + 1: set --admin-listen to a free address, or to \"\" to disable the admin server)", err, cfg.AdminListen)
+			}
 			return nil, err
 		}
 		undo = append(undo, func() { adminLis.Close() })

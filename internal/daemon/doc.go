@@ -19,7 +19,9 @@
 // On Config.Listen, one gRPC server carries the node's services (Gossip,
 // node to node; NodeService, the client API; MembershipService, SWIM), the
 // standard gRPC health service and gRPC reflection. On Config.AdminListen
-// an HTTP server answers /healthz (200 while the gRPC server serves) and
+// (by default the Listen host and port + 1, so that daemons with
+// different --listen ports on one host do not collide; empty: none) an
+// HTTP server answers /healthz (200 while the gRPC server serves) and
 // /readyz (200 once the node is ready, else 503 with the reason).
 //
 // # Readiness

@@ -25,7 +25,8 @@ the gossip protocol (gossip.v1.Gossip: Stream between nodes, and the seed's
 PutMessageToClient), membership (gossip.v1.MembershipService: SWIM), the
 client API (gossip.v1.NodeService: Publish, Subscribe, Members, Neighbors,
 Status), the standard gRPC health service and gRPC reflection; on
---admin-listen, HTTP /healthz and /readyz.
+--admin-listen (by default the --listen host and port + 1), HTTP /healthz
+and /readyz.
 
 Configuration, in order of precedence: flags, environment variables (each
 flag's is shown with it), the YAML file named by --config (keys are the flag
@@ -174,6 +175,9 @@ func resolve(cmdline, env map[string]string) (Config, error) {
 			return Config{}, fmt.Errorf("invalid --%s %q (%s): %w", s.name, v, src, err)
 		}
 		from[s.name] = src
+	}
+	if err := cfg.deriveAdminListen(from); err != nil {
+		return Config{}, err
 	}
 	if err := cfg.crossCheck(from); err != nil {
 		return Config{}, err
