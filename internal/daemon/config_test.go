@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -595,5 +596,110 @@ func TestAdminListenContradictions(t *testing.T) {
 		if _, _, err := load(t, args, nil, ""); err != nil {
 			t.Errorf("%q: %v", args, err)
 		}
+	}
+}
+
+// helpFlags runs --help and returns each flag's description (wrapping
+// undone), by flag name, in the order printed.
+func helpFlags(t *testing.T) (names []string, desc map[string]string) {
+	t.Helper()
+	var out bytes.Buffer
+	if _, err := Load([]string{"--help"}, nil, &out); !errors.Is(err, ErrHelp) {
+		t.Fatal(err)
+	}
+	_, flags, ok := strings.Cut(out.String(), "\nFlags:\n")
+	if !ok {
+		t.Fatalf("no Flags: section in\n%s", out.String())
+	}
+	// A flag's first line: "      --name" or "  -h, --name"; wrapped lines
+	// are indented further.
+	start := regexp.MustCompile(`^(?:  -\w, |      )--([a-z][a-z-]*) (.*)$`)
+	desc = map[string]string{}
+	cur := ""
+	for _, line := range strings.Split(flags, "\n") {
+		if m := start.FindStringSubmatch(line); m != nil {
+			cur = m[1]
+			names = append(names, cur)
+			desc[cur] = m[2]
+		} else if cur != "" && strings.TrimSpace(line) != "" {
+			desc[cur] += " " + line
+		}
+	}
+	for n, d := range desc {
+		desc[n] = strings.Join(strings.Fields(d), " ")
+	}
+	return names, desc
+}
+
+// TestHelpDefaultsAreTheConfigDefaults reads the default that --help
+// prints for every flag and checks it against what gossipd does when the
+// flag is not given: a value default, passed back as the flag's value,
+// must yield exactly DefaultConfig(); a default that is a description
+// (none, derived) must match the zero or derived field it stands for.
+// It fails when a default changes in the code but not in the help, or the
+// other way round.
+func TestHelpDefaultsAreTheConfigDefaults(t *testing.T) {
+	names, desc := helpFlags(t)
+	def := DefaultConfig()
+	// Defaults that are not values, and what they must stand for.
+	described := map[string]struct {
+		text  string
+		check func() bool
+	}{
+		"config":    {"none", func() bool { return def.ConfigFile == "" }},
+		"id":        {"<host name>-<gRPC port>", func() bool { return def.ID == "" && DefaultID("h", 9001) == "h-9001" }},
+		"advertise": {"the bound --listen address", func() bool { return def.Advertise == "" }},
+		"join":      {"none: the first node", func() bool { return def.Join == nil }},
+		"data-dir":  {"none", func() bool { return def.DataDir == "" }},
+	}
+	defaultRE := regexp.MustCompile(`\(default (.*); env ([A-Z_]+)\)$`)
+	seen := map[string]bool{}
+	for _, name := range names {
+		if name == "help" || name == "version" {
+			continue
+		}
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			m := defaultRE.FindStringSubmatch(desc[name])
+			if m == nil {
+				t.Fatalf("--%s: no \"(default …; env …)\" at the end of %q", name, desc[name])
+			}
+			printed, env := m[1], m[2]
+			if want := EnvPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_")); env != want {
+				t.Errorf("--%s: help names env %s, gossipd reads %s", name, env, want)
+			}
+			if d, ok := described[name]; ok {
+				if printed != d.text || !d.check() {
+					t.Errorf("--%s: help says default %q; want %q, and DefaultConfig() to match it (%+v)", name, printed, d.text, def)
+				}
+				return
+			}
+			if name == "admin-listen" {
+				// "--listen's host and port + 1, 127.0.0.1:9002": the rule,
+				// then what it gives for the default --listen.
+				rule, addr, ok := strings.Cut(printed, ", ")
+				derived, err := AdminListenFor(def.Listen)
+				if !ok || rule != "--listen's host and port + 1" || err != nil || addr != derived {
+					t.Errorf("--admin-listen: help says default %q; AdminListenFor(%q) = %q, %v", printed, def.Listen, derived, err)
+				}
+				printed = addr
+			}
+			var out bytes.Buffer
+			cfg, err := Load([]string{"--" + name + "=" + printed}, nil, &out)
+			if err != nil {
+				t.Fatalf("--%s=%s (the printed default): %v", name, printed, err)
+			}
+			if !reflect.DeepEqual(cfg, def) {
+				t.Errorf("--%s=%s (the printed default) gives\n %+v\nbut without the flag gossipd uses\n %+v", name, printed, cfg, def)
+			}
+		})
+	}
+	for _, s := range settings {
+		if !seen[s.name] {
+			t.Errorf("--%s is not in --help", s.name)
+		}
+	}
+	if len(seen) != len(settings)+1 { // + --config
+		t.Errorf("--help lists %d flags besides --help and --version, gossipd has %d settings and --config", len(seen), len(settings))
 	}
 }
