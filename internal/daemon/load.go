@@ -49,8 +49,9 @@ so each node gets each message about once, and grafts and anti-entropy
 repair what the tree misses. With --transport unary, and for neighbours that
 do not speak Gossip.Stream, a node sends each new message with the seed's
 PutMessageToClient to --fanout of its neighbours (-1: all of them, a flood
-over the neighbour graph); --fanout applies only to those unary neighbours. Until it has joined, a node reports NOT_SERVING on the gRPC
-health service and 503 on /readyz.
+over the neighbour graph); --fanout applies only to those unary neighbours.
+Until it has joined, a node reports NOT_SERVING on the gRPC health service
+and 503 on /readyz.
 
 SIGINT or SIGTERM: report NOT_SERVING, announce the leave, let in-flight
 forwards and RPCs finish within --shutdown-timeout, close and exit 0.
