@@ -75,6 +75,24 @@ func TestBadValueExits2(t *testing.T) {
 	}
 }
 
+// TestContradictorySettingsExit2: settings that contradict each other
+// are bad configuration too (exit status 2, as --help says), and the
+// error names the environment variable that set the value.
+func TestContradictorySettingsExit2(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	cmd := gossipd(t, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	cmd.Env = append(cmd.Env, "GOSSIPD_PROBE_TIMEOUT=2s")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if code := exitCode(cmd.Run()); code != 2 {
+		t.Errorf("exit status %d, want 2", code)
+	}
+	want := "gossipd: invalid --probe-timeout 2s (from environment variable GOSSIPD_PROBE_TIMEOUT): must be below --probe-interval 1s (the default)"
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], want) || stdout.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q: want one line starting %q", stdout.String(), stderr.String(), want)
+	}
+}
+
 // TestSignal runs gossipd on ephemeral ports, reads the bound admin
 // address from its log, checks /healthz and /readyz, sends SIGTERM and
 // expects exit status 0 and nothing on stdout.

@@ -40,15 +40,22 @@ type Config struct {
 	DataDir string
 	// AdminListen is the HTTP address of /healthz and /readyz. Port 0
 	// picks a free port, logged with key admin_addr. Empty: no admin
-	// server. Default 127.0.0.1:9002.
+	// server. When no flag, variable or YAML key sets it, Load derives it
+	// from Listen (AdminListenFor: the same host, the gRPC port + 1, port
+	// 0 for port 0), so that daemons with different --listen ports on one
+	// host do not collide. DefaultConfig has DefaultAdminListen, which is
+	// AdminListenFor(DefaultListen); a Config built in code keeps whatever
+	// it is given.
 	AdminListen string
 	// LogLevel is the minimum level logged. Default info.
 	LogLevel slog.Level
 	// LogFormat is "json" (default) or "text".
 	LogFormat string
-	// Fanout is how many neighbours a new message is forwarded to;
-	// gossip.FanoutAll (-1, the default) floods it to all of them (see the
-	// package comment for why that is the daemon's default).
+	// Fanout is how many unary neighbours (all of them when Unary, else
+	// those that answer Gossip.Stream with Unimplemented) a new message is
+	// sent to with PutMessageToClient; gossip.FanoutAll (-1, the default)
+	// floods it to all of them (see the package comment). Stream
+	// neighbours do not use it.
 	Fanout int
 	// MaxPayload is the largest payload accepted, in bytes, at most
 	// MaxPayloadLimit. Default 1 MiB.
@@ -77,7 +84,8 @@ type Config struct {
 	// Dissemination (gossip.Config; docs/DESIGN.md §6a).
 
 	// Unary disables the streaming transport: every neighbour gets the
-	// seed's PutMessageToClient (--transport unary). Default false.
+	// seed's PutMessageToClient (--transport unary). Default false
+	// (--transport stream).
 	Unary bool
 	// GraftTimeout, SyncInterval, StoreBytes, StreamQueueBytes and
 	// MaxQueuedBytes are gossip.Config's. Defaults 200 ms, 1 s, 64 MiB,
@@ -96,7 +104,7 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultListen          = "127.0.0.1:9001"
-	DefaultAdminListen     = "127.0.0.1:9002"
+	DefaultAdminListen     = "127.0.0.1:9002" // AdminListenFor(DefaultListen)
 	DefaultLogFormat       = "json"
 	DefaultFanout          = gossip.FanoutAll
 	DefaultMaxPayload      = 1 << 20
@@ -141,9 +149,9 @@ var lib = gossip.DefaultConfig()
 // lan is the library's LAN membership tuning: the daemon's defaults.
 var lan = gossip.DefaultLANMembershipConfig()
 
-// Validate checks a Config built in code (Load checks each value as it
-// reads it, and then calls Validate for the rules that involve several
-// settings). Errors name the setting.
+// Validate checks a Config built in code. Errors name the setting. (Load
+// checks each value as it reads it, then the rules that involve several
+// settings with the source of every value, and then calls Validate.)
 func (c *Config) Validate() error {
 	checks := []struct {
 		name string
@@ -175,20 +183,97 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("invalid --log-format %q: want json or text", c.LogFormat)
 	}
+	return c.crossCheck(nil)
+}
+
+// sources says where each setting's value came from, for the messages of
+// the rules that involve several settings: setting name → "from the
+// command line", "from environment variable GOSSIPD_…" or "from key … in
+// FILE, line N". A setting that is not in it has its default. Nil means a
+// Config built in code, whose values have no source to name.
+type sources map[string]string
+
+// of is name's source as a parenthetical: " (from …)", " (the default)",
+// or "" without sources.
+func (s sources) of(name string) string {
+	switch from, ok := s[name]; {
+	case s == nil:
+		return ""
+	case ok:
+		return " (" + from + ")"
+	}
+	return " (the default)"
+}
+
+// crossCheck applies the rules that involve several settings; each error
+// names every setting involved with its value and its source (from), and
+// says what to change. Load calls it with the sources of the values, so a
+// contradiction is a configuration error (exit status 2) like a bad value.
+func (c *Config) crossCheck(from sources) error {
 	if c.Advertise == "" && unspecifiedHost(c.Listen) {
-		return errAdvertiseRequired(c.Listen, "")
+		return fmt.Errorf("--advertise is required when --listen %q%s binds all interfaces: other nodes need an address they can reach; set --advertise to this host's address and the port", c.Listen, from.of("listen"))
+	}
+	if c.AdminListen != "" && sameListener(c.AdminListen, c.Listen) {
+		return fmt.Errorf("invalid --admin-listen %s%s: the same port as --listen %s%s; give the admin server another port, or \"\" to disable it", c.AdminListen, from.of("admin-listen"), c.Listen, from.of("listen"))
 	}
 	if c.ProbeTimeout >= c.ProbeInterval {
-		return fmt.Errorf("invalid --probe-timeout %v: must be below --probe-interval %v (indirect probes need the rest of the interval)", c.ProbeTimeout, c.ProbeInterval)
+		// Blame the setting the user gave; both if both or neither.
+		_, toSet := from["probe-timeout"]
+		_, ivSet := from["probe-interval"]
+		if ivSet && !toSet {
+			return fmt.Errorf("invalid --probe-interval %v%s: must be above --probe-timeout %v%s, as indirect probes need the rest of the interval; raise --probe-interval or lower --probe-timeout",
+				c.ProbeInterval, from.of("probe-interval"), c.ProbeTimeout, from.of("probe-timeout"))
+		}
+		return fmt.Errorf("invalid --probe-timeout %v%s: must be below --probe-interval %v%s, as indirect probes need the rest of the interval; lower --probe-timeout or raise --probe-interval",
+			c.ProbeTimeout, from.of("probe-timeout"), c.ProbeInterval, from.of("probe-interval"))
 	}
 	return nil
 }
 
-func errAdvertiseRequired(listen, from string) error {
-	if from != "" {
-		from = " (" + from + ")"
+// AdminListenFor is the admin address of a daemon whose --admin-listen is
+// not set: listen's host and its port + 1 (the layout of make cluster),
+// or port 0 (a free port) when listen's port is 0. Listen port 65535 has
+// no port after it: an error.
+func AdminListenFor(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", errors.New("want host:port")
 	}
-	return fmt.Errorf("--advertise is required when --listen %q%s binds all interfaces: other nodes need an address they can reach", listen, from)
+	p, err := strconv.ParseUint(port, 10, 16)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	case p == 0:
+		return net.JoinHostPort(host, "0"), nil
+	case p == math.MaxUint16:
+		return "", fmt.Errorf("port %d has no port after it", p)
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(p+1, 10)), nil
+}
+
+// deriveAdminListen sets AdminListen to AdminListenFor(Listen) unless a
+// source set it.
+func (c *Config) deriveAdminListen(from sources) error {
+	if _, ok := from["admin-listen"]; ok {
+		return nil
+	}
+	a, err := AdminListenFor(c.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s%s leaves no port for the admin server, whose default is the --listen port + 1 (%v): set --admin-listen to a free address, or to \"\" to disable the admin server", c.Listen, from.of("listen"), err)
+	}
+	c.AdminListen = a
+	return nil
+}
+
+// sameListener reports whether binding a and b would collide: the same
+// port (not 0) on the same host, or on every interface for one of them.
+func sameListener(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	return ha == hb || unspecifiedHost(a) || unspecifiedHost(b)
 }
 
 // DefaultID is the id of a node without --id: the host name (characters
@@ -243,7 +328,7 @@ var settings = []setting{
 	},
 	{
 		name: "listen", arg: "host:port", def: DefaultListen,
-		usage: "address of the gRPC server (gossip, client API, health, reflection); port 0 picks a free port, logged with key addr",
+		usage: "address of the gRPC server (gossip, membership, client API, health, reflection); port 0 picks a free port, logged with key addr",
 		set: func(c *Config, v string) error {
 			if err := checkAddr(v, addrListen); err != nil {
 				return err
@@ -265,7 +350,7 @@ var settings = []setting{
 	},
 	{
 		name: "join", arg: "host:port,...", def: "none: the first node", list: true,
-		usage: "seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (100ms to 5s) until one answers, so nodes can start in any order; the node then learns the whole membership (SWIM) and links to ceil(ln N) + fanout-extra members",
+		usage: fmt.Sprintf("seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (%v to %v) until one answers, so nodes can start in any order; the node gets the whole membership from the seed, and SWIM then picks its neighbours (ceil(ln N) + --fanout-extra random live members)", joinBackoffMin, joinBackoffMax),
 		set: func(c *Config, v string) error {
 			seeds, err := parseJoin(v)
 			if err != nil {
@@ -281,8 +366,8 @@ var settings = []setting{
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil },
 	},
 	{
-		name: "admin-listen", arg: "host:port", def: DefaultAdminListen,
-		usage: "address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason); port 0 picks a free port, logged with key admin_addr; empty disables it",
+		name: "admin-listen", arg: "host:port", def: "--listen's host and port + 1, " + DefaultAdminListen,
+		usage: `address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason); port 0 picks a free port, logged with key admin_addr (the default is port 0 too when --listen's port is 0); empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
 		set: func(c *Config, v string) error {
 			if err := checkAddr(v, addrListen); err != nil {
 				return err
@@ -324,7 +409,7 @@ var settings = []setting{
 	},
 	{
 		name: "fanout", arg: "int", def: strconv.Itoa(DefaultFanout),
-		usage: "with unary neighbours (peers without Gossip.Stream, or --transport unary): how many each new message is forwarded to; -1 floods it to all of them, which delivers every message to every connected node; a positive number forwards to that many random neighbours (fewer RPCs, probabilistic delivery). Stream neighbours always take part (Plumtree)",
+		usage: "for unary neighbours only (every neighbour with --transport unary; with the default stream transport, only neighbours that answer Gossip.Stream with Unimplemented): how many each new message is sent to with the seed's PutMessageToClient; -1 sends it to all of them, a flood that delivers every message to every connected node; a positive number sends it to that many random neighbours (fewer RPCs, probabilistic delivery). Stream neighbours do not use it: Plumtree decides who pushes to whom",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -339,14 +424,14 @@ var settings = []setting{
 	},
 	{
 		name: "max-payload", arg: "bytes", def: "1MiB",
-		usage: "largest message payload accepted, in bytes, or with a KiB or MiB suffix; at most 16MiB",
+		usage: "largest message payload accepted, in bytes, or with a KiB or MiB suffix; at most " + fmtBytes(MaxPayloadLimit) + "; larger payloads are refused with RESOURCE_EXHAUSTED",
 		set: func(c *Config, v string) error {
 			n, err := parseBytes(v)
 			if err != nil {
 				return err
 			}
 			if n < 1 || n > MaxPayloadLimit {
-				return fmt.Errorf("%d bytes is not between 1 and %d (16MiB)", n, MaxPayloadLimit)
+				return fmt.Errorf("%d bytes is not between 1 and %d (%s)", n, MaxPayloadLimit, fmtBytes(MaxPayloadLimit))
 			}
 			c.MaxPayload = int(n)
 			return nil
@@ -369,9 +454,9 @@ var settings = []setting{
 	},
 	durationSetting("probe-interval", lan.ProbeInterval, "time between two failure-detection probes of this node (SWIM); detection time and probe traffic scale with it",
 		func(c *Config) *time.Duration { return &c.ProbeInterval }),
-	durationSetting("probe-timeout", lan.ProbeTimeout, "how long a probe waits for the direct ack before asking 3 other members to probe indirectly; must be below --probe-interval",
+	durationSetting("probe-timeout", lan.ProbeTimeout, fmt.Sprintf("how long a probe waits for the direct ack before asking %d other members to probe indirectly; must be below --probe-interval", lan.IndirectChecks),
 		func(c *Config) *time.Duration { return &c.ProbeTimeout }),
-	intSetting("suspicion-mult", lan.SuspicionMult, "a suspected member is declared dead after suspicion-mult × max(1, log10(N+1)) × probe-interval once others confirm the suspicion, up to 6 times that without confirmations",
+	intSetting("suspicion-mult", lan.SuspicionMult, fmt.Sprintf("a suspected member is declared dead after suspicion-mult × max(1, log10(N+1)) × probe-interval once others confirm the suspicion, up to %d times that without confirmations", lan.SuspicionMaxTimeoutMult),
 		func(c *Config) *int { return &c.SuspicionMult }),
 	durationSetting("dead-reap-after", lan.DeadReapAfter, "how long dead and left members are listed (and a partition that heals within it merges back by itself) before they are forgotten",
 		func(c *Config) *time.Duration { return &c.DeadReapAfter }),
@@ -379,7 +464,7 @@ var settings = []setting{
 		func(c *Config) *int { return &c.FanoutExtra }),
 	{
 		name: "transport", arg: "name", def: "stream",
-		usage: "how the node sends to its neighbours: stream (one Gossip.Stream per neighbour, batched, Plumtree with grafts and anti-entropy; neighbours that answer Unimplemented get unary) or unary (the seed's PutMessageToClient to --fanout neighbours, with retries)",
+		usage: "how the node sends to its neighbours: stream (one Gossip.Stream per neighbour, batched, Plumtree with grafts and anti-entropy; neighbours that answer Unimplemented get unary) or unary (the seed's PutMessageToClient to --fanout neighbours, with retries; the node still serves streams)",
 		set: func(c *Config, v string) error {
 			switch v {
 			case "stream", "unary":
@@ -393,7 +478,7 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.GraftTimeout }),
 	durationSetting("sync-interval", lib.SyncInterval, "period of anti-entropy: a digest of the messages held, to one random stream neighbour",
 		func(c *Config) *time.Duration { return &c.SyncInterval }),
-	bytesSetting("store-bytes", lib.StoreBytes, "memory for the messages kept (at most 10 min) to answer grafts and anti-entropy; repair after a partition covers what fits",
+	bytesSetting("store-bytes", lib.StoreBytes, "memory for the messages kept (each at most "+fmtDuration(lib.LongTTL)+") to answer grafts and anti-entropy; repair after a partition covers what fits",
 		func(c *Config) *int { return &c.StoreBytes }),
 	bytesSetting("stream-queue-bytes", lib.StreamQueueBytes, "bytes queued for one neighbour's stream past which its messages are announced instead of pushed (a slow neighbour pulls them)",
 		func(c *Config) *int { return &c.StreamQueueBytes }),
@@ -413,6 +498,19 @@ func bytesSetting(name string, def int, usage string, field func(*Config) *int) 
 		*field(c) = int(n)
 		return nil
 	}}
+}
+
+// fmtDuration writes d as time.Duration.String does, without trailing
+// zero units: 10m, 1h30m, 1.5s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // fmtBytes writes n as parseBytes reads it, with the largest exact unit.
@@ -550,7 +648,7 @@ func checkFanout(n int) error {
 
 func checkMaxPayload(n int) error {
 	if n < 1 || n > MaxPayloadLimit {
-		return fmt.Errorf("%d bytes is not between 1 and %d (16MiB)", n, MaxPayloadLimit)
+		return fmt.Errorf("%d bytes is not between 1 and %d (%s)", n, MaxPayloadLimit, fmtBytes(MaxPayloadLimit))
 	}
 	return nil
 }
@@ -582,6 +680,23 @@ func parseBytes(v string) (int64, error) {
 		return 0, errors.New("out of range")
 	}
 	return n * mult, nil
+}
+
+// transportName is Unary as --transport spells it.
+func (c *Config) transportName() string {
+	if c.Unary {
+		return "unary"
+	}
+	return "stream"
+}
+
+// fanoutName is Fanout as the start-up log shows it: "all" for
+// gossip.FanoutAll.
+func (c *Config) fanoutName() string {
+	if c.Fanout == gossip.FanoutAll {
+		return "all"
+	}
+	return strconv.Itoa(c.Fanout)
 }
 
 // nodeConfig is the library configuration of the daemon's node.

@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,12 +79,15 @@ func TestLoadPrecedence(t *testing.T) {
 		{"default", nil, nil, "", func(c *Config) {}},
 		{"yaml over default", nil, nil, file, func(c *Config) {
 			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 3, "127.0.0.1:7003", 3*time.Second, []string{"a:1", "b:2"}, slog.LevelDebug
+			c.AdminListen = "127.0.0.1:7004"
 		}},
 		{"env over yaml", nil, map[string]string{"GOSSIPD_FANOUT": "4", "GOSSIPD_JOIN": "c:3"}, file, func(c *Config) {
 			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 4, "127.0.0.1:7003", 3*time.Second, []string{"c:3"}, slog.LevelDebug
+			c.AdminListen = "127.0.0.1:7004"
 		}},
 		{"flag over env over yaml", []string{"--fanout", "5", "--listen=127.0.0.1:7005"}, map[string]string{"GOSSIPD_FANOUT": "4", "GOSSIPD_LISTEN": "127.0.0.1:7004"}, file, func(c *Config) {
 			c.Fanout, c.Listen, c.ShutdownTimeout, c.Join, c.LogLevel = 5, "127.0.0.1:7005", 3*time.Second, []string{"a:1", "b:2"}, slog.LevelDebug
+			c.AdminListen = "127.0.0.1:7006"
 		}},
 		{"flag over default", []string{"--shutdown-timeout", "2s"}, nil, "", func(c *Config) { c.ShutdownTimeout = 2 * time.Second }},
 		{"env over default", nil, map[string]string{"GOSSIPD_MAX_PAYLOAD": "512KiB"}, "", func(c *Config) { c.MaxPayload = 512 << 10 }},
@@ -115,7 +120,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		want func(*Config)
 	}{
 		"id":                 {"node-7", func(c *Config) { c.ID = "node-7" }},
-		"listen":             {"127.0.0.1:7001", func(c *Config) { c.Listen = "127.0.0.1:7001" }},
+		"listen":             {"127.0.0.1:7001", func(c *Config) { c.Listen, c.AdminListen = "127.0.0.1:7001", "127.0.0.1:7002" }},
 		"advertise":          {"gossip.example:7001", func(c *Config) { c.Advertise = "gossip.example:7001" }},
 		"join":               {"seed1.example:9001, 127.0.0.2:9001", func(c *Config) { c.Join = []string{"seed1.example:9001", "127.0.0.2:9001"} }},
 		"data-dir":           {"/var/lib/gossipd", func(c *Config) { c.DataDir = "/var/lib/gossipd" }},
@@ -380,5 +385,321 @@ func TestJoinBackoff(t *testing.T) {
 	}
 	if got := joinBackoff(1000, 0.5); got != joinBackoffMax {
 		t.Errorf("late backoff = %v, want %v", got, joinBackoffMax)
+	}
+}
+
+// TestHelpDescribesTheProtocol checks that --help describes what a node
+// does today (whole membership from the seed, SWIM-chosen neighbours,
+// Plumtree over streams, --fanout for unary neighbours only) and no longer
+// the first Join (a seed and up to 3 more members, flooded with
+// --fanout -1).
+func TestHelpDescribesTheProtocol(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := Load([]string{"--help"}, nil, &out); !errors.Is(err, ErrHelp) {
+		t.Fatal(err)
+	}
+	help := strings.Join(strings.Fields(out.String()), " ")
+	for _, stale := range []string{"up to 3 more members", "links to the first seed", "a flood over that overlay", "With the default --fanout -1 every node"} {
+		if strings.Contains(help, stale) {
+			t.Errorf("--help still says %q", stale)
+		}
+	}
+	for _, w := range []string{
+		"the whole membership",
+		"ceil(ln N) + --fanout-extra (default 2) random live members, each link made both ways",
+		"one gRPC stream (Gossip.Stream) per neighbour, the default --transport stream",
+		"Plumtree",
+		"With --transport unary, and for neighbours that do not speak Gossip.Stream",
+		"--fanout applies only to those unary neighbours",
+		"Stream neighbours do not use it",
+		"Exit status 0: a clean shutdown, --help or --version; 1: a runtime failure",
+	} {
+		if !strings.Contains(help, w) {
+			t.Errorf("--help lacks %q", w)
+		}
+	}
+}
+
+// TestCrossFieldErrorsNameTheirSources: settings that contradict each
+// other are a configuration error (Main returns ExitUsage without
+// starting anything), and the one line names every setting involved with
+// its value and where that value came from: the command line, the
+// environment variable, or the YAML key, file and line; a setting left
+// alone is "the default".
+func TestCrossFieldErrorsNameTheirSources(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		yaml string // written to a file named by --config, whose path replaces FILE in want
+		want string
+	}{
+		{"timeout flag", []string{"--probe-timeout", "2s"}, nil, "",
+			"invalid --probe-timeout 2s (from the command line): must be below --probe-interval 1s (the default), as indirect probes need the rest of the interval; lower --probe-timeout or raise --probe-interval"},
+		{"timeout env", nil, []string{"GOSSIPD_PROBE_TIMEOUT=2s"}, "",
+			"invalid --probe-timeout 2s (from environment variable GOSSIPD_PROBE_TIMEOUT): must be below --probe-interval 1s (the default)"},
+		{"timeout yaml", nil, nil, "log_level: info\nprobe_timeout: 2s\n",
+			"invalid --probe-timeout 2s (from key probe_timeout in FILE, line 2): must be below --probe-interval 1s (the default)"},
+		{"interval yaml", nil, nil, "probe_interval: 400ms\n",
+			"invalid --probe-interval 400ms (from key probe_interval in FILE, line 1): must be above --probe-timeout 500ms (the default), as indirect probes need the rest of the interval; raise --probe-interval or lower --probe-timeout"},
+		{"both, flag and env", []string{"--probe-timeout=1500ms"}, []string{"GOSSIPD_PROBE_INTERVAL=1500ms"}, "",
+			"invalid --probe-timeout 1.5s (from the command line): must be below --probe-interval 1.5s (from environment variable GOSSIPD_PROBE_INTERVAL)"},
+		{"both, env and yaml", nil, []string{"GOSSIPD_PROBE_TIMEOUT=900ms"}, "probe_interval: 800ms\n",
+			"invalid --probe-timeout 900ms (from environment variable GOSSIPD_PROBE_TIMEOUT): must be below --probe-interval 800ms (from key probe_interval in FILE, line 1)"},
+		{"advertise, listen flag", []string{"--listen", "0.0.0.0:7001"}, nil, "",
+			`--advertise is required when --listen "0.0.0.0:7001" (from the command line) binds all interfaces`},
+		{"advertise, listen env", nil, []string{"GOSSIPD_LISTEN=[::]:7001"}, "",
+			`--advertise is required when --listen "[::]:7001" (from environment variable GOSSIPD_LISTEN) binds all interfaces`},
+		{"advertise, listen yaml", nil, nil, "listen: ':7001'\n",
+			`--advertise is required when --listen ":7001" (from key listen in FILE, line 1) binds all interfaces`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args, want := tt.args, tt.want
+			if tt.yaml != "" {
+				path := writeFile(t, tt.yaml)
+				args = append(append([]string(nil), args...), "--config", path)
+				want = strings.ReplaceAll(want, "FILE", path)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main(context.Background(), args, tt.env, &stdout, &stderr)
+			if code != ExitUsage {
+				t.Errorf("exit status %d, want %d (ExitUsage)", code, ExitUsage)
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "gossipd: ") || !strings.Contains(lines[0], want) || stdout.Len() != 0 {
+				t.Errorf("stdout %q, stderr %q; want one line containing %q", stdout.String(), stderr.String(), want)
+			}
+		})
+	}
+	// A Config built in code gets the same rule from Validate, without
+	// sources.
+	cfg := DefaultConfig()
+	cfg.ProbeTimeout = 2 * time.Second
+	if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "invalid --probe-timeout 2s: must be below --probe-interval 1s,") {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestAdminListenFor(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:9001":  "127.0.0.1:9002",
+		"127.0.0.1:0":     "127.0.0.1:0",
+		":9001":           ":9002",
+		"0.0.0.0:7000":    "0.0.0.0:7001",
+		"[::1]:9011":      "[::1]:9012",
+		"localhost:65534": "localhost:65535",
+	} {
+		if got, err := AdminListenFor(listen); err != nil || got != want {
+			t.Errorf("AdminListenFor(%q) = %q, %v; want %q", listen, got, err, want)
+		}
+	}
+	for _, listen := range []string{"127.0.0.1:65535", "nope", "h:x"} {
+		if got, err := AdminListenFor(listen); err == nil {
+			t.Errorf("AdminListenFor(%q) = %q, want an error", listen, got)
+		}
+	}
+	if got, _ := AdminListenFor(DefaultListen); got != DefaultAdminListen || DefaultConfig().AdminListen != got {
+		t.Errorf("AdminListenFor(DefaultListen) = %q; DefaultAdminListen %q, DefaultConfig().AdminListen %q", got, DefaultAdminListen, DefaultConfig().AdminListen)
+	}
+}
+
+// TestLoadDerivesAdminListen: without --admin-listen from any source, the
+// admin server listens on the --listen host, port + 1 (port 0 stays 0);
+// an --admin-listen from any source wins, and an empty one disables the
+// admin server.
+func TestLoadDerivesAdminListen(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want string
+	}{
+		{"default", nil, nil, "", "127.0.0.1:9002"},
+		{"listen flag", []string{"--listen", "127.0.0.1:7010"}, nil, "", "127.0.0.1:7011"},
+		{"listen env", nil, map[string]string{"GOSSIPD_LISTEN": "127.0.0.2:7020"}, "", "127.0.0.2:7021"},
+		{"listen yaml", nil, nil, "listen: localhost:7030\n", "localhost:7031"},
+		{"ephemeral", []string{"--listen", "127.0.0.1:0"}, nil, "", "127.0.0.1:0"},
+		{"admin flag wins", []string{"--listen", "127.0.0.1:7010", "--admin-listen", "127.0.0.1:8080"}, nil, "", "127.0.0.1:8080"},
+		{"admin env wins", []string{"--listen", "127.0.0.1:7010"}, map[string]string{"GOSSIPD_ADMIN_LISTEN": "127.0.0.1:8081"}, "", "127.0.0.1:8081"},
+		{"admin yaml wins", []string{"--listen", "127.0.0.1:7010"}, nil, "admin_listen: 127.0.0.1:8082\n", "127.0.0.1:8082"},
+		{"admin port 0 with a fixed listen", []string{"--listen", "127.0.0.1:7010", "--admin-listen", "127.0.0.1:0"}, nil, "", "127.0.0.1:0"},
+		{"disabled by flag", []string{"--listen", "127.0.0.1:7010", "--admin-listen", ""}, nil, "", ""},
+		{"disabled by env", nil, map[string]string{"GOSSIPD_ADMIN_LISTEN": ""}, "", ""},
+		{"disabled by yaml", nil, nil, "admin_listen: \"\"\n", ""},
+		{"disabled by yaml null", nil, nil, "admin_listen:\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := load(t, tt.args, tt.env, tt.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.AdminListen != tt.want {
+				t.Errorf("AdminListen = %q, want %q", cfg.AdminListen, tt.want)
+			}
+		})
+	}
+	// --help shows the rule and what it gives for the default --listen.
+	var out bytes.Buffer
+	if _, err := Load([]string{"--help"}, nil, &out); !errors.Is(err, ErrHelp) {
+		t.Fatal(err)
+	}
+	help := strings.Join(strings.Fields(out.String()), " ")
+	for _, w := range []string{
+		"(default --listen's host and port + 1, " + DefaultAdminListen + "; env GOSSIPD_ADMIN_LISTEN)",
+		"on --admin-listen (by default the --listen host and port + 1)",
+		`empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
+	} {
+		if !strings.Contains(help, w) {
+			t.Errorf("--help lacks %q", w)
+		}
+	}
+}
+
+// TestAdminListenContradictions: a --listen port with no port after it,
+// and an admin address on the --listen port, are configuration errors
+// naming the settings and their sources.
+func TestAdminListenContradictions(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want []string
+	}{
+		{"listen 65535, flag", []string{"--listen", "127.0.0.1:65535"}, nil, "",
+			[]string{"--listen 127.0.0.1:65535 (from the command line) leaves no port for the admin server", "--listen port + 1", `set --admin-listen to a free address, or to "" to disable`}},
+		{"listen 65535, env", nil, map[string]string{"GOSSIPD_LISTEN": "127.0.0.1:65535"}, "",
+			[]string{"(from environment variable GOSSIPD_LISTEN) leaves no port"}},
+		{"same address", []string{"--listen", "127.0.0.1:7010"}, map[string]string{"GOSSIPD_ADMIN_LISTEN": "127.0.0.1:7010"}, "",
+			[]string{"invalid --admin-listen 127.0.0.1:7010 (from environment variable GOSSIPD_ADMIN_LISTEN): the same port as --listen 127.0.0.1:7010 (from the command line)"}},
+		{"same port, all interfaces", nil, nil, "listen: 127.0.0.1:7010\nadmin_listen: ':7010'\n",
+			[]string{"invalid --admin-listen :7010 (from key admin_listen in", "line 2): the same port as --listen 127.0.0.1:7010 (from key listen in"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(t, tt.args, tt.env, tt.yaml)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	// 65535 is fine with an explicit admin address, or none.
+	for _, args := range [][]string{{"--listen", "127.0.0.1:65535", "--admin-listen", "127.0.0.1:0"}, {"--listen", "127.0.0.1:65535", "--admin-listen="}} {
+		if _, _, err := load(t, args, nil, ""); err != nil {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+}
+
+// helpFlags runs --help and returns each flag's description (wrapping
+// undone), by flag name, in the order printed.
+func helpFlags(t *testing.T) (names []string, desc map[string]string) {
+	t.Helper()
+	var out bytes.Buffer
+	if _, err := Load([]string{"--help"}, nil, &out); !errors.Is(err, ErrHelp) {
+		t.Fatal(err)
+	}
+	_, flags, ok := strings.Cut(out.String(), "\nFlags:\n")
+	if !ok {
+		t.Fatalf("no Flags: section in\n%s", out.String())
+	}
+	// A flag's first line: "      --name" or "  -h, --name"; wrapped lines
+	// are indented further.
+	start := regexp.MustCompile(`^(?:  -\w, |      )--([a-z][a-z-]*) (.*)$`)
+	desc = map[string]string{}
+	cur := ""
+	for _, line := range strings.Split(flags, "\n") {
+		if m := start.FindStringSubmatch(line); m != nil {
+			cur = m[1]
+			names = append(names, cur)
+			desc[cur] = m[2]
+		} else if cur != "" && strings.TrimSpace(line) != "" {
+			desc[cur] += " " + line
+		}
+	}
+	for n, d := range desc {
+		desc[n] = strings.Join(strings.Fields(d), " ")
+	}
+	return names, desc
+}
+
+// TestHelpDefaultsAreTheConfigDefaults reads the default that --help
+// prints for every flag and checks it against what gossipd does when the
+// flag is not given: a value default, passed back as the flag's value,
+// must yield exactly DefaultConfig(); a default that is a description
+// (none, derived) must match the zero or derived field it stands for.
+// It fails when a default changes in the code but not in the help, or the
+// other way round.
+func TestHelpDefaultsAreTheConfigDefaults(t *testing.T) {
+	names, desc := helpFlags(t)
+	def := DefaultConfig()
+	// Defaults that are not values, and what they must stand for.
+	described := map[string]struct {
+		text  string
+		check func() bool
+	}{
+		"config":    {"none", func() bool { return def.ConfigFile == "" }},
+		"id":        {"<host name>-<gRPC port>", func() bool { return def.ID == "" && DefaultID("h", 9001) == "h-9001" }},
+		"advertise": {"the bound --listen address", func() bool { return def.Advertise == "" }},
+		"join":      {"none: the first node", func() bool { return def.Join == nil }},
+		"data-dir":  {"none", func() bool { return def.DataDir == "" }},
+	}
+	defaultRE := regexp.MustCompile(`\(default (.*); env ([A-Z_]+)\)$`)
+	seen := map[string]bool{}
+	for _, name := range names {
+		if name == "help" || name == "version" {
+			continue
+		}
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			m := defaultRE.FindStringSubmatch(desc[name])
+			if m == nil {
+				t.Fatalf("--%s: no \"(default …; env …)\" at the end of %q", name, desc[name])
+			}
+			printed, env := m[1], m[2]
+			if want := EnvPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_")); env != want {
+				t.Errorf("--%s: help names env %s, gossipd reads %s", name, env, want)
+			}
+			if d, ok := described[name]; ok {
+				if printed != d.text || !d.check() {
+					t.Errorf("--%s: help says default %q; want %q, and DefaultConfig() to match it (%+v)", name, printed, d.text, def)
+				}
+				return
+			}
+			if name == "admin-listen" {
+				// "--listen's host and port + 1, 127.0.0.1:9002": the rule,
+				// then what it gives for the default --listen.
+				rule, addr, ok := strings.Cut(printed, ", ")
+				derived, err := AdminListenFor(def.Listen)
+				if !ok || rule != "--listen's host and port + 1" || err != nil || addr != derived {
+					t.Errorf("--admin-listen: help says default %q; AdminListenFor(%q) = %q, %v", printed, def.Listen, derived, err)
+				}
+				printed = addr
+			}
+			var out bytes.Buffer
+			cfg, err := Load([]string{"--" + name + "=" + printed}, nil, &out)
+			if err != nil {
+				t.Fatalf("--%s=%s (the printed default): %v", name, printed, err)
+			}
+			if !reflect.DeepEqual(cfg, def) {
+				t.Errorf("--%s=%s (the printed default) gives\n %+v\nbut without the flag gossipd uses\n %+v", name, printed, cfg, def)
+			}
+		})
+	}
+	for _, s := range settings {
+		if !seen[s.name] {
+			t.Errorf("--%s is not in --help", s.name)
+		}
+	}
+	if len(seen) != len(settings)+1 { // + --config
+		t.Errorf("--help lists %d flags besides --help and --version, gossipd has %d settings and --config", len(seen), len(settings))
 	}
 }

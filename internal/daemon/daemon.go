@@ -51,7 +51,8 @@ const pollInterval = 10 * time.Millisecond
 // it returns.
 //
 // The bound addresses are logged at info, with keys addr (gRPC) and
-// admin_addr (HTTP), on the line "gossipd started".
+// admin_addr (HTTP), on the line "gossipd started", with transport
+// (stream or unary) and, for unary, fanout ("all" or a number).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -128,6 +129,10 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	var adminLis net.Listener
 	if cfg.AdminListen != "" {
 		if adminLis, err = listen("--admin-listen", cfg.AdminListen); err != nil {
+			if derived, _ := AdminListenFor(cfg.Listen); derived == cfg.AdminListen {
+				// Most likely the user never set it: say where it came from.
+				err = fmt.Errorf("%w (%s is the default, the --listen port + 1: set --admin-listen to a free address, or to \"\" to disable the admin server)", err, cfg.AdminListen)
+			}
 			return nil, err
 		}
 		undo = append(undo, func() { adminLis.Close() })
@@ -206,7 +211,13 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	if len(cfg.Join) > 0 {
 		attrs = append(attrs, "join", strings.Join(cfg.Join, ","))
 	}
-	attrs = append(attrs, "fanout", cfg.Fanout, "max_payload", cfg.MaxPayload)
+	// fanout only matters to unary neighbours: with the stream transport
+	// it would be a number that describes nothing the user sees.
+	attrs = append(attrs, "transport", cfg.transportName())
+	if cfg.Unary {
+		attrs = append(attrs, "fanout", cfg.fanoutName())
+	}
+	attrs = append(attrs, "max_payload", cfg.MaxPayload)
 	if cfg.DataDir != "" {
 		attrs = append(attrs, "data_dir", cfg.DataDir)
 	}

@@ -634,3 +634,115 @@ func TestRunStopsWhileJoining(t *testing.T) {
 		t.Error("became ready without a seed")
 	}
 }
+
+// TestStartedLogShowsTransport: the start-up line names the transport and
+// shows fanout only for unary, where it applies ("all" for -1).
+func TestStartedLogShowsTransport(t *testing.T) {
+	for _, tc := range []struct {
+		unary      bool
+		fanout     int
+		wantFanout string // "" for none
+	}{
+		{false, DefaultFanout, ""},
+		{true, DefaultFanout, "all"},
+		{true, 3, "3"},
+	} {
+		cfg := testConfig("node-log")
+		cfg.Unary, cfg.Fanout = tc.unary, tc.fanout
+		r := runDaemon(t, cfg)
+		rec := r.log.find("gossipd started")[0]
+		if want := cfg.transportName(); rec.attrs["transport"] != want {
+			t.Errorf("unary %v: transport=%q, want %q", tc.unary, rec.attrs["transport"], want)
+		}
+		if got, ok := rec.attrs["fanout"]; got != tc.wantFanout || ok != (tc.wantFanout != "") {
+			t.Errorf("unary %v fanout %d: logged fanout %q (present %v), want %q", tc.unary, tc.fanout, got, ok, tc.wantFanout)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// freePortPair returns a loopback port p such that p and p+1 were both
+// free a moment ago (for a --listen whose derived admin port is p+1).
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		a, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.Addr().(*net.TCPAddr).Port
+		if p == 65535 {
+			a.Close()
+			continue
+		}
+		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		a.Close()
+		if err == nil {
+			b.Close()
+			return p
+		}
+	}
+	t.Fatal("no two adjacent free ports")
+	return 0
+}
+
+// TestTwoDaemonsWithoutAdminListen: two daemons on one host, each given
+// only its --listen, both start; each serves HTTP on its own gRPC port
+// + 1 instead of both trying one fixed address.
+func TestTwoDaemonsWithoutAdminListen(t *testing.T) {
+	var rs []*running
+	for _, id := range []string{"node-a", "node-b"} {
+		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePortPair(t)))
+		cfg, err := Load([]string{"--id", id, "--listen", listen, "--shutdown-timeout", "5s"}, nil, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runDaemon(t, cfg)
+		want, _ := AdminListenFor(listen)
+		if r.addr != listen || r.adminAddr != want {
+			t.Errorf("%s: addr %q admin_addr %q, want %q %q", id, r.addr, r.adminAddr, listen, want)
+		}
+		rs = append(rs, r)
+	}
+	for _, r := range rs {
+		if code, body := get(t, r.adminAddr, "/healthz"); code != http.StatusOK {
+			t.Errorf("%s /healthz: %d %q", r.id, code, body)
+		}
+	}
+}
+
+// TestDerivedAdminListenInUse: when the derived admin port is taken, the
+// error says it is the default and how to change or disable it.
+func TestDerivedAdminListenInUse(t *testing.T) {
+	var busy net.Listener
+	var listen string
+	for range 100 {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := lis.Addr().(*net.TCPAddr).Port
+		if c, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p-1))); err == nil {
+			c.Close()
+			busy, listen = lis, net.JoinHostPort("127.0.0.1", strconv.Itoa(p-1))
+			break
+		}
+		lis.Close()
+	}
+	if busy == nil {
+		t.Fatal("no free port below a taken one")
+	}
+	defer busy.Close()
+	cfg, err := Load([]string{"--id", "node-x", "--listen", listen}, nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	prefix := fmt.Sprintf("--admin-listen %s: cannot listen: ", busy.Addr())
+	suffix := fmt.Sprintf(`address already in use (%s is the default, the --listen port + 1: set --admin-listen to a free address, or to "" to disable the admin server)`, busy.Addr())
+	if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.HasSuffix(err.Error(), suffix) {
+		t.Errorf("Run: %v\nwant %s…%s", err, prefix, suffix)
+	}
+}

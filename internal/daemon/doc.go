@@ -6,7 +6,10 @@
 //   - Load turns command-line arguments, the environment (GOSSIPD_*) and an
 //     optional YAML file into a validated Config, in that order of
 //     precedence over the defaults (DefaultConfig). Every bad value is one
-//     error naming the setting and where the value came from.
+//     error naming the setting and where the value came from; so is every
+//     contradiction between settings (a --probe-timeout not below
+//     --probe-interval), naming each setting involved and its source.
+//     Main exits 2 for all of them.
 //   - Run binds the listeners, creates the node, serves until its context
 //     ends and then shuts down gracefully; it returns nil after a clean
 //     shutdown.
@@ -16,7 +19,9 @@
 // On Config.Listen, one gRPC server carries the node's services (Gossip,
 // node to node; NodeService, the client API; MembershipService, SWIM), the
 // standard gRPC health service and gRPC reflection. On Config.AdminListen
-// an HTTP server answers /healthz (200 while the gRPC server serves) and
+// (by default the Listen host and port + 1, so that daemons with
+// different --listen ports on one host do not collide; empty: none) an
+// HTTP server answers /healthz (200 while the gRPC server serves) and
 // /readyz (200 once the node is ready, else 503 with the reason).
 //
 // # Readiness

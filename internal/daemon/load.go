@@ -17,29 +17,49 @@ import (
 // stdout instead of producing a Config: the caller should exit 0.
 var ErrHelp = errors.New("help requested")
 
-const longHelp = `gossipd runs one node of a gossip-broadcast cluster. On --listen it serves
-the gossip protocol (gossip.v1.Gossip), the client API (gossip.v1.NodeService:
-Publish, Subscribe, Members, Neighbors, Status), membership (Join), the
-standard gRPC health service and gRPC reflection; on --admin-listen, HTTP
-/healthz and /readyz.
+// longHelp is gossipd --help's description. Numbers in it come from the
+// code they describe, so the text cannot drift from the behaviour.
+func longHelp() string {
+	return fmt.Sprintf(`gossipd runs one node of a gossip-broadcast cluster. On --listen it serves
+the gossip protocol (gossip.v1.Gossip: Stream between nodes, and the seed's
+PutMessageToClient), membership (gossip.v1.MembershipService: SWIM), the
+client API (gossip.v1.NodeService: Publish, Subscribe, Members, Neighbors,
+Status), the standard gRPC health service and gRPC reflection; on
+--admin-listen (by default the --listen host and port + 1), HTTP /healthz
+and /readyz.
 
 Configuration, in order of precedence: flags, environment variables (each
 flag's is shown with it), the YAML file named by --config (keys are the flag
-names with '_' for '-', e.g. "admin_listen: 127.0.0.1:9002"; join may be a
-list; unknown keys are an error), defaults. A bad value is reported with the
-setting and where it came from, and gossipd exits 2.
+names with '_' for '-', e.g. "probe_timeout: 300ms"; join may be a list;
+unknown keys are an error), defaults. A bad value, or settings that
+contradict each other (e.g. --probe-timeout not below --probe-interval), are
+reported with each setting and where its value came from, and gossipd exits
+2.
 
 Cluster: a node without --join is the first node and is ready at once. A node
-with --join links to the first seed that answers and to up to 3 more members
-from the seed's list, both ways, so the nodes form a sparse connected overlay.
-With the default --fanout -1 every node forwards each new message to all its
-neighbours: a flood over that overlay, so every connected node gets every
-message. Until it has joined, a node reports NOT_SERVING on the gRPC health
-service and 503 on /readyz.
+with --join asks the first seed that answers for the whole membership
+(retrying with backoff, %v to %v, until one does) and is ready once it has
+it. From then on SWIM membership keeps the member list current (probes every
+--probe-interval; --probe-timeout, --suspicion-mult, --dead-reap-after) and
+picks the node's neighbours: ceil(ln N) + --fanout-extra (default %d) random
+live members, each link made both ways, replaced when one dies or leaves.
+Messages travel on one gRPC stream (Gossip.Stream) per neighbour, the
+default --transport stream: batched, along one Plumtree per publishing node,
+so each node gets each message about once, and grafts and anti-entropy
+repair what the tree misses. With --transport unary, and for neighbours that
+do not speak Gossip.Stream, a node sends each new message with the seed's
+PutMessageToClient to --fanout of its neighbours (-1: all of them, a flood
+over the neighbour graph); --fanout applies only to those unary neighbours.
+Until it has joined, a node reports NOT_SERVING on the gRPC health service
+and 503 on /readyz.
 
-SIGINT or SIGTERM: report NOT_SERVING, let in-flight forwards and RPCs finish
-within --shutdown-timeout, close and exit 0. Exit status 1: a runtime failure
-(e.g. the listen address is in use); 2: bad configuration.`
+SIGINT or SIGTERM: report NOT_SERVING, announce the leave, let in-flight
+forwards and RPCs finish within --shutdown-timeout, close and exit 0.
+Exit status 0: a clean shutdown, --help or --version; 1: a runtime failure
+(e.g. an address is in use, the data dir is locked); 2: bad configuration
+(a bad flag, environment variable or config-file value, or contradictory
+settings).`, joinBackoffMin, joinBackoffMax, lan.FanoutExtra)
+}
 
 // usageTemplate is cobra's, with flag descriptions wrapped at 100 columns.
 const usageTemplate = `Usage:
@@ -83,7 +103,7 @@ func Load(args, env []string, stdout io.Writer) (Config, error) {
 	cmd := &cobra.Command{
 		Use:           "gossipd [flags]",
 		Short:         "gossipd runs one node of a gossip-broadcast cluster",
-		Long:          longHelp,
+		Long:          longHelp(),
 		Version:       gossip.Version,
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
@@ -140,25 +160,33 @@ func resolve(cmdline, env map[string]string) (Config, error) {
 		}
 		cfg.ConfigFile = path
 	}
-	sources := make(map[string]string) // setting → where its value came from
+	from := make(sources)
 	for _, s := range settings {
-		var v, from string
+		var v, src string
 		if fv, ok := cmdline[s.name]; ok {
-			v, from = fv, "from the command line"
+			v, src = fv, "from the command line"
 		} else if ev, ok := env[s.envName()]; ok {
-			v, from = ev, "from environment variable "+s.envName()
+			v, src = ev, "from environment variable "+s.envName()
 		} else if yv, ok := file[s.yamlKey()]; ok {
-			v, from = yv.value, fmt.Sprintf("from %s, line %d", path, yv.line)
+			v, src = yv.value, fmt.Sprintf("from key %s in %s, line %d", s.yamlKey(), path, yv.line)
 		} else {
 			continue
 		}
 		if err := s.set(&cfg, v); err != nil {
-			return Config{}, fmt.Errorf("invalid --%s %q (%s): %w", s.name, v, from, err)
+			return Config{}, fmt.Errorf("invalid --%s %q (%s): %w", s.name, v, src, err)
 		}
-		sources[s.name] = from
+		from[s.name] = src
 	}
-	if cfg.Advertise == "" && unspecifiedHost(cfg.Listen) {
-		return Config{}, errAdvertiseRequired(cfg.Listen, sources["listen"])
+	if err := cfg.deriveAdminListen(from); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.crossCheck(from); err != nil {
+		return Config{}, err
+	}
+	// Every value was checked as it was read; this catches a rule that
+	// only Validate knows, so that it too is a configuration error.
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -79,14 +80,20 @@ func query[Req, Resp any](cmd *cobra.Command, g *globals, name string,
 	return output(name, table(resp))
 }
 
-// rpcFailure phrases an RPC error as one line. reached says whether the
-// RPC got as far as a connection to the daemon (grpc.Peer was filled in):
+// rpcFailure phrases an RPC error as one line; a *failure, which the
+// command's own rpc function phrased already, is kept as it is. reached
+// says whether the RPC got as far as a connection to the daemon
+// (grpc.Peer was filled in):
 // Unavailable or DeadlineExceeded without one means nothing answered at
 // --addr; with one, the daemon itself answered (e.g. Unavailable "node is
 // shutting down") and its status is shown as is.
 func (g *globals) rpcFailure(ctx context.Context, name string, err error, reached bool) error {
 	if ctx.Err() != nil {
 		return failf("%s: interrupted", name)
+	}
+	var f *failure
+	if errors.As(err, &f) {
+		return f // already phrased by the command (publish: a payload too large)
 	}
 	st := status.Convert(err)
 	switch code := st.Code(); {

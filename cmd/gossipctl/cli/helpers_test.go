@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/daemon"
 	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
@@ -231,4 +233,59 @@ func silentAddr(t *testing.T) string {
 		}
 	})
 	return lis.Addr().String()
+}
+
+// startDaemon runs a real gossipd in-process (daemon.Load and daemon.Run,
+// as cmd/gossipd does) on 127.0.0.1:0, without an admin server, with
+// extra flags args, and returns its gRPC address once it serves. It is
+// stopped when the test ends.
+func startDaemon(t *testing.T, args ...string) string {
+	t.Helper()
+	cfg, err := daemon.Load(append([]string{"--id", "gossipd-1", "--listen", "127.0.0.1:0", "--admin-listen", "", "--shutdown-timeout", "5s"}, args...), nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &startedHandler{addr: make(chan string, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Run(ctx, cfg, slog.New(h)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gossipd: %v", err)
+		}
+	})
+	select {
+	case addr := <-h.addr:
+		return addr
+	case err := <-done:
+		done <- err
+		t.Fatalf("gossipd exited at start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("gossipd did not start within 10s")
+	}
+	return ""
+}
+
+// startedHandler is a slog.Handler that hands on the addr of gossipd's
+// "gossipd started" line and drops everything else.
+type startedHandler struct{ addr chan string }
+
+func (h *startedHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *startedHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *startedHandler) WithGroup(string) slog.Handler            { return h }
+func (h *startedHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "gossipd started" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "addr" {
+			select {
+			case h.addr <- a.Value.String():
+			default:
+			}
+		}
+		return true
+	})
+	return nil
 }

@@ -1,29 +1,46 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
-// maxStdinPayload bounds what publish reads from stdin; the node's own
-// limit (1 MiB by default) is usually lower and is enforced by the node.
-const maxStdinPayload = 16 << 20
+// Payload sizes publish knows about. The node decides what it accepts
+// (gossipd's --max-payload); these only shape gossipctl's reading and its
+// help, and a test keeps them equal to gossipd's constants.
+const (
+	// maxStdinPayload bounds what publish reads from stdin: the largest
+	// --max-payload gossipd allows (daemon.MaxPayloadLimit), so no
+	// payload any gossipd would take is cut off.
+	maxStdinPayload = 16 << 20
+	// daemonDefaultMaxPayload is gossipd's default --max-payload
+	// (daemon.DefaultMaxPayload).
+	daemonDefaultMaxPayload = 1 << 20
+)
 
 func newPublishCmd(g *globals) *cobra.Command {
 	var id string
 	cmd := &cobra.Command{
 		Use:   "publish [--id ID] PAYLOAD|-",
 		Short: "Publish a message (the payload is the argument, or stdin with -)",
-		Long: `Publish injects one message at the node, which gossips it to the cluster,
-and prints its id. The payload is the argument, or everything on stdin
-(at most 16 MiB) when the argument is "-". Without --id the node assigns
-a unique id; publishing an id the node has already seen fails
-(AlreadyExists).`,
+		Long: fmt.Sprintf(`Publish injects one message at the node, which gossips it to the cluster,
+and prints its id. The payload is the argument, or everything on stdin when
+the argument is "-". The node refuses a payload larger than its
+--max-payload (gossipd's default: %s) and nothing is published;
+gossipctl reads at most %s from stdin, the largest --max-payload gossipd
+allows. Without --id the node assigns a unique id; publishing an id the
+node has already seen fails (AlreadyExists).`, sizeText(daemonDefaultMaxPayload), sizeText(maxStdinPayload)),
 		Example: `  gossipctl publish hello
   date | gossipctl publish --id tick-1 -`,
 		Args: cobra.ExactArgs(1),
@@ -40,8 +57,17 @@ a unique id; publishing an id the node has already seen fails
 				return err
 			}
 			defer conn.Close()
-			resp, err := unary(cmd.Context(), g, "publish", pbgrpc.NewNodeServiceClient(conn).Publish,
-				&pb.PublishRequest{Id: id, Payload: payload})
+			client := pbgrpc.NewNodeServiceClient(conn)
+			publish := func(ctx context.Context, req *pb.PublishRequest, opts ...grpc.CallOption) (*pb.PublishResponse, error) {
+				resp, err := client.Publish(ctx, req, opts...)
+				if err != nil {
+					if tl := g.tooLarge(len(req.GetPayload()), err); tl != nil {
+						return nil, tl
+					}
+				}
+				return resp, err
+			}
+			resp, err := unary(cmd.Context(), g, "publish", publish, &pb.PublishRequest{Id: id, Payload: payload})
 			if err != nil {
 				return err
 			}
@@ -70,7 +96,61 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 		return nil, failf("publish: reading stdin: %v", err)
 	}
 	if int64(len(b)) > limit {
-		return nil, failf("publish: payload on stdin is larger than %d MiB", limit>>20)
+		return nil, failf("publish: payload on stdin is larger than %s, the most gossipctl reads (and the largest --max-payload gossipd allows); nothing was published", sizeText(int(limit)))
 	}
 	return b, nil
+}
+
+// The two ways a node refuses a payload for its size, both
+// ResourceExhausted: its own validation (the payload is over its max
+// payload; internal/core's ErrPayloadTooLarge, "payload exceeds the
+// maximum size: N bytes, limit M"), and, for a request far over it, gRPC's
+// receive limit, which the node sets to its max payload plus room for ids
+// and framing (gossip.GossipNode.MaxRecvMsgSize).
+var (
+	nodeLimitRE = regexp.MustCompile(`payload exceeds the maximum size(?:: \d+ bytes, limit (\d+))?`)
+	grpcLimitRE = regexp.MustCompile(`received message larger than max \((\d+) vs\. (\d+)\)`)
+)
+
+// tooLarge phrases the node's refusal of a size-byte payload for its size
+// as one line in our words, with the limit when the node said it; nil
+// when err is anything else (a saturated node is ResourceExhausted too).
+func (g *globals) tooLarge(size int, err error) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.ResourceExhausted {
+		return nil
+	}
+	msg := st.Message()
+	if m := nodeLimitRE.FindStringSubmatch(msg); m != nil {
+		limit := "its --max-payload"
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			limit = sizeText(n) + ": its --max-payload"
+		}
+		return failf("payload is %s, more than node %s accepts (%s); nothing was published", sizeText(size), g.addr, limit)
+	}
+	if m := grpcLimitRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[2])
+		return failf("payload is %s, more than node %s accepts: it takes requests of at most %s, its --max-payload plus room for ids; nothing was published", sizeText(size), g.addr, sizeText(n))
+	}
+	return nil
+}
+
+// sizeText writes n bytes for people: "512 bytes", "64 KiB", "1 MiB", and
+// for a size that is not a whole number of its unit, one decimal and the
+// exact count, "1.0 MiB (1048577 bytes)" (so that a size just over a limit
+// does not read as equal to it).
+func sizeText(n int) string {
+	unit, name := 0, ""
+	switch {
+	case n >= 1<<20:
+		unit, name = 1<<20, "MiB"
+	case n >= 1<<10:
+		unit, name = 1<<10, "KiB"
+	default:
+		return strconv.Itoa(n) + " bytes"
+	}
+	if n%unit == 0 {
+		return fmt.Sprintf("%d %s", n/unit, name)
+	}
+	return fmt.Sprintf("%s %s (%d bytes)", strconv.FormatFloat(float64(n)/float64(unit), 'f', 1, 64), name, n)
 }

@@ -32,8 +32,12 @@ const (
 	exitUsage = 2
 )
 
-// DefaultAddr is where gossipd listens by default.
+// DefaultAddr is where gossipd listens by default (its --listen default;
+// a test keeps the two equal).
 const DefaultAddr = "127.0.0.1:9001"
+
+// DefaultTimeout is --timeout's default: the deadline of each RPC.
+const DefaultTimeout = 5 * time.Second
 
 // EnvAddr names the environment variable that overrides DefaultAddr
 // (the --addr flag overrides both).
@@ -130,9 +134,9 @@ always prints one JSON object per line).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
 	f := root.PersistentFlags()
-	f.StringVar(&g.addr, "addr", DefaultAddr, "gossipd's gRPC address, host:port (default from $"+EnvAddr+" when set)")
+	f.StringVar(&g.addr, "addr", DefaultAddr, "gossipd's gRPC address, host:port; $"+EnvAddr+", when set, replaces the default")
 	f.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
-	f.DurationVar(&g.timeout, "timeout", 5*time.Second, "deadline of each RPC (subscribe: of connecting only)")
+	f.DurationVar(&g.timeout, "timeout", DefaultTimeout, "deadline of each RPC (subscribe: of connecting only)")
 
 	root.AddCommand(
 		newPublishCmd(g),

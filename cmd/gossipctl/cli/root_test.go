@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/grpc-gossip/gossip/internal/daemon"
 )
 
 // allCommands are the subcommands that talk to the daemon, with valid
@@ -144,5 +147,55 @@ func TestAge(t *testing.T) {
 	}
 	if got := age(now, nil); got != "-" {
 		t.Errorf("age(nil) = %q, want -", got)
+	}
+}
+
+// TestHelpDefaultsAreTheDefaults reads the defaults gossipctl --help
+// prints for the global flags and checks them against what a command
+// uses when neither the flag nor the environment is given, and --addr's
+// against gossipd's own --listen default (so that both tools work
+// together out of the box).
+func TestHelpDefaultsAreTheDefaults(t *testing.T) {
+	r := gossipctl(t, "--help")
+	wantOK(t, r)
+	printed := map[string]string{}
+	line := regexp.MustCompile(`^\s+(?:-\w, )?--([a-z-]+) \S+ .*\(default "?([^"()]*)"?\)$`)
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if m := line.FindStringSubmatch(l); m != nil {
+			printed[m[1]] = m[2]
+		}
+	}
+	g := &globals{getenv: noEnv}
+	root := newRootCmd(g)
+	if err := root.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.check(root); err != nil {
+		t.Fatal(err)
+	}
+	for flag, used := range map[string]string{"addr": g.addr, "output": g.output, "timeout": g.timeout.String()} {
+		if printed[flag] != used {
+			t.Errorf("--%s: help says default %q, gossipctl uses %q", flag, printed[flag], used)
+		}
+	}
+	if printed["addr"] != daemon.DefaultListen {
+		t.Errorf("--addr: help says default %q, gossipd listens on %q by default", printed["addr"], daemon.DefaultListen)
+	}
+	if want := "else $" + EnvAddr + ", else " + daemon.DefaultListen + "."; !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), want) {
+		t.Errorf("help lacks %q:\n%s", want, r.stdout)
+	}
+	// The environment replaces the default, as the help says.
+	g = &globals{getenv: func(k string) string {
+		if k == EnvAddr {
+			return "10.0.0.1:7"
+		}
+		return ""
+	}}
+	root = newRootCmd(g)
+	if err := root.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.check(root); err != nil || g.addr != "10.0.0.1:7" {
+		t.Errorf("with $%s: addr %q, %v", EnvAddr, g.addr, err)
 	}
 }
