@@ -20,10 +20,17 @@ import (
 // streams, Plumtree, SWIM membership joined through a seed — over memnet,
 // inside a synctest bubble, so every wait is in virtual time.
 
-// scenarioNodes is the size of the large runs of the default path's
-// scenarios: 200 in make test; -scenario.nodes=1000 (or more) runs them
-// at scale too (minutes of wall time).
-var scenarioNodes = flag.Int("scenario.nodes", 200, "nodes in the large default-path scenarios (1000+ for the runs at scale)")
+// scenarioNodes is the size of the default path's scenarios: 200, or 40
+// under the race detector (make test runs them both ways);
+// -scenario.nodes=1000 (or more) runs them at scale (minutes of wall time).
+var scenarioNodes = flag.Int("scenario.nodes", defaultScenarioNodes(), "nodes in the default-path scenarios (200; 40 with -race; 1000+ for the runs at scale)")
+
+func defaultScenarioNodes() int {
+	if raceEnabled {
+		return 40
+	}
+	return 200
+}
 
 // dcluster is a cluster on the default path.
 type dcluster struct {
@@ -265,20 +272,21 @@ func (c *dcluster) publish(i int, id string, payload []byte) bool {
 	return true
 }
 
-// awaitMembers waits until every live node lists want members alive
-// (itself included).
+// awaitMembers waits until every live node counts want members alive or
+// suspect (itself included) and lists none of them suspect.
 func (c *dcluster) awaitMembers(limit time.Duration, want int) {
 	c.t.Helper()
 	testutil.WaitFor(c.t, limit, "membership to converge", func() error {
 		for _, i := range c.up() {
-			alive := 0
-			for _, m := range c.node(i).Members() {
-				if m.State == MemberAlive {
-					alive++
-				}
+			if live := c.node(i).mship.numLive(); live != want {
+				return fmt.Errorf("node %d counts %d live members, want %d", i, live, want)
 			}
-			if alive != want {
-				return fmt.Errorf("node %d sees %d alive members, want %d", i, alive, want)
+		}
+		for _, i := range c.up() {
+			for _, m := range c.node(i).Members() {
+				if m.State == MemberSuspect {
+					return fmt.Errorf("node %d suspects %s", i, m.ID)
+				}
 			}
 		}
 		return nil

@@ -103,6 +103,17 @@ func (m *membership) start() (*swim.Node, error) {
 	return core, nil
 }
 
+// numLive is the number of alive and suspect members, this node included
+// (0 before membership started).
+func (m *membership) numLive() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.core == nil {
+		return 0
+	}
+	return m.core.NumLive()
+}
+
 // stop ends the goroutines; the node's context is already cancelled.
 func (m *membership) stop() {
 	m.mu.Lock()
@@ -176,15 +187,14 @@ type clusterLimit struct {
 // changes (limits change only with members: a node's is fixed for its
 // life).
 func (m *membership) updateLimit() {
-	m.mu.Lock()
-	members := m.core.Members()
-	m.mu.Unlock()
 	lim := clusterLimit{bytes: m.n.cfg.MaxPayloadBytes}
-	for _, mb := range members[1:] {
-		if (mb.State == swim.Alive || mb.State == swim.Suspect) && mb.MaxPayload > 0 && int(min(mb.MaxPayload, 1<<40)) < lim.bytes {
+	m.mu.Lock()
+	m.core.Each(func(mb swim.Member) {
+		if !mb.Self && (mb.State == swim.Alive || mb.State == swim.Suspect) && mb.MaxPayload > 0 && int(min(mb.MaxPayload, 1<<40)) < lim.bytes {
 			lim = clusterLimit{bytes: int(mb.MaxPayload), member: mb.ID}
 		}
-	}
+	})
+	m.mu.Unlock()
 	m.limit.Store(&lim)
 }
 
@@ -278,7 +288,8 @@ func (m *membership) rebalance(wait bool) {
 	}
 	current := m.n.Neighbors()
 	m.mu.Lock()
-	members := m.core.Members()
+	var members []swim.Member // this node first, then the others in probe order
+	m.core.Each(func(mb swim.Member) { members = append(members, mb) })
 	live := m.core.NumLive()
 	state := make(map[string]swim.Member, len(members))
 	for _, mb := range members {

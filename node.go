@@ -99,6 +99,10 @@ type GossipNode struct {
 	congested atomic.Bool  // the core's store is congested (core.Node.Congested), as of the last step
 	busyNs    atomic.Int64 // until when (unix ns) publishers wait for a congestion: this node's or one reported by a peer
 	room      roomSignal   // closed when the congestion ends
+
+	graftKick  chan struct{} // streamLoop: the core has a graft due earlier than armed
+	graftArmed atomic.Int64  // when streamLoop's graft timer fires (unix ns); 0: not armed
+	lazyKick   chan struct{} // streamLoop: lazy frames are queued somewhere
 }
 
 // NewGossipNode creates a node as the seed does. storage, router, logger
@@ -187,6 +191,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	n.links = make(map[string]*link)
 	n.inbound = make(map[string]map[*conn]struct{})
 	n.refusedBy = make(map[string]bool)
+	n.graftKick, n.lazyKick = make(chan struct{}, 1), make(chan struct{}, 1)
 	n.streaming = !cfg.DisableStreaming
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
 	var err error

@@ -56,7 +56,11 @@ const batchBytes = 28 << 10
 
 // push queues f on c (a stream to c.peer), counting what became of it.
 func (n *GossipNode) push(c *conn, f core.Frame) {
-	switch c.push(f) {
+	res, wake := c.push(f)
+	if !wake && (res == core.Pushed || res == core.Deferred || res == core.Merged) {
+		signal(n.lazyKick) // a lazy frame: flushed within GraftTimeout/2
+	}
+	switch res {
 	case core.Deferred:
 		n.sc.deferred.Add(1)
 	case core.Dropped:
@@ -247,7 +251,11 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) (core.StreamEvent
 		n.core.AckedBy(now, c.peer, ev.Acked, ev.RTT)
 	}
 	skips := n.afterStep(now)
+	n.kickGrafts()
 	n.mu.Unlock()
+	if core.Copies(env) > 0 {
+		signal(n.lazyKick) // the cumulative ACK owed
+	}
 	n.logSkips(skips)
 	if !ev.BusyUntil.IsZero() {
 		n.busy(ev.BusyUntil)
@@ -307,34 +315,58 @@ func (n *GossipNode) withdraw(peer string, sources []string) {
 	}
 }
 
-// streamLoop runs the timers of the streaming protocol: every quarter of
-// GraftTimeout the due grafts, every half a flush of the lazy frames
-// (announcements, prunes and ACKs wait at most that long when no message
-// goes their way, and those of many messages share an envelope), and a
+// streamLoop runs the timers of the streaming protocol, each only when
+// it has something to do (an idle node sleeps): the due grafts at the
+// core's GraftDue, a flush of the lazy frames (announcements, prunes and
+// ACKs wait at most GraftTimeout/2 when no message goes their way, and
+// those of many messages share an envelope) when some are queued, and a
 // digest to a random stream neighbour every SyncInterval (±10% so that
 // nodes started together do not synchronise).
 func (n *GossipNode) streamLoop() {
 	defer n.wg.Done()
-	graftTick := time.NewTicker(max(n.cfg.GraftTimeout/4, time.Millisecond))
-	defer graftTick.Stop()
 	jitter := func() time.Duration {
 		return time.Duration(float64(n.cfg.SyncInterval) * (0.9 + 0.2*rand.Float64()))
 	}
 	sync := time.NewTimer(jitter())
 	defer sync.Stop()
-	tick := 0
+	graft := time.NewTimer(time.Hour)
+	graft.Stop()
+	defer graft.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	flushArmed := false
+	arm := func(now time.Time) { // n.mu is held
+		if due := n.core.GraftDue(); !due.IsZero() {
+			graft.Reset(max(due.Sub(now), time.Millisecond))
+			n.graftArmed.Store(due.UnixNano())
+		} else {
+			n.graftArmed.Store(0)
+		}
+	}
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
-		case now := <-graftTick.C:
+		case <-n.graftKick:
+			now := time.Now()
+			n.mu.Lock()
+			arm(now)
+			n.mu.Unlock()
+		case now := <-graft.C:
 			n.mu.Lock()
 			outs := n.core.Grafts(now)
+			arm(now)
 			n.mu.Unlock()
 			n.dispatch(outs)
-			if tick++; tick%2 == 0 {
-				n.flushLazy()
+		case <-n.lazyKick:
+			if !flushArmed {
+				flushArmed = true
+				flush.Reset(max(n.cfg.GraftTimeout/2, time.Millisecond))
 			}
+		case <-flush.C:
+			flushArmed = false
+			n.flushLazy()
 		case <-sync.C:
 			n.mu.Lock()
 			peer, f, ok := n.core.SyncTarget()
@@ -344,6 +376,18 @@ func (n *GossipNode) streamLoop() {
 			}
 			sync.Reset(jitter())
 		}
+	}
+}
+
+// kickGrafts wakes streamLoop when the core's next graft is due before
+// the timer it armed. n.mu is held.
+func (n *GossipNode) kickGrafts() {
+	due := n.core.GraftDue()
+	if due.IsZero() {
+		return
+	}
+	if armed := n.graftArmed.Load(); armed == 0 || due.UnixNano() < armed {
+		signal(n.graftKick)
 	}
 }
 

@@ -52,22 +52,23 @@ func (c *conn) do(f func(*core.Stream)) {
 	}
 }
 
-func (c *conn) signal() {
+func (c *conn) signal() { signal(c.wake) }
+
+// signal wakes whoever waits on ch (capacity 1) without blocking.
+func signal(ch chan struct{}) {
 	select {
-	case c.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
-// push queues f and wakes the writer unless f is lazy.
-func (c *conn) push(f core.Frame) core.PushResult {
-	var res core.PushResult
-	var wake bool
+// push queues f and wakes the writer unless f is lazy (wake false).
+func (c *conn) push(f core.Frame) (res core.PushResult, wake bool) {
 	c.do(func(s *core.Stream) { res, wake = s.Push(f) })
 	if wake {
 		c.signal()
 	}
-	return res
+	return res, wake
 }
 
 // next takes the next envelope to send, telling the peer of the

@@ -178,7 +178,9 @@ func CheckHello(cfg *Config, self string, env *pb.Envelope) (*pb.Hello, error) {
 // peer has and the peer can graft what it lacks.
 func (n *Node) ConnectDigest() Frame {
 	n.counters.DigestsSent++
-	return Frame{Kind: FrameDigest, Digest: n.Digest(false)}
+	d := n.Digest(false)
+	d.Connect = true
+	return Frame{Kind: FrameDigest, Digest: d}
 }
 
 // Copies is the number of messages env carries (pushed and repairs).

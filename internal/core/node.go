@@ -115,13 +115,15 @@ type Node struct {
 	order     []string // neighbour ids, sorted, for deterministic candidate lists
 	counters  Counters
 
-	parents map[string]*parent // source (seq node) → this node's link into its tree
-	epoch   uint64             // this run's sequence epoch (never 0)
-	nextSeq uint64             // the last number this node gave a message
-	seqs    map[SeqKey]*seqTrack
-	store   *msgStore
-	holders holderState // what the stream neighbours hold (holders.go)
-	skips   []Skip      // give-ups not yet taken by the runtime
+	parents  map[string]*parent // source (seq node) → this node's link into its tree
+	epoch    uint64             // this run's sequence epoch (never 0)
+	nextSeq  uint64             // the last number this node gave a message
+	seqs     map[SeqKey]*seqTrack
+	pending  map[SeqKey]bool // sequences with pending grafts
+	graftDue time.Time       // the earliest pending graft's deadline (GraftDue)
+	store    *msgStore
+	holders  holderState // what the stream neighbours hold (holders.go)
+	skips    []Skip      // give-ups not yet taken by the runtime
 }
 
 // NewNode returns the protocol state of node self. cfg must have been
@@ -142,6 +144,7 @@ func NewNode(self string, cfg *Config, st *Storage, router Router, seed uint64) 
 		peers:     make(map[string]*peerState),
 		epoch:     rnd.Uint64() | 1,
 		seqs:      make(map[SeqKey]*seqTrack),
+		pending:   make(map[SeqKey]bool),
 		parents:   make(map[string]*parent),
 		store:     newMsgStore(cfg.StoreBytes, cfg.LongTTL),
 		holders:   newHolderState(),

@@ -355,7 +355,12 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) []
 			e.upto = r.GetLast()
 			continue
 		}
-		t.pend = append(t.pend, &pendGraft{upto: r.GetLast(), deadline: now.Add(n.graftTimeout()), peers: []string{from}})
+		dl := now.Add(n.graftTimeout())
+		t.pend = append(t.pend, &pendGraft{upto: r.GetLast(), deadline: dl, peers: []string{from}})
+		n.pending[k] = true
+		if n.graftDue.IsZero() || dl.Before(n.graftDue) {
+			n.graftDue = dl
+		}
 	}
 	n.store.evict(n.holders.need)
 	return out
@@ -386,7 +391,13 @@ const maxGraftTries = 8
 // goes to the next announcer.
 func (n *Node) Grafts(now time.Time) []Out {
 	var out []Out
-	for k, t := range n.seqs {
+	n.graftDue = time.Time{}
+	for k := range n.pending {
+		t := n.seqs[k]
+		if t == nil || len(t.pend) == 0 {
+			delete(n.pending, k)
+			continue
+		}
 		keep := t.pend[:0]
 		for _, e := range t.pend {
 			if now.Before(e.deadline) {
@@ -429,6 +440,14 @@ func (n *Node) Grafts(now time.Time) []Out {
 		}
 		clear(t.pend[len(keep):])
 		t.pend = keep
+		if len(keep) == 0 {
+			delete(n.pending, k)
+		}
+		for _, e := range keep {
+			if n.graftDue.IsZero() || e.deadline.Before(n.graftDue) {
+				n.graftDue = e.deadline
+			}
+		}
 	}
 	// Map order is random; sort for reproducible runs.
 	slices.SortFunc(out, func(a, b Out) int {
@@ -442,6 +461,10 @@ func (n *Node) Grafts(now time.Time) []Out {
 	})
 	return out
 }
+
+// GraftDue is when Grafts next has something to do (zero: nothing
+// pending). It may be early, never late.
+func (n *Node) GraftDue() time.Time { return n.graftDue }
 
 // HandleGraft answers peer from's request: the requested messages this
 // node still holds, in order. from becomes eager (if it is a stream
@@ -584,8 +607,14 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 			}
 		}
 	}
-	// Gaps no current stream neighbour can still send are given up.
-	for k, t := range n.seqs {
+	// Gaps no current stream neighbour can still send are given up. Only
+	// the sequences this digest lists can have had their lowest floor
+	// raised by it (one it omits counts as unknown, which gives up nothing).
+	for k := range peer {
+		t := n.seqs[k]
+		if t == nil {
+			continue
+		}
 		if f := n.giveUpFloor(k); f > t.contiguous+1 {
 			first := t.contiguous + 1
 			n.skip(k, first, f-1, t.giveUpBelow(f), "no stream neighbour stores them any more (every one's store floor is above them)")
@@ -593,6 +622,11 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 	}
 	n.store.evict(n.holders.need)
 	var out []Frame
+	if d.GetConnect() {
+		// What the peer lacks it grafts from the announcers (this digest
+		// is one for this node); no answer with messages.
+		return nil
+	}
 	budget := n.cfg.MaxSyncMessages
 	// Anti-entropy is the last resort: messages younger than a sync
 	// round (or a graft timeout, if longer) are left to eager push and

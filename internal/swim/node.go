@@ -181,6 +181,16 @@ func (n *Node) Members() []Member {
 	return out
 }
 
+// Each calls f with this node, then every other known member (dead and
+// left ones until reaped) in the probe order — unsorted, without copying
+// the list: for callers that only scan it.
+func (n *Node) Each(f func(Member)) {
+	f(n.self.Member)
+	for _, m := range n.list {
+		f(m.Member)
+	}
+}
+
 // Member returns the member id as this node sees it.
 func (n *Node) Member(id string) (Member, bool) {
 	m := n.members[id]

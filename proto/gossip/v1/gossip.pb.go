@@ -595,7 +595,12 @@ type Digest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Sequences []*SeqSummary          `protobuf:"bytes,1,rep,name=sequences,proto3" json:"sequences,omitempty"`
 	// True when this digest answers another one.
-	Reply         bool `protobuf:"varint,2,opt,name=reply,proto3" json:"reply,omitempty"`
+	Reply bool `protobuf:"varint,2,opt,name=reply,proto3" json:"reply,omitempty"`
+	// Sent when a stream comes up (each end sends one): the receiver learns
+	// what the sender holds, and grafts what it lacks, but does not answer
+	// with the messages the sender lacks — a node that just joined would
+	// otherwise get its neighbours' whole stores, once from each of them.
+	Connect       bool `protobuf:"varint,3,opt,name=connect,proto3" json:"connect,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -640,6 +645,13 @@ func (x *Digest) GetSequences() []*SeqSummary {
 func (x *Digest) GetReply() bool {
 	if x != nil {
 		return x.Reply
+	}
+	return false
+}
+
+func (x *Digest) GetConnect() bool {
+	if x != nil {
+		return x.Connect
 	}
 	return false
 }
@@ -2961,10 +2973,11 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05first\x18\x03 \x01(\x04R\x05first\x12\x12\n" +
 	"\x04last\x18\x04 \x01(\x04R\x04last\x12\x12\n" +
-	"\x04hops\x18\x05 \x01(\rR\x04hops\"S\n" +
+	"\x04hops\x18\x05 \x01(\rR\x04hops\"m\n" +
 	"\x06Digest\x123\n" +
 	"\tsequences\x18\x01 \x03(\v2\x15.gossip.v1.SeqSummaryR\tsequences\x12\x14\n" +
-	"\x05reply\x18\x02 \x01(\bR\x05reply\"\xf0\x01\n" +
+	"\x05reply\x18\x02 \x01(\bR\x05reply\x12\x18\n" +
+	"\aconnect\x18\x03 \x01(\bR\aconnect\"\xf0\x01\n" +
 	"\n" +
 	"SeqSummary\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
