@@ -78,34 +78,16 @@ func (s nodeService) Neighbors(context.Context, *pb.NeighborsRequest) (*pb.Neigh
 
 func (s nodeService) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := s.n.Stats()
+	cs := st.Counters()
+	out := make([]*pb.Counter, len(cs))
+	for i, c := range cs {
+		out[i] = &pb.Counter{Name: c.Name, Group: c.Group, Kind: string(c.Kind), Help: c.Help, Value: c.Value}
+	}
 	return &pb.StatusResponse{
 		Id: st.ID, AdvertiseAddress: st.Endpoint, ListenAddress: s.n.ListenAddr(),
 		StartedAt: timestamp(st.StartedAt), Uptime: duration(st.Uptime),
-		Neighbors: uint32(st.Neighbors), Members: uint32(len(s.n.Members())),
-		Delivered: st.Delivered, Forwarded: st.Forwards + st.Stream.EagerSent, Duplicates: st.Duplicates,
-		Sent: st.Sent + st.Stream.CopiesSent, Acked: st.Acked + st.Stream.CopiesAcked, AckFailed: st.AckFailed, Retries: st.Retries,
-		GaveUp: st.GaveUp, SendsDropped: st.SendsDropped, Invalid: st.Invalid, Malformed: st.Malformed,
-		Active: uint64(st.Active), Seen: uint64(st.Seen),
-		Ttl: duration(st.TTL), Diameter: uint32(st.Diameter), HopLatency: duration(st.HopLatency),
-		Subscribers: uint32(st.Subscribers), SubscriberMissed: st.SubscriberMissed,
-		Ready: st.Ready, Version: Version,
-		Stream: streamStatusToProto(st.Stream),
+		Ready: st.Ready, Version: Version, Counters: out,
 	}, nil
-}
-
-func streamStatusToProto(s StreamStats) *pb.StreamStatus {
-	return &pb.StreamStatus{
-		StreamPeers: uint32(s.StreamPeers), UnaryPeers: uint32(s.UnaryPeers), Inbound: uint32(s.Inbound),
-		EagerSent: s.EagerSent, IhavesSent: s.IHavesSent, IhavesReceived: s.IHavesReceived,
-		PrunesSent: s.PrunesSent, PrunesReceived: s.PrunesReceived, GraftsSent: s.GraftsSent, GraftsServed: s.GraftsServed,
-		DigestsSent: s.DigestsSent, DigestsReceived: s.DigestsRecv, SyncSent: s.SyncSent, Repaired: s.Repaired,
-		HolesSkipped: s.HolesSkipped, CopiesSent: s.CopiesSent, CopiesAcked: s.CopiesAcked,
-		EnvelopesSent: s.EnvelopesSent, EnvelopesReceived: s.EnvelopesRecv, Resent: s.Resent,
-		Reconnects: s.Reconnects, UnaryFallbacks: s.UnaryFallbacks, BadFrames: s.BadFrames,
-		QueuedBytes: uint64(s.QueuedBytes), Deferred: s.Deferred, FramesDropped: s.FramesDropped,
-		PublishWaits: s.PublishWaits, PublishRejected: s.PublishRejected, Stored: uint64(s.Stored),
-		GraftsDelayed: s.GraftsDelayed, ParentSwitches: s.ParentSwitches, TreeSwaps: s.TreeSwaps, Withdrawn: s.Withdrawn,
-	}
 }
 
 func deliveryToProto(d Delivery) *pb.SubscribeResponse {

@@ -208,6 +208,13 @@ func statusOf(t *testing.T, d *daemon) map[string]any {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status json %q: %v", out, err)
 	}
+	// The counters also by their full names (group.name).
+	groups, _ := st["counters"].(map[string]any)
+	for g, cs := range groups {
+		for name, v := range cs.(map[string]any) {
+			st[g+"."+name] = v
+		}
+	}
 	return st
 }
 
@@ -256,7 +263,7 @@ func TestCluster(t *testing.T) {
 	for i, d := range nodes {
 		subs[i] = start(t, nil, "gossipctl", "--addr", d.addr, "subscribe")
 		testutil.WaitFor(t, 10*time.Second, d.id+" subscriber registered", func() error {
-			if n := statusOf(t, d)["subscribers"]; n != float64(1) {
+			if n := statusOf(t, d)["core.subscribers"]; n != float64(1) {
 				return fmt.Errorf("subscribers = %v", n)
 			}
 			return nil
@@ -293,8 +300,9 @@ func TestCluster(t *testing.T) {
 	for _, d := range nodes {
 		testutil.WaitFor(t, 20*time.Second, d.id+" settled", func() error {
 			st := statusOf(t, d)
-			if st["delivered"] != float64(len(want)) || st["sent"] != st["acked"].(float64)+st["ack_failed"].(float64) {
-				return fmt.Errorf("delivered %v sent %v acked %v failed %v", st["delivered"], st["sent"], st["acked"], st["ack_failed"])
+			if st["core.delivered"] != float64(len(want)) || st["stream.copies_sent"] != st["stream.copies_acked"] || st["stream.queued_bytes"] != float64(0) {
+				return fmt.Errorf("delivered %v, stream copies sent %v acked %v, queued %v bytes",
+					st["core.delivered"], st["stream.copies_sent"], st["stream.copies_acked"], st["stream.queued_bytes"])
 			}
 			return nil
 		})
@@ -361,14 +369,14 @@ func TestBadInput(t *testing.T) {
 	// A subscriber killed mid-stream.
 	sub := start(t, nil, "gossipctl", "--addr", d.addr, "subscribe")
 	testutil.WaitFor(t, 10*time.Second, "subscriber registered", func() error {
-		if n := statusOf(t, d)["subscribers"]; n != float64(1) {
+		if n := statusOf(t, d)["core.subscribers"]; n != float64(1) {
 			return fmt.Errorf("subscribers = %v", n)
 		}
 		return nil
 	})
 	sub.stop(t, syscall.SIGKILL, 5*time.Second)
 	testutil.WaitFor(t, 10*time.Second, "subscriber gone", func() error {
-		if n := statusOf(t, d)["subscribers"]; n != float64(0) {
+		if n := statusOf(t, d)["core.subscribers"]; n != float64(0) {
 			return fmt.Errorf("subscribers = %v", n)
 		}
 		return nil
@@ -379,8 +387,8 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("publish after bad input: exit %d: %s", code, errOut)
 	}
 	st := statusOf(t, d)
-	if st["invalid"] != float64(3) || st["delivered"] != float64(1) { // empty hash, oversized payload, over-long id
-		t.Errorf("invalid %v delivered %v", st["invalid"], st["delivered"])
+	if st["core.invalid"] != float64(3) || st["core.delivered"] != float64(1) { // empty hash, oversized payload, over-long id
+		t.Errorf("invalid %v delivered %v", st["core.invalid"], st["core.delivered"])
 	}
 	if code := d.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
 		t.Errorf("exit %d", code)

@@ -248,14 +248,14 @@ func noneServing(st []healthpb.HealthCheckResponse_ServingStatus) bool {
 func subscribe(t *testing.T, ctx context.Context, cc *grpc.ClientConn) grpc.ServerStreamingClient[pb.SubscribeResponse] {
 	t.Helper()
 	api := pbgrpc.NewNodeServiceClient(cc)
-	before := status0(t, api).GetSubscribers()
+	before, _ := status0(t, api).CounterValue("core.subscribers")
 	stream, err := api.Subscribe(ctx, &pb.SubscribeRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, waitTimeout, "subscription registered", func() error {
-		if n := status0(t, api).GetSubscribers(); n <= before {
-			return fmt.Errorf("%d subscribers, as before", n)
+		if n, _ := status0(t, api).CounterValue("core.subscribers"); n <= before {
+			return fmt.Errorf("%v subscribers, as before", n)
 		}
 		return nil
 	})
@@ -350,7 +350,8 @@ func TestRunTwoDaemons(t *testing.T) {
 			t.Errorf("%s /healthz: %d", r.id, code)
 		}
 	}
-	if st := status0(t, pbgrpc.NewNodeServiceClient(ccA)); st.GetNeighbors() != 1 || st.GetId() != a.id || st.GetAdvertiseAddress() != seedAddr || !st.GetReady() {
+	if st := status0(t, pbgrpc.NewNodeServiceClient(ccA)); func() float64 { v, _ := st.CounterValue("core.neighbors"); return v }() != 1 ||
+		st.GetId() != a.id || st.GetAdvertiseAddress() != seedAddr || !st.GetReady() {
 		t.Errorf("seed status: %v", st)
 	}
 

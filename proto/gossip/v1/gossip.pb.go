@@ -1543,43 +1543,13 @@ type StatusResponse struct {
 	ListenAddress string                 `protobuf:"bytes,3,opt,name=listen_address,json=listenAddress,proto3" json:"listen_address,omitempty"`
 	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	Uptime        *durationpb.Duration   `protobuf:"bytes,5,opt,name=uptime,proto3" json:"uptime,omitempty"`
-	Neighbors     uint32                 `protobuf:"varint,6,opt,name=neighbors,proto3" json:"neighbors,omitempty"`
-	Members       uint32                 `protobuf:"varint,7,opt,name=members,proto3" json:"members,omitempty"`
-	// Messages accepted for the first time (delivered once).
-	Delivered uint64 `protobuf:"varint,8,opt,name=delivered,proto3" json:"delivered,omitempty"`
-	// Copies planned: one per fresh message and neighbour it is pushed to
-	// (unary forwards and eager stream pushes).
-	Forwarded uint64 `protobuf:"varint,9,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
-	// Copies suppressed as already seen.
-	Duplicates uint64 `protobuf:"varint,10,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
-	// Copies sent (unary attempts, retries included, plus messages written
-	// to streams), acknowledged (unary ACKs plus messages covered by stream
-	// ACKs), and unary attempts failed and retried.
-	Sent      uint64 `protobuf:"varint,11,opt,name=sent,proto3" json:"sent,omitempty"`
-	Acked     uint64 `protobuf:"varint,12,opt,name=acked,proto3" json:"acked,omitempty"`
-	AckFailed uint64 `protobuf:"varint,13,opt,name=ack_failed,json=ackFailed,proto3" json:"ack_failed,omitempty"`
-	Retries   uint64 `protobuf:"varint,14,opt,name=retries,proto3" json:"retries,omitempty"`
-	// Forwards abandoned, never started, or undone.
-	GaveUp       uint64 `protobuf:"varint,15,opt,name=gave_up,json=gaveUp,proto3" json:"gave_up,omitempty"`
-	SendsDropped uint64 `protobuf:"varint,16,opt,name=sends_dropped,json=sendsDropped,proto3" json:"sends_dropped,omitempty"`
-	// Rejected requests: failed validation, or did not decode.
-	Invalid   uint64 `protobuf:"varint,17,opt,name=invalid,proto3" json:"invalid,omitempty"`
-	Malformed uint64 `protobuf:"varint,18,opt,name=malformed,proto3" json:"malformed,omitempty"`
-	// Messages in hot state, and ids in the long-TTL cache.
-	Active uint64 `protobuf:"varint,19,opt,name=active,proto3" json:"active,omitempty"`
-	Seen   uint64 `protobuf:"varint,20,opt,name=seen,proto3" json:"seen,omitempty"`
-	// The current adaptive TTL and its inputs.
-	Ttl        *durationpb.Duration `protobuf:"bytes,21,opt,name=ttl,proto3" json:"ttl,omitempty"`
-	Diameter   uint32               `protobuf:"varint,22,opt,name=diameter,proto3" json:"diameter,omitempty"`
-	HopLatency *durationpb.Duration `protobuf:"bytes,23,opt,name=hop_latency,json=hopLatency,proto3" json:"hop_latency,omitempty"`
-	// Live subscriptions, and messages they missed because they fell behind.
-	Subscribers      uint32 `protobuf:"varint,24,opt,name=subscribers,proto3" json:"subscribers,omitempty"`
-	SubscriberMissed uint64 `protobuf:"varint,25,opt,name=subscriber_missed,json=subscriberMissed,proto3" json:"subscriber_missed,omitempty"`
 	// True once the node has joined a cluster (or is the first node).
 	Ready   bool   `protobuf:"varint,26,opt,name=ready,proto3" json:"ready,omitempty"`
 	Version string `protobuf:"bytes,27,opt,name=version,proto3" json:"version,omitempty"`
-	// The streaming transport's counters.
-	Stream        *StreamStatus `protobuf:"bytes,28,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Every counter and gauge of the node, grouped (core, stream,
+	// membership), as the library defines them (gossip.Stats): the same
+	// list gossipctl status prints and the metrics export.
+	Counters      []*Counter `protobuf:"bytes,29,rep,name=counters,proto3" json:"counters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1649,146 +1619,6 @@ func (x *StatusResponse) GetUptime() *durationpb.Duration {
 	return nil
 }
 
-func (x *StatusResponse) GetNeighbors() uint32 {
-	if x != nil {
-		return x.Neighbors
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetMembers() uint32 {
-	if x != nil {
-		return x.Members
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetDelivered() uint64 {
-	if x != nil {
-		return x.Delivered
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetForwarded() uint64 {
-	if x != nil {
-		return x.Forwarded
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetDuplicates() uint64 {
-	if x != nil {
-		return x.Duplicates
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetSent() uint64 {
-	if x != nil {
-		return x.Sent
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetAcked() uint64 {
-	if x != nil {
-		return x.Acked
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetAckFailed() uint64 {
-	if x != nil {
-		return x.AckFailed
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetRetries() uint64 {
-	if x != nil {
-		return x.Retries
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetGaveUp() uint64 {
-	if x != nil {
-		return x.GaveUp
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetSendsDropped() uint64 {
-	if x != nil {
-		return x.SendsDropped
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetInvalid() uint64 {
-	if x != nil {
-		return x.Invalid
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetMalformed() uint64 {
-	if x != nil {
-		return x.Malformed
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetActive() uint64 {
-	if x != nil {
-		return x.Active
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetSeen() uint64 {
-	if x != nil {
-		return x.Seen
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetTtl() *durationpb.Duration {
-	if x != nil {
-		return x.Ttl
-	}
-	return nil
-}
-
-func (x *StatusResponse) GetDiameter() uint32 {
-	if x != nil {
-		return x.Diameter
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetHopLatency() *durationpb.Duration {
-	if x != nil {
-		return x.HopLatency
-	}
-	return nil
-}
-
-func (x *StatusResponse) GetSubscribers() uint32 {
-	if x != nil {
-		return x.Subscribers
-	}
-	return 0
-}
-
-func (x *StatusResponse) GetSubscriberMissed() uint64 {
-	if x != nil {
-		return x.SubscriberMissed
-	}
-	return 0
-}
-
 func (x *StatusResponse) GetReady() bool {
 	if x != nil {
 		return x.Ready
@@ -1803,96 +1633,44 @@ func (x *StatusResponse) GetVersion() string {
 	return ""
 }
 
-func (x *StatusResponse) GetStream() *StreamStatus {
+func (x *StatusResponse) GetCounters() []*Counter {
 	if x != nil {
-		return x.Stream
+		return x.Counters
 	}
 	return nil
 }
 
-// StreamStatus are the counters of the streaming transport (Plumtree,
-// anti-entropy, queues and streams). Message counts are of copies.
-type StreamStatus struct {
+// Counter is one counter or gauge of a node.
+type Counter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Neighbours sent to on streams, and with PutMessageToClient.
-	StreamPeers uint32 `protobuf:"varint,1,opt,name=stream_peers,json=streamPeers,proto3" json:"stream_peers,omitempty"`
-	UnaryPeers  uint32 `protobuf:"varint,2,opt,name=unary_peers,json=unaryPeers,proto3" json:"unary_peers,omitempty"`
-	// Streams other nodes have open to this one.
-	Inbound uint32 `protobuf:"varint,3,opt,name=inbound,proto3" json:"inbound,omitempty"`
-	// Messages pushed eagerly; announced lazily (IHAVE); announced to this
-	// node.
-	EagerSent      uint64 `protobuf:"varint,4,opt,name=eager_sent,json=eagerSent,proto3" json:"eager_sent,omitempty"`
-	IhavesSent     uint64 `protobuf:"varint,5,opt,name=ihaves_sent,json=ihavesSent,proto3" json:"ihaves_sent,omitempty"`
-	IhavesReceived uint64 `protobuf:"varint,6,opt,name=ihaves_received,json=ihavesReceived,proto3" json:"ihaves_received,omitempty"`
-	// PRUNEs sent (redundant copies) and received.
-	PrunesSent     uint64 `protobuf:"varint,7,opt,name=prunes_sent,json=prunesSent,proto3" json:"prunes_sent,omitempty"`
-	PrunesReceived uint64 `protobuf:"varint,8,opt,name=prunes_received,json=prunesReceived,proto3" json:"prunes_received,omitempty"`
-	// Message numbers requested by GRAFT; messages sent in answer.
-	GraftsSent   uint64 `protobuf:"varint,9,opt,name=grafts_sent,json=graftsSent,proto3" json:"grafts_sent,omitempty"`
-	GraftsServed uint64 `protobuf:"varint,10,opt,name=grafts_served,json=graftsServed,proto3" json:"grafts_served,omitempty"`
-	// Anti-entropy digests sent and received; messages sent in answer.
-	DigestsSent     uint64 `protobuf:"varint,11,opt,name=digests_sent,json=digestsSent,proto3" json:"digests_sent,omitempty"`
-	DigestsReceived uint64 `protobuf:"varint,12,opt,name=digests_received,json=digestsReceived,proto3" json:"digests_received,omitempty"`
-	SyncSent        uint64 `protobuf:"varint,13,opt,name=sync_sent,json=syncSent,proto3" json:"sync_sent,omitempty"`
-	// Messages first received by GRAFT or anti-entropy.
-	Repaired uint64 `protobuf:"varint,14,opt,name=repaired,proto3" json:"repaired,omitempty"`
-	// Message numbers given up: no peer holds them any more.
-	HolesSkipped uint64 `protobuf:"varint,15,opt,name=holes_skipped,json=holesSkipped,proto3" json:"holes_skipped,omitempty"`
-	// Messages written to streams, and covered by ACKs.
-	CopiesSent  uint64 `protobuf:"varint,16,opt,name=copies_sent,json=copiesSent,proto3" json:"copies_sent,omitempty"`
-	CopiesAcked uint64 `protobuf:"varint,17,opt,name=copies_acked,json=copiesAcked,proto3" json:"copies_acked,omitempty"`
-	// Envelopes (batches) sent and received.
-	EnvelopesSent     uint64 `protobuf:"varint,18,opt,name=envelopes_sent,json=envelopesSent,proto3" json:"envelopes_sent,omitempty"`
-	EnvelopesReceived uint64 `protobuf:"varint,19,opt,name=envelopes_received,json=envelopesReceived,proto3" json:"envelopes_received,omitempty"`
-	// Messages re-sent after a stream broke before their ACK; streams
-	// re-opened; neighbours that answered Unimplemented.
-	Resent         uint64 `protobuf:"varint,20,opt,name=resent,proto3" json:"resent,omitempty"`
-	Reconnects     uint64 `protobuf:"varint,21,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
-	UnaryFallbacks uint64 `protobuf:"varint,22,opt,name=unary_fallbacks,json=unaryFallbacks,proto3" json:"unary_fallbacks,omitempty"`
-	// Frames that did not decode or validate.
-	BadFrames uint64 `protobuf:"varint,23,opt,name=bad_frames,json=badFrames,proto3" json:"bad_frames,omitempty"`
-	// Bytes queued for streams now.
-	QueuedBytes uint64 `protobuf:"varint,24,opt,name=queued_bytes,json=queuedBytes,proto3" json:"queued_bytes,omitempty"`
-	// Messages announced instead of pushed because a neighbour's queue was
-	// full (slow neighbour); frames dropped past the hard bound (left to
-	// repair).
-	Deferred      uint64 `protobuf:"varint,25,opt,name=deferred,proto3" json:"deferred,omitempty"`
-	FramesDropped uint64 `protobuf:"varint,26,opt,name=frames_dropped,json=framesDropped,proto3" json:"frames_dropped,omitempty"`
-	// Publishes that waited because the node was saturated, and those
-	// refused with RESOURCE_EXHAUSTED at their deadline.
-	PublishWaits    uint64 `protobuf:"varint,27,opt,name=publish_waits,json=publishWaits,proto3" json:"publish_waits,omitempty"`
-	PublishRejected uint64 `protobuf:"varint,28,opt,name=publish_rejected,json=publishRejected,proto3" json:"publish_rejected,omitempty"`
-	// Messages kept to answer grafts and digests.
-	Stored uint64 `protobuf:"varint,29,opt,name=stored,proto3" json:"stored,omitempty"`
-	// Due grafts put off because their sequence was still arriving in order
-	// (a slow path, not a broken one).
-	GraftsDelayed uint64 `protobuf:"varint,30,opt,name=grafts_delayed,json=graftsDelayed,proto3" json:"grafts_delayed,omitempty"`
-	// Tree parents replaced: by a path that kept winning the race
-	// (parent_switches), by an announcer at least two hops closer to the
-	// source (tree_swaps).
-	ParentSwitches uint64 `protobuf:"varint,31,opt,name=parent_switches,json=parentSwitches,proto3" json:"parent_switches,omitempty"`
-	TreeSwaps      uint64 `protobuf:"varint,32,opt,name=tree_swaps,json=treeSwaps,proto3" json:"tree_swaps,omitempty"`
-	// Queued messages announced instead of pushed because the neighbour
-	// PRUNEd their source meanwhile.
-	Withdrawn     uint64 `protobuf:"varint,33,opt,name=withdrawn,proto3" json:"withdrawn,omitempty"`
+	// group.name, e.g. "stream.repaired".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// core, stream or membership.
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// "counter" (only grows while the node runs) or "gauge".
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// What it counts.
+	Help string `protobuf:"bytes,4,opt,name=help,proto3" json:"help,omitempty"`
+	// Durations in seconds, booleans 0 or 1.
+	Value         float64 `protobuf:"fixed64,5,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *StreamStatus) Reset() {
-	*x = StreamStatus{}
+func (x *Counter) Reset() {
+	*x = Counter{}
 	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *StreamStatus) String() string {
+func (x *Counter) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*StreamStatus) ProtoMessage() {}
+func (*Counter) ProtoMessage() {}
 
-func (x *StreamStatus) ProtoReflect() protoreflect.Message {
+func (x *Counter) ProtoReflect() protoreflect.Message {
 	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1904,238 +1682,42 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
-func (*StreamStatus) Descriptor() ([]byte, []int) {
+// Deprecated: Use Counter.ProtoReflect.Descriptor instead.
+func (*Counter) Descriptor() ([]byte, []int) {
 	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *StreamStatus) GetStreamPeers() uint32 {
+func (x *Counter) GetName() string {
 	if x != nil {
-		return x.StreamPeers
+		return x.Name
 	}
-	return 0
+	return ""
 }
 
-func (x *StreamStatus) GetUnaryPeers() uint32 {
+func (x *Counter) GetGroup() string {
 	if x != nil {
-		return x.UnaryPeers
+		return x.Group
 	}
-	return 0
+	return ""
 }
 
-func (x *StreamStatus) GetInbound() uint32 {
+func (x *Counter) GetKind() string {
 	if x != nil {
-		return x.Inbound
+		return x.Kind
 	}
-	return 0
+	return ""
 }
 
-func (x *StreamStatus) GetEagerSent() uint64 {
+func (x *Counter) GetHelp() string {
 	if x != nil {
-		return x.EagerSent
+		return x.Help
 	}
-	return 0
+	return ""
 }
 
-func (x *StreamStatus) GetIhavesSent() uint64 {
+func (x *Counter) GetValue() float64 {
 	if x != nil {
-		return x.IhavesSent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetIhavesReceived() uint64 {
-	if x != nil {
-		return x.IhavesReceived
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetPrunesSent() uint64 {
-	if x != nil {
-		return x.PrunesSent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetPrunesReceived() uint64 {
-	if x != nil {
-		return x.PrunesReceived
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetGraftsSent() uint64 {
-	if x != nil {
-		return x.GraftsSent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetGraftsServed() uint64 {
-	if x != nil {
-		return x.GraftsServed
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetDigestsSent() uint64 {
-	if x != nil {
-		return x.DigestsSent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetDigestsReceived() uint64 {
-	if x != nil {
-		return x.DigestsReceived
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetSyncSent() uint64 {
-	if x != nil {
-		return x.SyncSent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetRepaired() uint64 {
-	if x != nil {
-		return x.Repaired
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetHolesSkipped() uint64 {
-	if x != nil {
-		return x.HolesSkipped
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetCopiesSent() uint64 {
-	if x != nil {
-		return x.CopiesSent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetCopiesAcked() uint64 {
-	if x != nil {
-		return x.CopiesAcked
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetEnvelopesSent() uint64 {
-	if x != nil {
-		return x.EnvelopesSent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetEnvelopesReceived() uint64 {
-	if x != nil {
-		return x.EnvelopesReceived
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetResent() uint64 {
-	if x != nil {
-		return x.Resent
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetReconnects() uint64 {
-	if x != nil {
-		return x.Reconnects
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetUnaryFallbacks() uint64 {
-	if x != nil {
-		return x.UnaryFallbacks
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetBadFrames() uint64 {
-	if x != nil {
-		return x.BadFrames
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetQueuedBytes() uint64 {
-	if x != nil {
-		return x.QueuedBytes
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetDeferred() uint64 {
-	if x != nil {
-		return x.Deferred
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetFramesDropped() uint64 {
-	if x != nil {
-		return x.FramesDropped
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetPublishWaits() uint64 {
-	if x != nil {
-		return x.PublishWaits
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetPublishRejected() uint64 {
-	if x != nil {
-		return x.PublishRejected
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetStored() uint64 {
-	if x != nil {
-		return x.Stored
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetGraftsDelayed() uint64 {
-	if x != nil {
-		return x.GraftsDelayed
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetParentSwitches() uint64 {
-	if x != nil {
-		return x.ParentSwitches
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetTreeSwaps() uint64 {
-	if x != nil {
-		return x.TreeSwaps
-	}
-	return 0
-}
-
-func (x *StreamStatus) GetWithdrawn() uint64 {
-	if x != nil {
-		return x.Withdrawn
+		return x.Value
 	}
 	return 0
 }
@@ -3044,87 +2626,25 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\flast_failure\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure\x12\x1c\n" +
 	"\ttransport\x18\f \x01(\tR\ttransport\x12!\n" +
 	"\flazy_sources\x18\r \x01(\rR\vlazySources\"\x0f\n" +
-	"\rStatusRequest\"\xb0\a\n" +
+	"\rStatusRequest\"\xa4\x04\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
 	"\x11advertise_address\x18\x02 \x01(\tR\x10advertiseAddress\x12%\n" +
 	"\x0elisten_address\x18\x03 \x01(\tR\rlistenAddress\x129\n" +
 	"\n" +
 	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x121\n" +
-	"\x06uptime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1c\n" +
-	"\tneighbors\x18\x06 \x01(\rR\tneighbors\x12\x18\n" +
-	"\amembers\x18\a \x01(\rR\amembers\x12\x1c\n" +
-	"\tdelivered\x18\b \x01(\x04R\tdelivered\x12\x1c\n" +
-	"\tforwarded\x18\t \x01(\x04R\tforwarded\x12\x1e\n" +
-	"\n" +
-	"duplicates\x18\n" +
-	" \x01(\x04R\n" +
-	"duplicates\x12\x12\n" +
-	"\x04sent\x18\v \x01(\x04R\x04sent\x12\x14\n" +
-	"\x05acked\x18\f \x01(\x04R\x05acked\x12\x1d\n" +
-	"\n" +
-	"ack_failed\x18\r \x01(\x04R\tackFailed\x12\x18\n" +
-	"\aretries\x18\x0e \x01(\x04R\aretries\x12\x17\n" +
-	"\agave_up\x18\x0f \x01(\x04R\x06gaveUp\x12#\n" +
-	"\rsends_dropped\x18\x10 \x01(\x04R\fsendsDropped\x12\x18\n" +
-	"\ainvalid\x18\x11 \x01(\x04R\ainvalid\x12\x1c\n" +
-	"\tmalformed\x18\x12 \x01(\x04R\tmalformed\x12\x16\n" +
-	"\x06active\x18\x13 \x01(\x04R\x06active\x12\x12\n" +
-	"\x04seen\x18\x14 \x01(\x04R\x04seen\x12+\n" +
-	"\x03ttl\x18\x15 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12\x1a\n" +
-	"\bdiameter\x18\x16 \x01(\rR\bdiameter\x12:\n" +
-	"\vhop_latency\x18\x17 \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"hopLatency\x12 \n" +
-	"\vsubscribers\x18\x18 \x01(\rR\vsubscribers\x12+\n" +
-	"\x11subscriber_missed\x18\x19 \x01(\x04R\x10subscriberMissed\x12\x14\n" +
+	"\x06uptime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x14\n" +
 	"\x05ready\x18\x1a \x01(\bR\x05ready\x12\x18\n" +
-	"\aversion\x18\x1b \x01(\tR\aversion\x12/\n" +
-	"\x06stream\x18\x1c \x01(\v2\x17.gossip.v1.StreamStatusR\x06stream\"\x86\t\n" +
-	"\fStreamStatus\x12!\n" +
-	"\fstream_peers\x18\x01 \x01(\rR\vstreamPeers\x12\x1f\n" +
-	"\vunary_peers\x18\x02 \x01(\rR\n" +
-	"unaryPeers\x12\x18\n" +
-	"\ainbound\x18\x03 \x01(\rR\ainbound\x12\x1d\n" +
-	"\n" +
-	"eager_sent\x18\x04 \x01(\x04R\teagerSent\x12\x1f\n" +
-	"\vihaves_sent\x18\x05 \x01(\x04R\n" +
-	"ihavesSent\x12'\n" +
-	"\x0fihaves_received\x18\x06 \x01(\x04R\x0eihavesReceived\x12\x1f\n" +
-	"\vprunes_sent\x18\a \x01(\x04R\n" +
-	"prunesSent\x12'\n" +
-	"\x0fprunes_received\x18\b \x01(\x04R\x0eprunesReceived\x12\x1f\n" +
-	"\vgrafts_sent\x18\t \x01(\x04R\n" +
-	"graftsSent\x12#\n" +
-	"\rgrafts_served\x18\n" +
-	" \x01(\x04R\fgraftsServed\x12!\n" +
-	"\fdigests_sent\x18\v \x01(\x04R\vdigestsSent\x12)\n" +
-	"\x10digests_received\x18\f \x01(\x04R\x0fdigestsReceived\x12\x1b\n" +
-	"\tsync_sent\x18\r \x01(\x04R\bsyncSent\x12\x1a\n" +
-	"\brepaired\x18\x0e \x01(\x04R\brepaired\x12#\n" +
-	"\rholes_skipped\x18\x0f \x01(\x04R\fholesSkipped\x12\x1f\n" +
-	"\vcopies_sent\x18\x10 \x01(\x04R\n" +
-	"copiesSent\x12!\n" +
-	"\fcopies_acked\x18\x11 \x01(\x04R\vcopiesAcked\x12%\n" +
-	"\x0eenvelopes_sent\x18\x12 \x01(\x04R\renvelopesSent\x12-\n" +
-	"\x12envelopes_received\x18\x13 \x01(\x04R\x11envelopesReceived\x12\x16\n" +
-	"\x06resent\x18\x14 \x01(\x04R\x06resent\x12\x1e\n" +
-	"\n" +
-	"reconnects\x18\x15 \x01(\x04R\n" +
-	"reconnects\x12'\n" +
-	"\x0funary_fallbacks\x18\x16 \x01(\x04R\x0eunaryFallbacks\x12\x1d\n" +
-	"\n" +
-	"bad_frames\x18\x17 \x01(\x04R\tbadFrames\x12!\n" +
-	"\fqueued_bytes\x18\x18 \x01(\x04R\vqueuedBytes\x12\x1a\n" +
-	"\bdeferred\x18\x19 \x01(\x04R\bdeferred\x12%\n" +
-	"\x0eframes_dropped\x18\x1a \x01(\x04R\rframesDropped\x12#\n" +
-	"\rpublish_waits\x18\x1b \x01(\x04R\fpublishWaits\x12)\n" +
-	"\x10publish_rejected\x18\x1c \x01(\x04R\x0fpublishRejected\x12\x16\n" +
-	"\x06stored\x18\x1d \x01(\x04R\x06stored\x12%\n" +
-	"\x0egrafts_delayed\x18\x1e \x01(\x04R\rgraftsDelayed\x12'\n" +
-	"\x0fparent_switches\x18\x1f \x01(\x04R\x0eparentSwitches\x12\x1d\n" +
-	"\n" +
-	"tree_swaps\x18  \x01(\x04R\ttreeSwaps\x12\x1c\n" +
-	"\twithdrawn\x18! \x01(\x04R\twithdrawn\"8\n" +
+	"\aversion\x18\x1b \x01(\tR\aversion\x12.\n" +
+	"\bcounters\x18\x1d \x03(\v2\x12.gossip.v1.CounterR\bcountersJ\x04\b\x06\x10\x1aJ\x04\b\x1c\x10\x1dR\tneighborsR\amembersR\tdeliveredR\tforwardedR\n" +
+	"duplicatesR\x04sentR\x05ackedR\n" +
+	"ack_failedR\aretriesR\agave_upR\rsends_droppedR\ainvalidR\tmalformedR\x06activeR\x04seenR\x03ttlR\bdiameterR\vhop_latencyR\vsubscribersR\x11subscriber_missedR\x06stream\"q\n" +
+	"\aCounter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04help\x18\x04 \x01(\tR\x04help\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\x01R\x05value\"8\n" +
 	"\vJoinRequest\x12)\n" +
 	"\x06member\x18\x01 \x01(\v2\x11.gossip.v1.MemberR\x06member\";\n" +
 	"\fJoinResponse\x12+\n" +
@@ -3219,7 +2739,7 @@ var file_gossip_v1_gossip_proto_goTypes = []any{
 	(*Neighbor)(nil),              // 18: gossip.v1.Neighbor
 	(*StatusRequest)(nil),         // 19: gossip.v1.StatusRequest
 	(*StatusResponse)(nil),        // 20: gossip.v1.StatusResponse
-	(*StreamStatus)(nil),          // 21: gossip.v1.StreamStatus
+	(*Counter)(nil),               // 21: gossip.v1.Counter
 	(*JoinRequest)(nil),           // 22: gossip.v1.JoinRequest
 	(*JoinResponse)(nil),          // 23: gossip.v1.JoinResponse
 	(*MemberUpdate)(nil),          // 24: gossip.v1.MemberUpdate
@@ -3257,25 +2777,23 @@ var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	35, // 17: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
 	35, // 18: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
 	36, // 19: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	36, // 20: gossip.v1.StatusResponse.ttl:type_name -> google.protobuf.Duration
-	36, // 21: gossip.v1.StatusResponse.hop_latency:type_name -> google.protobuf.Duration
-	21, // 22: gossip.v1.StatusResponse.stream:type_name -> gossip.v1.StreamStatus
-	15, // 23: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
-	15, // 24: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	0,  // 25: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
-	24, // 26: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 27: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
-	36, // 28: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
-	24, // 29: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 30: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 31: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 32: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
-	24, // 33: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	21, // 20: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
+	15, // 21: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	15, // 22: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	0,  // 23: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
+	24, // 24: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 25: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
+	36, // 26: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	24, // 27: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 28: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 29: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 30: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
+	24, // 31: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_proto_init() }
