@@ -33,11 +33,22 @@ proto-check: proto ## Fail if the committed generated code differs from a fresh 
 	fi
 	@echo "proto-check: generated code is up to date."
 
+# The default path's scenarios (streams, Plumtree, SWIM over memnet in
+# virtual time) run at 40 nodes under the race detector, which slows them
+# about tenfold, and again at 200 nodes without it.
+SCENARIOS := TestScenario|TestEveryNodeHasAnEagerParent|TestLoadLargePayloadsNoLoss
+
 .PHONY: test
-test: ## vet, race tests (library and bench module), then proto lint and drift check; stops at the first failure.
+test: ## vet, race tests (library and bench module), the 200-node scenarios, proto lint and drift check; stops at the first failure.
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run '$(SCENARIOS)' -scenario.nodes=200 .
 	$(MAKE) bench-test proto-lint proto-check
+
+SCENARIO_NODES ?= 200
+.PHONY: scenarios
+scenarios: ## The default path's fault scenarios with their figures (docs/DESIGN.md); SCENARIO_NODES=1000 for the runs at scale.
+	$(GO) test -count=1 -v -run '$(SCENARIOS)' -scenario.nodes=$(SCENARIO_NODES) -timeout 120m .
 
 .PHONY: bench-test
 bench-test: ## vet and race-test the bench module (its own go.mod: memberlist, libp2p).

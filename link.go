@@ -203,8 +203,9 @@ func (l *link) read(stream transport.Stream, up chan struct{}) error {
 				close(up)
 				l.n.mu.Lock()
 				l.n.core.PeerUp(time.Now(), l.peer, true)
-				l.n.push(l.c, l.n.core.ConnectDigest())
+				d := l.n.core.ConnectDigest()
 				l.n.mu.Unlock()
+				l.n.push(l.c, d)
 			}
 			if h.GetId() != l.peer {
 				l.n.logger.Warn("neighbour's stream answered with another id", "peer", l.peer, "endpoint", l.addr, "answered", h.GetId())

@@ -134,8 +134,11 @@ func (c *dcluster) heapPerNode() float64 {
 	return float64(ms.HeapAlloc) / float64(len(c.up()))
 }
 
+// scenario runs f as a parallel subtest in its own synctest bubble, with
+// the scenario size.
 func scenario(t *testing.T, name string, f func(t *testing.T, n int)) {
 	t.Run(name, func(t *testing.T) {
+		t.Parallel()
 		wall := time.Now()
 		synctest.Test(t, func(t *testing.T) { f(t, *scenarioNodes) })
 		t.Logf("%s: %v of wall time", name, time.Since(wall).Round(100*time.Millisecond))

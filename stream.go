@@ -169,8 +169,9 @@ func (n *GossipNode) ServeStream(ctx context.Context, stream transport.Stream) e
 		return err
 	}
 	n.mu.Lock()
-	n.push(c, n.core.ConnectDigest())
+	d := n.core.ConnectDigest()
 	n.mu.Unlock()
+	n.push(c, d)
 	// Read on another goroutine while this one writes answers and ACKs.
 	recvDone := make(chan error, 1)
 	n.wg.Add(1)

@@ -610,10 +610,10 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 	// Gaps no current stream neighbour can still send are given up. Only
 	// the sequences this digest lists can have had their lowest floor
 	// raised by it (one it omits counts as unknown, which gives up nothing).
-	for k := range peer {
+	for k, ps := range peer {
 		t := n.seqs[k]
-		if t == nil {
-			continue
+		if t == nil || ps.GetFloor() <= t.contiguous+1 && ps.GetFloor() != 0 {
+			continue // this peer can still send everything this node lacks
 		}
 		if f := n.giveUpFloor(k); f > t.contiguous+1 {
 			first := t.contiguous + 1
@@ -688,19 +688,26 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 // expireSeqs forgets sequences with nothing new for LongTTL and nothing
 // pending, and gives up holes past MaxHoles.
 func (n *Node) expireSeqs(now time.Time) {
-	live := make(map[string]bool)
+	expired := false
 	for k, t := range n.seqs {
 		if now.Sub(t.lastNew) >= n.cfg.LongTTL && len(t.pend) == 0 {
 			delete(n.seqs, k)
+			expired = true
 			continue
 		}
-		live[k.Node] = true
 		for t.gaps() > n.cfg.MaxHoles {
 			first, last, k2 := t.skipOldestGap()
 			n.skip(k, first, last, k2, "more than MaxHoles gaps in the sequence")
 		}
 	}
+	if !expired {
+		return
+	}
 	// Per-source tree state of sources gone quiet goes with them.
+	live := make(map[string]bool, len(n.seqs))
+	for k := range n.seqs {
+		live[k.Node] = true
+	}
 	for src := range n.parents {
 		if !live[src] {
 			delete(n.parents, src)

@@ -51,6 +51,32 @@ type msgStore struct {
 type seqMsgs struct {
 	m        map[uint64]*storedMsg
 	min, max uint64
+	// marks records, per neighbour bit, the number up to which every
+	// stored message has been marked held by that neighbour from its
+	// digests' contiguous prefixes: the next digest marks only what is
+	// above it. One entry per stream neighbour at most.
+	marks []mark
+}
+
+type mark struct{ bit, upto uint64 }
+
+func (sm *seqMsgs) marked(bit uint64) uint64 {
+	for _, mk := range sm.marks {
+		if mk.bit == bit {
+			return mk.upto
+		}
+	}
+	return 0
+}
+
+func (sm *seqMsgs) setMarked(bit, upto uint64) {
+	for i := range sm.marks {
+		if sm.marks[i].bit == bit {
+			sm.marks[i].upto = upto
+			return
+		}
+	}
+	sm.marks = append(sm.marks, mark{bit, upto})
 }
 
 func newMsgStore(maxBytes int, ttl time.Duration) *msgStore {
@@ -73,6 +99,11 @@ func (s *msgStore) put(m *storedMsg, need uint64) {
 	}
 	if _, dup := sm.m[m.seq]; dup {
 		return
+	}
+	for _, mk := range sm.marks { // neighbours whose digests said they hold it
+		if m.seq <= mk.upto {
+			m.holders |= mk.bit
+		}
 	}
 	sm.m[m.seq] = m
 	sm.min, sm.max = min(sm.min, m.seq), max(sm.max, m.seq)
@@ -172,7 +203,14 @@ func (s *msgStore) hold(bit uint64, k SeqKey, lo, hi uint64) {
 // it holds.
 func (s *msgStore) holdSummary(bit uint64, d *pb.SeqSummary) {
 	k := SeqKey{Node: d.GetNode(), Epoch: d.GetEpoch()}
+	sm := s.bySeq[k]
+	if sm == nil {
+		return
+	}
 	lo := uint64(1)
+	if len(d.GetSkipped()) == 0 {
+		lo = sm.marked(bit) + 1 // already marked below
+	}
 	for _, r := range d.GetSkipped() { // given up: not held
 		if r.GetFirst() > lo && r.GetFirst() <= d.GetContiguous() {
 			s.hold(bit, k, lo, r.GetFirst()-1)
@@ -180,6 +218,9 @@ func (s *msgStore) holdSummary(bit uint64, d *pb.SeqSummary) {
 		lo = max(lo, r.GetLast()+1)
 	}
 	s.hold(bit, k, lo, d.GetContiguous())
+	if len(d.GetSkipped()) == 0 && d.GetContiguous() > sm.marked(bit) {
+		sm.setMarked(bit, d.GetContiguous())
+	}
 	for _, sp := range d.GetHeld() {
 		s.hold(bit, k, sp.GetFirst(), sp.GetLast())
 	}
@@ -190,6 +231,9 @@ func (s *msgStore) holdSummary(bit uint64, d *pb.SeqSummary) {
 func (s *msgStore) clearBit(bit uint64) {
 	for _, m := range s.fifo[s.head:] {
 		m.holders &^= bit
+	}
+	for _, sm := range s.bySeq {
+		sm.marks = slices.DeleteFunc(sm.marks, func(mk mark) bool { return mk.bit == bit })
 	}
 }
 
