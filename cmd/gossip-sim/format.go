@@ -163,6 +163,7 @@ func printReport(w io.Writer, r *sim.Report, perMessage, markdown bool) {
 		{"time to 99%", s.T99},
 		{"time to 100%", s.T100},
 		{"time to last delivery", s.TLast},
+		{"time to all live nodes", s.TAll},
 	} {
 		t.add(row.name+never(row.d), ms(row.d.P50), ms(row.d.P99), ms(row.d.Max))
 	}

@@ -52,6 +52,9 @@ type MessageResult struct {
 	T99   time.Duration `json:"t99_ns"`
 	T100  time.Duration `json:"t100_ns"`
 	TLast time.Duration `json:"tlast_ns"`
+	// TAll is the time from publish until every node live at the end had
+	// it (whether the overlay still connects them or not); -1 if never.
+	TAll time.Duration `json:"tall_ns"`
 	// MaxHops is the largest hop count of a first receipt: the number of
 	// rounds the push took (the last delivery hop). MeanHops is the mean
 	// over Delivered.
@@ -87,7 +90,7 @@ type BatchResult struct {
 	Messages    int           `json:"messages"`
 	Reliability Stat          `json:"reliability"` // over the batch's messages
 	RMR         Stat          `json:"rmr"`
-	T100        Dist          `json:"t100"` // time to every live node (never: some never got it)
+	T100        Dist          `json:"t100"` // of MessageResult.TAll: time to every live node (never: some never got it)
 	MaxHops     int           `json:"max_hops"`
 	// CopiesPerDelivery is the batch's copies received per delivery.
 	CopiesPerDelivery float64 `json:"copies_per_delivery"`
@@ -216,6 +219,7 @@ type Summary struct {
 	T99   Dist    `json:"t99"`
 	T100  Dist    `json:"t100"`
 	TLast Dist    `json:"tlast"`
+	TAll  Dist    `json:"tall"`   // of MessageResult.TAll: time to every live node
 	Hops  IntDist `json:"rounds"` // of MaxHops
 	// MeanHops is the mean hop count of every first receipt.
 	MeanHops float64 `json:"mean_hops"`
@@ -375,7 +379,7 @@ func buildReport(d *runData) *Report {
 	dead := func(i int) bool { return d.willCrash[i] }
 	reach := map[int32][]int{}
 	var hopsSum, hopsN float64
-	var t50, t99, t100, tlast []time.Duration
+	var t50, t99, t100, tlast, tall []time.Duration
 	var maxHops []int
 	var published uint64
 	var rel, rmr []float64
@@ -408,13 +412,19 @@ func buildReport(d *runData) *Report {
 		hopsSum += mh
 		hopsN += float64(mr.Delivered)
 		got := 0 // every node that delivered it, live or not
+		var lastLive int64
 		for i := range d.nodes {
-			if d.recvAt[m][i] >= 0 {
+			if at := d.recvAt[m][i]; at >= 0 {
 				got++
 				if !d.crashed[i] {
 					mr.Outside++
+					lastLive = max(lastLive, at-msg.at)
 				}
 			}
+		}
+		mr.TAll = -1
+		if mr.Outside == r.Live {
+			mr.TAll = time.Duration(lastLive)
 		}
 		mr.Receivers = got
 		// Reliability: every live node counts, reachable or not.
@@ -441,6 +451,7 @@ func buildReport(d *runData) *Report {
 		}
 		r.Messages = append(r.Messages, mr)
 		t50, t99, t100, tlast = append(t50, mr.T50), append(t99, mr.T99), append(t100, mr.T100), append(tlast, mr.TLast)
+		tall = append(tall, mr.TAll)
 		maxHops = append(maxHops, mr.MaxHops)
 
 		s.Expected += mr.Reachable
@@ -454,7 +465,7 @@ func buildReport(d *runData) *Report {
 		s.MissedMax = max(s.MissedMax, mr.Missed)
 		s.MissedMean += float64(mr.Missed) / float64(len(d.msgs))
 	}
-	s.T50, s.T99, s.T100, s.TLast = dist(t50), dist(t99), dist(t100), dist(tlast)
+	s.T50, s.T99, s.T100, s.TLast, s.TAll = dist(t50), dist(t99), dist(t100), dist(tlast), dist(tall)
 	s.Reliability, s.RMR = stat(rel), stat(rmr)
 	slices.Sort(maxHops)
 	s.Hops = IntDist{P50: maxHops[rank(len(maxHops), 0.5)], Max: maxHops[len(maxHops)-1]}
@@ -557,11 +568,7 @@ func batches(d *runData, ms []MessageResult) []BatchResult {
 			b.MaxHops = max(b.MaxHops, m.MaxHops)
 			copies += m.Copies
 			deliveries += max(m.Receivers-1, 0)
-			t := time.Duration(-1)
-			if m.Reliability == 1 {
-				t = m.TLast
-			}
-			t100 = append(t100, t)
+			t100 = append(t100, m.TAll)
 		}
 		b.Reliability, b.RMR, b.T100 = stat(rel), stat(rmr), dist(t100)
 		if deliveries > 0 {
