@@ -104,15 +104,23 @@ func describe(r *sim.Report) string {
 }
 
 func topoName(sc sim.Scenario) string {
-	if sc.Topology == sim.TopoRandom {
+	switch sc.Topology {
+	case sim.TopoRandom:
 		return fmt.Sprintf("random %d-regular", sc.Degree)
+	case sim.TopoMembership:
+		return fmt.Sprintf("membership overlay, k=%d chosen", sim.MembershipK(sc.Nodes, sc.FanoutExtra))
 	}
 	return sc.Topology
 }
 
 // describeRest describes everything but the nodes and the topology.
 func describeRest(sc sim.Scenario) string {
-	s := fmt.Sprintf("fanout %s, loss %g%%, latency %v", sim.FanoutString(sc.Core.Fanout), sc.Loss*100, sc.Latency)
+	var s string
+	if sc.Protocol == sim.ProtoPlumtree {
+		s = fmt.Sprintf("plumtree, repair %s, loss %g%%, latency %v", sc.Repair, sc.Loss*100, sc.Latency)
+	} else {
+		s = fmt.Sprintf("fanout %s, loss %g%%, latency %v", sim.FanoutString(sc.Core.Fanout), sc.Loss*100, sc.Latency)
+	}
 	if sc.Core.AckTimeout != core.DefaultAckTimeout || sc.Core.MaxAttempts != core.DefaultMaxAttempts {
 		s += fmt.Sprintf(", ack timeout %v, %d attempts", sc.Core.AckTimeout, sc.Core.MaxAttempts)
 	}
@@ -130,8 +138,14 @@ func describeRest(sc sim.Scenario) string {
 		s += fmt.Sprintf(", partition %g%% from %v to %s", sc.Partition*100, sc.PartitionAt, heal)
 	}
 	s += fmt.Sprintf(", %d messages", sc.Messages)
-	if sc.Rate > 0 {
+	switch {
+	case len(sc.Publish) > 0:
+		s += fmt.Sprintf(" in %d phases", len(sc.Publish))
+	case sc.Rate > 0:
 		s += fmt.Sprintf(" at %g/s", sc.Rate)
+	}
+	if sc.Start > 0 && len(sc.Publish) == 0 {
+		s += fmt.Sprintf(" from %v", sc.Start)
 	}
 	return s + fmt.Sprintf(", seed %d", sc.Seed)
 }
@@ -149,6 +163,7 @@ func printReport(w io.Writer, r *sim.Report, perMessage, markdown bool) {
 		{"time to 99%", s.T99},
 		{"time to 100%", s.T100},
 		{"time to last delivery", s.TLast},
+		{"time to all live nodes", s.TAll},
 	} {
 		t.add(row.name+never(row.d), ms(row.d.P50), ms(row.d.P99), ms(row.d.Max))
 	}
@@ -157,8 +172,34 @@ func printReport(w io.Writer, r *sim.Report, perMessage, markdown bool) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "delivery:  %.4f%% of %d expected (live nodes reachable from the origin); missed per message min %d, mean %.1f, max %d; %d of %d messages incomplete\n",
 		100*s.DeliveryRatio, s.Expected, s.MissedMin, s.MissedMean, s.MissedMax, s.Incomplete, len(r.Messages))
-	fmt.Fprintf(w, "cost:      %.2f copies per delivery (%d sends, %d deliveries); %d retries, %d gave up; mean hops %.2f\n",
-		s.CopiesPerDelivery, s.Sends, s.Deliveries, s.Retries, s.GaveUp, s.MeanHops)
+	fmt.Fprintf(w, "reliability: %s mean, %s min over messages (fraction of the %d live nodes that got each message)\n",
+		pct(s.Reliability.Mean), pct(s.Reliability.Min), r.Live)
+	if r.Scenario.Protocol == sim.ProtoPlumtree {
+		fmt.Fprintf(w, "cost:      %.2f copies per delivery (%d payload copies written, %d deliveries); RMR mean %.3f, max %.3f; mean hops %.2f\n",
+			s.CopiesPerDelivery, s.Sends, s.Deliveries, s.RMR.Mean, s.RMR.Max, s.MeanHops)
+		c := r.Counters
+		fmt.Fprintf(w, "frames:    %d eager, %d announced (IHAVE), %d grafted, %d prunes, %d digests, %d sent for digests; %d repaired deliveries, %d tree swaps\n",
+			c.EagerSent, c.IHavesSent, c.GraftsSent, c.PrunesSent, c.DigestsSent, c.SyncSent, c.Repaired, c.TreeSwaps)
+		if st := r.Stream; st != nil {
+			fmt.Fprintf(w, "streams:   %d envelopes (%d lost), %d breaks, %d reconnects (%d refused), %d re-sent, %d frames dropped, %d withdrawn\n",
+				st.EnvelopesSent, st.EnvelopesLost, st.StreamBreaks, st.Reconnects, st.DialsRefused, st.Resent, st.FramesDropped, st.Withdrawn)
+		}
+		if m := r.Membership; m != nil {
+			fmt.Fprintf(w, "overlay:   repair %s; %d live nodes without a live neighbour after the crash, %d at the end; degree %.1f at the end (%d links to dead nodes); %d chosen, %d removed, %d dropped\n",
+				m.Mode, m.IsolatedAtCrash, m.IsolatedAtEnd, m.DegreeAtEnd, m.DeadNeighborsAtEnd, m.Added, m.Removed, m.Dropped)
+			if d := m.Detection; d != nil && d.Pairs > 0 {
+				src := "measured in this run"
+				if m.Mode == sim.RepairModel {
+					src = fmt.Sprintf("model: SWIM at %d nodes, ×%.2f, calibration %s", d.CalibrationNodes, d.Scale, wall(d.CalibrationWall))
+				}
+				fmt.Fprintf(w, "detection: crash → survivor marks it dead: p10 %s, p50 %s, p90 %s, p99 %s, max %s over %d pairs (%d never); %d false deaths (%s)\n",
+					ms(d.P10), ms(d.P50), ms(d.P90), ms(d.P99), ms(d.Max), d.Pairs, d.Never, max(d.FalseDead, m.FalseDead), src)
+			}
+		}
+	} else {
+		fmt.Fprintf(w, "cost:      %.2f copies per delivery (%d sends, %d deliveries); RMR mean %.3f; %d retries, %d gave up; mean hops %.2f\n",
+			s.CopiesPerDelivery, s.Sends, s.Deliveries, s.RMR.Mean, s.Retries, s.GaveUp, s.MeanHops)
+	}
 	if s.DuplicateDeliveries > 0 {
 		fmt.Fprintf(w, "BUG:       %d duplicate deliveries (a node delivered a message twice)\n", s.DuplicateDeliveries)
 	}
@@ -182,15 +223,102 @@ func printReport(w io.Writer, r *sim.Report, perMessage, markdown bool) {
 	fmt.Fprintf(w, "run:       virtual %v%s; wall %s (setup %s, events %s); %d events, %.2fM events/s\n",
 		s.VirtualEnd.Round(time.Millisecond), trunc, wall(r.Perf.Wall), wall(r.Perf.SetupWall), wall(r.Perf.RunWall),
 		r.Perf.Events, r.Perf.EventsPerSec/1e6)
+	if len(r.Batches) > 0 {
+		fmt.Fprintln(w)
+		printBatches(w, r, markdown)
+	}
 	if perMessage {
 		fmt.Fprintln(w)
-		t := table{head: []string{"message", "origin", "published", "reachable", "delivered", "missed", "t50", "t99", "t100", "last", "max hops"}}
+		t := table{head: []string{"message", "origin", "published", "reachable", "delivered", "missed", "t50", "t99", "t100", "last", "max hops", "reliability", "copies", "RMR"}}
 		for _, m := range r.Messages {
 			t.add(m.Hash[:8], fmt.Sprint(m.Origin), ms(m.PublishedAt), fmt.Sprint(m.Reachable), fmt.Sprint(m.Delivered),
-				fmt.Sprint(m.Missed), ms(m.T50), ms(m.T99), ms(m.T100), ms(m.TLast), fmt.Sprint(m.MaxHops))
+				fmt.Sprint(m.Missed), ms(m.T50), ms(m.T99), ms(m.T100), ms(m.TLast), fmt.Sprint(m.MaxHops),
+				pct(m.Reliability), fmt.Sprint(m.Copies), rmr(m.RMR))
 		}
 		t.write(w, markdown)
 	}
+	fmt.Fprintln(w)
+}
+
+// pct formats a fraction as a percentage, with more digits near 100 %.
+func pct(f float64) string {
+	switch {
+	case f == 1:
+		return "100%"
+	case f >= 0.99:
+		return fmt.Sprintf("%.3f%%", 100*f)
+	default:
+		return fmt.Sprintf("%.2f%%", 100*f)
+	}
+}
+
+func rmr(v float64) string {
+	if v == -1 {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f", v)
+}
+
+// since formats a batch's publish time (relative to the crash, if any).
+func since(d time.Duration, crash bool) string {
+	if !crash {
+		return ms(d)
+	}
+	if d < 0 {
+		return "−" + ms(-d)
+	}
+	return "+" + ms(d)
+}
+
+// printBatches prints the batch table of a run.
+func printBatches(w io.Writer, r *sim.Report, markdown bool) {
+	crash := r.Scenario.Crash > 0
+	when := "published"
+	if crash {
+		when = "published (after the crash)"
+	}
+	t := table{head: []string{"batch", when, "messages", "reliability mean", "min", "time to all p50", "max", "max hops", "copies/delivery", "RMR"}}
+	for _, b := range r.Batches {
+		t.add(fmt.Sprint(b.Index), since(b.From, crash)+" … "+since(b.To, crash), fmt.Sprint(b.Messages),
+			pct(b.Reliability.Mean), pct(b.Reliability.Min), ms(b.T100.P50)+never(b.T100), ms(b.T100.Max),
+			fmt.Sprint(b.MaxHops), fmt.Sprintf("%.2f", b.CopiesPerDelivery), fmt.Sprintf("%.3f", b.RMR.Mean))
+	}
+	t.write(w, markdown)
+}
+
+// printFailTable prints the failure sweep: per fraction and repair mode,
+// the reliability of the first batch after the crash and of the last.
+func printFailTable(w io.Writer, rs []*sim.Report, markdown bool) {
+	if len(rs) == 0 {
+		return
+	}
+	sc := rs[0].Scenario
+	fmt.Fprintf(w, "failure sweep: %d nodes, %s, plumtree, loss %g%%, latency %v, seed %d; %d warm-up messages, then batches of %d after the crash (reliability: live nodes that got each message by the end)\n\n",
+		sc.Nodes, topoName(sc), 100*sc.Loss, sc.Latency, sc.Seed, sim.FailWarmup, sim.FailBatch)
+	t := table{head: []string{"crashed", "repair", "live", "isolated", "first message", "first batch mean", "min", "time to all p50", "last batch at", "mean", "min", "time to all p50", "RMR first / last", "wall"}}
+	for _, r := range rs {
+		var first, last *sim.BatchResult
+		for k := range r.Batches {
+			if b := &r.Batches[k]; b.Index >= 0 {
+				if first == nil {
+					first = b
+				}
+				last = b
+			}
+		}
+		if first == nil {
+			continue
+		}
+		iso := "—"
+		if m := r.Membership; m != nil {
+			iso = fmt.Sprint(m.IsolatedAtCrash)
+		}
+		t.add(fmt.Sprintf("%g%%", 100*r.Scenario.Crash), r.Scenario.Repair, fmt.Sprint(r.Live), iso,
+			pct(r.Messages[first.First].Reliability), pct(first.Reliability.Mean), pct(first.Reliability.Min), ms(first.T100.P50)+never(first.T100),
+			since(last.From, true), pct(last.Reliability.Mean), pct(last.Reliability.Min), ms(last.T100.P50)+never(last.T100),
+			fmt.Sprintf("%.3f / %.3f", first.RMR.Mean, last.RMR.Mean), wall(r.Perf.Wall))
+	}
+	t.write(w, markdown)
 	fmt.Fprintln(w)
 }
 

@@ -1,11 +1,26 @@
 // Package sim is a discrete-event simulator of the gossip protocol at
 // scale: the real protocol core (internal/core) on every node, a simulated
 // network with loss, delay distributions, crashed nodes and partitions,
-// and virtual time, so 100,000 nodes run in one goroutine in minutes.
+// and virtual time, so 10,000 to 100,000 nodes run in one goroutine.
 //
-// The simulator is the runtime's stand-in. Where the runtime (package
-// gossip) starts a goroutine per forward and waits on gRPC, the simulator
-// schedules events on one queue ordered by virtual time:
+// It has two engines, chosen by Scenario.Protocol.
+//
+// ProtoPlumtree (plumtree.go) is what users run: every neighbour is a
+// stream peer, and the engine plays the runtime's part of stream.go and
+// link.go at the module root — per directed neighbour relation a pair of
+// core.Stream (the opener's with track=true), envelopes built by
+// Stream.Next and handled exactly as handleEnvelope does (core.Decode,
+// Stream.Receive, Node.Step), the writer woken by eager frames, lazy
+// frames flushed every GraftTimeout/2, Grafts every GraftTimeout/4, a
+// digest every SyncInterval ±10 %, Tick every second. A lost envelope
+// breaks its stream, as in memnet. Over the membership overlay
+// (TopoMembership) the neighbours are repaired after crashes by the
+// runtime's rebalance, fed by the real SWIM core of every node
+// (RepairSwim, swim.go) or by a detection model calibrated on it
+// (RepairModel); overlay.go.
+//
+// ProtoFlood and ProtoPush (this file) are the seed's unary push, where
+// the runtime starts a goroutine per forward and waits on gRPC:
 //
 //	publish   core.Node.Receive at the origin
 //	send      core.Node.AttemptStarted; draw loss and delay; schedule the
@@ -21,8 +36,8 @@
 //
 // Ties are broken by scheduling order, and all randomness comes from
 // seeded PCG generators, so a Scenario always produces the same Report.
-// There are no goroutines and no memnet: memnet spends a goroutine per
-// send, which does not scale to millions of sends.
+// There are no goroutines and no memnet: memnet spends goroutines per
+// stream and per send, which does not scale to 10,000 nodes.
 package sim
 
 import (
@@ -43,7 +58,8 @@ import (
 type Options struct {
 	// MeasureMemory runs the garbage collector at four points to measure
 	// the heap the nodes hold (Perf.Memory). It adds about a second at
-	// 100,000 nodes.
+	// 100,000 nodes. Unary engines only: a Plumtree report has no memory
+	// figures.
 	MeasureMemory bool
 	// Progress, if set, is called every 2^20 events with the virtual time,
 	// the events processed and the events queued.
@@ -100,6 +116,7 @@ type engine struct {
 	msgs   []message
 	recvAt [][]int64  // [message][node]: first receipt, ns since 0; -1 none
 	hops   [][]uint32 // [message][node]: hops of the first receipt
+	copies []uint64   // [message]: copies that reached a live node
 
 	ackNew, ackDup *pb.GossipAck
 
@@ -124,7 +141,10 @@ func Run(sc Scenario, opt Options) (*Report, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
-	g, err := BuildGraph(sc.Topology, sc.Nodes, sc.Degree, sc.Seed)
+	if sc.Protocol == ProtoPlumtree {
+		return runPlumtree(sc, opt)
+	}
+	g, err := buildGraph(sc.Topology, sc.Nodes, sc.Degree, sc.FanoutExtra, sc.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -248,14 +268,13 @@ func newEngine(sc Scenario, g topology.Graph) *engine {
 			e.sideA[i] = true
 		}
 	}
+	times := sc.publishTimes()
 	e.msgs = make([]message, sc.Messages)
+	e.copies = make([]uint64, sc.Messages)
 	e.recvAt = make([][]int64, sc.Messages)
 	e.hops = make([][]uint32, sc.Messages)
 	for m := range e.msgs {
-		var at int64
-		if sc.Rate > 0 {
-			at = int64(float64(m) / sc.Rate * float64(time.Second))
-		}
+		at := times[m]
 		e.msgs[m] = message{
 			hash:   fmt.Sprintf("%016x%016x", pick.Uint64(), pick.Uint64()), // like Publish's 128-bit hex ids
 			origin: int32(live[pick.IntN(len(live))]),
@@ -466,6 +485,7 @@ func (e *engine) arrive(ev *event) {
 		return
 	}
 	e.arrivals++
+	e.copies[ev.msg]++
 	dup := e.deliver(ev.to, ev.msg, ev.fwd)
 	if ev.lostAck || e.separated(ev.to, ev.from) {
 		e.push(timeout)

@@ -10,9 +10,10 @@ import (
 	"github.com/grpc-gossip/gossip/internal/core"
 )
 
-// small is a quick scenario: 300 nodes, random 6-regular, no loss.
+// small is a quick scenario of the seed's unary push: 300 nodes, random
+// 6-regular, no loss.
 func small() Scenario {
-	sc := DefaultScenario()
+	sc := DefaultUnaryScenario(ProtoPush)
 	sc.Nodes = 300
 	sc.Degree = 6
 	sc.Messages = 5
@@ -70,7 +71,7 @@ func TestDeterminism(t *testing.T) {
 // copy per delivery.
 func TestRing(t *testing.T) {
 	const n, delay = 20, 7 * time.Millisecond
-	sc := DefaultScenario()
+	sc := DefaultUnaryScenario(ProtoPush)
 	sc.Nodes, sc.Topology = n, TopoRing
 	sc.Latency = Latency{Kind: Const, A: delay}
 	sc.Messages = 4
@@ -203,7 +204,7 @@ func TestLossAccounting(t *testing.T) {
 // crashed node after its origin.
 func TestCrashExpectation(t *testing.T) {
 	const n = 40
-	sc := DefaultScenario()
+	sc := DefaultUnaryScenario(ProtoPush)
 	sc.Nodes, sc.Topology, sc.Messages = n, TopoRing, 8
 	sc.Crash = 0.1
 	r := mustRun(t, sc)
@@ -362,8 +363,13 @@ func TestValidate(t *testing.T) {
 		{"fanout", func(s *Scenario) { s.Core.Fanout = -2 }, "fanout"},
 		{"attempts", func(s *Scenario) { s.Core.MaxAttempts = 300 }, "255"},
 		{"negative", func(s *Scenario) { s.Proc = -1 }, "times"},
+		{"protocol", func(s *Scenario) { s.Protocol = "gossip" }, "protocol"},
+		{"repair", func(s *Scenario) { s.Repair = "magic" }, "repair"},
+		{"repair push", func(s *Scenario) { s.Repair = RepairModel }, "only Plumtree"},
+		{"batch", func(s *Scenario) { s.Batch = -1 }, "batch"},
+		{"phase", func(s *Scenario) { s.Publish = []Phase{{At: time.Second, Count: 1}, {Count: 1}} }, "phase 1"},
 	} {
-		sc := DefaultScenario()
+		sc := DefaultUnaryScenario(ProtoPush)
 		tt.mutate(&sc)
 		err := sc.Validate()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -373,9 +379,36 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Run accepted the scenario", tt.name)
 		}
 	}
+	for _, tt := range []struct {
+		name   string
+		mutate func(*Scenario)
+		want   string
+	}{
+		{"swim too big", func(s *Scenario) { s.Nodes, s.Crash, s.Repair = MaxSwimNodes+1, 0.1, RepairSwim }, "too many"},
+		{"partition", func(s *Scenario) { s.Partition = 0.5 }, "partition"},
+		{"loss", func(s *Scenario) { s.Loss = 0.95 }, "loss"},
+		{"repair ring", func(s *Scenario) { s.Topology, s.Repair = TopoRing, RepairSwim }, "membership topology"},
+	} {
+		sc := DefaultScenario()
+		tt.mutate(&sc)
+		if err := sc.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("plumtree %s: Validate() = %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
 	sc := DefaultScenario()
-	if err := sc.Validate(); err != nil || sc.Tick != time.Second || sc.Core.AckTimeout != core.DefaultAckTimeout {
+	if err := sc.Validate(); err != nil || sc.Tick != time.Second || sc.Core.AckTimeout != core.DefaultAckTimeout ||
+		sc.Protocol != ProtoPlumtree || sc.Topology != TopoMembership || sc.Repair != RepairNone || sc.Drain != 10*time.Second {
 		t.Errorf("default scenario: %v, %+v", err, sc)
+	}
+	for n, want := range map[int]string{MaxSwimNodes: RepairSwim, MaxSwimNodes + 1: RepairModel} {
+		sc := DefaultScenario()
+		sc.Nodes, sc.Crash = n, 0.5
+		if err := sc.Validate(); err != nil || sc.Repair != want {
+			t.Errorf("auto repair at %d nodes: %q, %v; want %q", n, sc.Repair, err, want)
+		}
+	}
+	if sc := DefaultUnaryScenario(ProtoFlood); sc.Validate() != nil || sc.Core.Fanout != core.FanoutAll || sc.Topology != TopoRandom {
+		t.Errorf("flood default: %+v", sc)
 	}
 }
 

@@ -414,13 +414,23 @@ func (n *Node) adjustHealth(delta int) {
 
 // gossip sends the pending updates to GossipNodes random live members.
 func (n *Node) gossip(now time.Time) {
+	// One member declared dead or left less than GossipToTheDeadTime ago
+	// is told its own state, whatever is pending: one that is alive after
+	// all (a forged "left", a suspicion that ran out while it was cut off)
+	// learns the news and refutes it, although nobody probes it any more.
+	// The news goes outside the piggyback queue, so that telling the dead
+	// does not use up the transmissions the live need.
+	if gone := n.randomMembers(1, func(m *member) bool {
+		return m.State.gone() && now.Sub(m.Since) < n.cfg.GossipToTheDeadTime
+	}); len(gone) == 1 {
+		m := gone[0]
+		n.send(Message{Kind: KindGossip, To: m.ID, ToAddr: m.Addr, Updates: []Update{
+			{ID: m.ID, Addr: m.Addr, State: m.State, Incarnation: m.Incarnation, From: n.self.ID, MaxPayload: m.MaxPayload}}})
+	}
 	if n.queue.len() == 0 {
 		return
 	}
-	// Members declared dead or left not long ago stay among the targets:
-	// one that is alive after all learns the news and refutes it.
-	ok := func(m *member) bool { return !m.State.gone() || now.Sub(m.Since) < n.cfg.GossipToTheDeadTime }
-	for _, m := range n.randomMembers(n.cfg.GossipNodes, ok) {
+	for _, m := range n.randomMembers(n.cfg.GossipNodes, func(m *member) bool { return !m.State.gone() }) {
 		ups := n.piggyback()
 		if len(ups) == 0 {
 			return
