@@ -48,7 +48,7 @@ test: ## vet, race tests (library and bench module), the 200-node scenarios, pro
 SCENARIO_NODES ?= 200
 .PHONY: scenarios
 scenarios: ## The default path's fault scenarios with their figures (docs/DESIGN.md); SCENARIO_NODES=1000 for the runs at scale.
-	$(GO) test -count=1 -v -run '$(SCENARIOS)' -scenario.nodes=$(SCENARIO_NODES) -timeout 120m .
+	$(GO) test -count=1 -v -run '$(SCENARIOS)' -scenario.nodes=$(SCENARIO_NODES) -scenario.churn=$(SCENARIO_NODES) -timeout 120m .
 
 .PHONY: bench-test
 bench-test: ## vet and race-test the bench module (its own go.mod: memberlist, libp2p).

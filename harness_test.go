@@ -25,6 +25,12 @@ import (
 // -scenario.nodes=1000 (or more) runs them at scale (minutes of wall time).
 var scenarioNodes = flag.Int("scenario.nodes", defaultScenarioNodes(), "nodes in the default-path scenarios (200; 40 with -race; 1000+ for the runs at scale)")
 
+// scenarioChurn caps the churn scenario's size: its 20 joiners a minute
+// each fetch the stored history from their neighbours, which makes it
+// the slowest scenario (about 1 min of wall time at 100 nodes, 4 at 200).
+// make scenarios runs it at full size.
+var scenarioChurn = flag.Int("scenario.churn", 100, "largest size of the churn scenario (make scenarios: the full size)")
+
 func defaultScenarioNodes() int {
 	if raceEnabled {
 		return 40

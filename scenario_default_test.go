@@ -257,6 +257,7 @@ func TestScenarioDefault(t *testing.T) {
 	// Churn: each virtual minute 10% of the nodes leave and as many new
 	// ones join, for 10 minutes, while messages are published.
 	scenario(t, "churn", func(t *testing.T, n int) {
+		n = min(n, *scenarioChurn)
 		c := newDCluster(t, n, Config{}, lan, 50)
 		defer c.close()
 		c.net.SetDelay(2*time.Millisecond, 3*time.Millisecond)
