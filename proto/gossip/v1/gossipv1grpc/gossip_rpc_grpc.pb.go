@@ -43,7 +43,10 @@ type GossipClient interface {
 	//
 	// Errors: INVALID_ARGUMENT for an empty or over-long hash or a message
 	// that cannot be decoded; RESOURCE_EXHAUSTED for a payload over the
-	// node's limit; UNAVAILABLE when the node is shutting down.
+	// node's limit (or, for a new message, over what some live member
+	// accepts) and for a new message while the node stays saturated until
+	// the deadline; UNAVAILABLE when the node is shutting down, or has not
+	// joined a cluster yet (a new message: one without origin).
 	PutMessageToClient(ctx context.Context, in *v1.GossipMessage, opts ...grpc.CallOption) (*v1.GossipAck, error)
 	// Stream is the streaming transport between nodes: one long-lived stream
 	// per (sender, neighbour) pair, opened by the sender. Both directions
@@ -104,7 +107,10 @@ type GossipServer interface {
 	//
 	// Errors: INVALID_ARGUMENT for an empty or over-long hash or a message
 	// that cannot be decoded; RESOURCE_EXHAUSTED for a payload over the
-	// node's limit; UNAVAILABLE when the node is shutting down.
+	// node's limit (or, for a new message, over what some live member
+	// accepts) and for a new message while the node stays saturated until
+	// the deadline; UNAVAILABLE when the node is shutting down, or has not
+	// joined a cluster yet (a new message: one without origin).
 	PutMessageToClient(context.Context, *v1.GossipMessage) (*v1.GossipAck, error)
 	// Stream is the streaming transport between nodes: one long-lived stream
 	// per (sender, neighbour) pair, opened by the sender. Both directions
@@ -221,9 +227,13 @@ const (
 // port.
 type NodeServiceClient interface {
 	// Publish injects a new message at this node. The node assigns a unique
-	// id when none is given. Errors: INVALID_ARGUMENT (id too long),
-	// RESOURCE_EXHAUSTED (payload too large), ALREADY_EXISTS (the id was
-	// already seen), UNAVAILABLE (shutting down or saturated).
+	// id when none is given. It waits while the node or the cluster is
+	// saturated (backpressure), until the call's deadline. Errors:
+	// INVALID_ARGUMENT (id too long); RESOURCE_EXHAUSTED (payload over this
+	// node's limit or over what some live member accepts — the message
+	// names it — or still saturated at the deadline); ALREADY_EXISTS (the id
+	// was already seen); UNAVAILABLE (the node has not joined a cluster yet,
+	// or is shutting down). On any error nothing was published.
 	Publish(ctx context.Context, in *v1.PublishRequest, opts ...grpc.CallOption) (*v1.PublishResponse, error)
 	// Subscribe streams every message this node delivers from now on, each
 	// exactly once. A subscriber that falls behind its buffer loses messages
@@ -314,9 +324,13 @@ func (c *nodeServiceClient) Status(ctx context.Context, in *v1.StatusRequest, op
 // port.
 type NodeServiceServer interface {
 	// Publish injects a new message at this node. The node assigns a unique
-	// id when none is given. Errors: INVALID_ARGUMENT (id too long),
-	// RESOURCE_EXHAUSTED (payload too large), ALREADY_EXISTS (the id was
-	// already seen), UNAVAILABLE (shutting down or saturated).
+	// id when none is given. It waits while the node or the cluster is
+	// saturated (backpressure), until the call's deadline. Errors:
+	// INVALID_ARGUMENT (id too long); RESOURCE_EXHAUSTED (payload over this
+	// node's limit or over what some live member accepts — the message
+	// names it — or still saturated at the deadline); ALREADY_EXISTS (the id
+	// was already seen); UNAVAILABLE (the node has not joined a cluster yet,
+	// or is shutting down). On any error nothing was published.
 	Publish(context.Context, *v1.PublishRequest) (*v1.PublishResponse, error)
 	// Subscribe streams every message this node delivers from now on, each
 	// exactly once. A subscriber that falls behind its buffer loses messages
