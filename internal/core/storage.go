@@ -61,6 +61,9 @@ type PeerStats struct {
 type Storage struct {
 	cfg *Config
 
+	hopLatency time.Duration // HopLatency's cache, valid while hopValid
+	hopValid   bool
+
 	active map[string]*Entry
 	expiry expiryHeap
 
@@ -244,6 +247,15 @@ func (s *Storage) Diameter() int {
 // of the smoothed RTT (InitialRTT before a neighbour's first ACK) plus the
 // expected delay of retries, loss × (AckTimeout + RetryBackoff).
 func (s *Storage) HopLatency() time.Duration {
+	if !s.hopValid {
+		s.hopLatency, s.hopValid = s.computeHopLatency(), true
+	}
+	return s.hopLatency
+}
+
+// computeHopLatency is HopLatency without the cache (ACKs and failures
+// invalidate it).
+func (s *Storage) computeHopLatency() time.Duration {
 	if len(s.peers) == 0 {
 		return s.cfg.InitialRTT
 	}
@@ -280,6 +292,7 @@ func (s *Storage) refreshTTL() {
 func (s *Storage) AddPeer(peer string) {
 	if _, ok := s.peers[peer]; !ok {
 		s.peers[peer] = &PeerStats{}
+		s.hopValid = false
 		s.refreshTTL()
 	}
 }
@@ -287,11 +300,16 @@ func (s *Storage) AddPeer(peer string) {
 // RemovePeer drops the row of a neighbour.
 func (s *Storage) RemovePeer(peer string) {
 	delete(s.peers, peer)
+	s.hopValid = false
 	s.refreshTTL()
 }
 
-// Peer returns the row of a neighbour, or nil.
-func (s *Storage) Peer(peer string) *PeerStats { return s.peers[peer] }
+// Peer returns the row of a neighbour, or nil; changes to it count (the
+// hop latency is recomputed).
+func (s *Storage) Peer(peer string) *PeerStats {
+	s.hopValid = false // the caller may change the row
+	return s.peers[peer]
+}
 
 // Peers returns a copy of the ACK table, sorted by neighbour id.
 func (s *Storage) Peers() []NamedPeerStats {
@@ -349,6 +367,7 @@ func (s *Storage) RecordAckN(now time.Time, peer string, k int, rtt time.Duratio
 		p.SRTT += time.Duration(ewmaWeight * float64(rtt-p.SRTT))
 	}
 	p.Loss -= ewmaWeight * p.Loss
+	s.hopValid = false
 }
 
 // RecordFailure records a failed or timed-out attempt to peer.
@@ -360,6 +379,7 @@ func (s *Storage) RecordFailure(now time.Time, peer string) {
 	p.Failed++
 	p.LastFail = now
 	p.Loss += ewmaWeight * (1 - p.Loss)
+	s.hopValid = false
 }
 
 // StorageStats is a snapshot of the sizes of a Storage.
