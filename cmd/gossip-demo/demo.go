@@ -51,8 +51,12 @@ type summary struct {
 
 	Sent, Acked, AckFailed, Retries, Duplicates, GaveUp, Dropped uint64
 	StreamCopies, StreamAcked, Envelopes, Prunes, Repaired       uint64
-	TTLMin, TTLMax                                               time.Duration
-	DiameterMin, DiameterMax                                     int
+	// GraftsServed counts copies sent because a neighbour's graft timer
+	// fired before the tree's copy reached it (Plumtree's repair of a
+	// slow eager path; on a busy machine it happens even on a ring).
+	GraftsServed             uint64
+	TTLMin, TTLMax           time.Duration
+	DiameterMin, DiameterMax int
 
 	Started     bool // messages were published
 	TimedOut    bool // the wait ended at --timeout
@@ -389,6 +393,7 @@ func collectStats(s *summary, nodes []*gossip.GossipNode) {
 		s.Envelopes += st.Stream.EnvelopesSent
 		s.Prunes += st.Stream.PrunesSent
 		s.Repaired += st.Stream.Repaired
+		s.GraftsServed += st.Stream.GraftsServed
 		if i == 0 {
 			s.TTLMin, s.TTLMax = st.TTL, st.TTL
 			s.DiameterMin, s.DiameterMax = st.Diameter, st.Diameter

@@ -88,18 +88,34 @@ func TestRunRing20(t *testing.T) {
 			if s.Expected != 1200 {
 				t.Errorf("expected %d deliveries, want 1200", s.Expected)
 			}
-			// In a ring every message travels N-1 hops, once each, and
-			// nothing is duplicated: N × M × (N-1) copies.
+			// In a ring every message travels N-1 hops, once each: N × M ×
+			// (N-1) copies. Over streams, the node behind a source also hears
+			// of the message by IHAVE straight from it; when the copy going
+			// round the ring (19 hops, in real time on a loaded machine) is
+			// later than that node's graft timeout, it grafts, and gets one
+			// extra copy, suppressed as a duplicate; likewise when an
+			// anti-entropy digest finds the gap first (a repair). Every
+			// extra copy must be such an answer; nothing else may add one.
 			copies, acked := s.StreamCopies, s.StreamAcked
 			header := "gossip-demo: 20 nodes, ring, streams (Plumtree), 3 messages per node\n"
 			if unary {
 				copies, acked = s.Sent, s.Acked
 				header = "gossip-demo: 20 nodes, ring, unary transport, fanout 3, 3 messages per node\n"
 			}
-			if s.Settled && (copies != 20*3*19 || acked != copies || s.Duplicates != 0) {
-				t.Errorf("ring: sent %d acked %d duplicates %d, want 1140 1140 0\n%s", copies, acked, s.Duplicates, out)
+			extra := uint64(0) // copies a timer-driven repair may add
+			if !unary {
+				extra = s.GraftsServed + s.Repaired
 			}
-			if s.DiameterMax != 20 {
+			if s.Settled && (copies < 20*3*19 || copies-20*3*19 != s.Duplicates || s.Duplicates > extra || acked != copies) {
+				t.Errorf("ring: sent %d acked %d duplicates %d grafts served %d repaired %d, want 1140 + duplicates, all acked, duplicates <= grafts served + repaired (unary: 0)\n%s",
+					copies, acked, s.Duplicates, s.GraftsServed, s.Repaired, out)
+			} else if s.Duplicates > 0 {
+				t.Logf("ring: %d extra copies, each answering a graft or a digest (the ring's copy was later than the graft timeout)", s.Duplicates)
+			}
+			// The estimate is the longest path seen + 1: 20 when some node
+			// got a message over all 19 hops; 19 when each message's last
+			// node got it by graft, straight from the source's neighbour.
+			if s.DiameterMax != 20 && (s.GraftsServed+s.Repaired == 0 || s.DiameterMax != 19) {
 				t.Errorf("diameter estimate %d..%d, want ..20 (19 hops + 1)", s.DiameterMin, s.DiameterMax)
 			}
 			if !strings.HasPrefix(out, header) {
