@@ -84,6 +84,10 @@ BENCH_FLAGS ?=
 bench: ## Full benchmark vs memberlist and GossipSub: N=20,50 × 100 B/1 KiB/64 KiB × 2 profiles (see docs/PERFORMANCE.md).
 	cd bench && $(GO) run ./cmd/bench $(BENCH_FLAGS)
 
+.PHONY: floor
+floor: ## The floor: CPU per gossip copy over one bare gRPC stream on this machine (batches 1/16/64/256), the ceiling the runtime is compared with.
+	cd bench && $(GO) run ./cmd/floor $(FLOOR_FLAGS)
+
 .PHONY: bench-quick
 bench-quick: ## Quick benchmark: N=20, 100 B, both profiles, every system; under 3 minutes.
 	cd bench && $(GO) run ./cmd/bench --quick $(BENCH_FLAGS)
