@@ -108,11 +108,15 @@ func BenchmarkStreamThroughput(b *testing.B) {
 		}
 		count++
 	}
+	// One deadline for all the waiting: a timer per message (time.After in
+	// the loop) would add its allocations to every op.
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
 	for i, ch := range delivered {
 		for k := range count {
 			select {
 			case <-ch:
-			case <-time.After(20 * time.Second):
+			case <-deadline.C:
 				for _, n := range nodes {
 					st := n.Stats()
 					b.Logf("%s: delivered %d stream %+v", n.Hash, st.Delivered, st.Stream)
