@@ -13,6 +13,7 @@ BASE_PORT=${BASE_PORT:-9001}
 HOST=127.0.0.1
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_DIR=${LOG_DIR:-$(mktemp -d -t gossip-cluster.XXXXXX)}
+mkdir -p "$LOG_DIR"
 BIN=${BIN:-bin}
 
 if ! [[ $N =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ] || [ "$N" -gt 200 ]; then
