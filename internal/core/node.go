@@ -20,9 +20,13 @@ type Target struct {
 
 // Result is what Receive decided about one incoming copy.
 type Result struct {
-	// Ack is the acknowledgement to return to the sender (always set when
-	// the error is nil).
+	// Ack is the acknowledgement to return to the sender of a unary copy:
+	// set by Receive whenever the error is nil; nil from ReceiveVia, whose
+	// stream copies are acknowledged cumulatively, per envelope (building
+	// one per copy cost an allocation per delivery).
 	Ack *pb.GossipAck
+	// Duplicate is true when this node had the message already.
+	Duplicate bool
 	// Fresh is true on the first receipt: the runtime hands the message to
 	// the application exactly once, and sends Forward to every Target.
 	Fresh bool
@@ -222,7 +226,11 @@ func (n *Node) Neighbors() []Target {
 // no origin, this node becomes it. from_hash is the previous hop; it may be
 // empty or unknown (an external client).
 func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
-	return n.ReceiveVia(now, msg, ViaUnary)
+	res, err := n.ReceiveVia(now, msg, ViaUnary)
+	if err == nil {
+		res.Ack = &pb.GossipAck{Hash: msg.GetHash(), From: n.self, Duplicate: res.Duplicate}
+	}
+	return res, err
 }
 
 // ReceiveVia is Receive for a copy that arrived as via says.
@@ -232,18 +240,16 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		return Result{}, err
 	}
 	n.counters.Received++
-	ack := &pb.GossipAck{Hash: msg.GetHash(), From: n.self}
 	if n.st.Seen(now, msg.GetHash()) {
 		n.counters.Duplicates++
 		if e := n.st.Active(msg.GetHash()); e != nil {
 			e.Copies++
 		}
-		ack.Duplicate = true
 		if k, seq := keyOf(msg); seq != 0 && k.Node != "" {
 			n.track(now, k).add(seq, now)
 			n.holds(msg.GetFromHash(), k, seq, seq) // the sender has it
 		}
-		res := Result{Ack: ack}
+		res := Result{Duplicate: true}
 		e := n.st.Active(msg.GetHash())
 		from, src := msg.GetFromHash(), msg.GetSeqNode()
 		if via == ViaEager && from != "" && src != "" && (e == nil || e.FirstVia == ViaEager) && n.redundant(now, src, from, e) {
@@ -295,8 +301,8 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	fwd.SeqNode, fwd.SeqEpoch, fwd.Seq = key.Node, key.Epoch, seq
 	n.track(now, key).add(seq, now)
 
-	res := Result{Ack: ack, Fresh: true, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops()}
-	candidates := make([]string, 0, len(n.order))
+	res := Result{Fresh: true, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops()}
+	var candidates []string // unary neighbours; allocated only when there are some
 	streams := 0
 	for _, id := range n.order {
 		if n.peers[id].kind == KindStream {
@@ -304,6 +310,9 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 			continue
 		}
 		if id != msg.GetFromHash() && id != origin {
+			if candidates == nil {
+				candidates = make([]string, 0, len(n.order)-streams)
+			}
 			candidates = append(candidates, id)
 		}
 	}
