@@ -21,8 +21,8 @@ import (
 )
 
 // StartGRPCServer listens on port and serves the node's services (see
-// Register) and gRPC reflection (so grpcurl works) in the background until
-// Close. port is
+// Register) and gRPC reflection (so grpcurl works; with WithSecurity only
+// if its Config.Reflection) in the background until Close. port is
 // ":9001", "9001", "127.0.0.1:9001" or "127.0.0.1:0" (an ephemeral port:
 // see ListenAddr). It returns once the listener is bound. If the node's
 // Endpoint is empty or ends in ":0", it is set to the bound address; call
@@ -48,7 +48,9 @@ func (n *GossipNode) StartGRPCServer(port string) error {
 	}
 	srv := grpc.NewServer(n.ServerOptions()...)
 	n.Register(srv)
-	reflection.Register(srv)
+	if n.sec == nil || n.sec.Reflection() {
+		reflection.Register(srv)
+	}
 	n.server, n.lis = srv, lis
 	if n.Endpoint == "" || strings.HasSuffix(n.Endpoint, ":0") {
 		n.Endpoint = lis.Addr().String() // before the node is shared: see StartGRPCServer

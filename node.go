@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/grpc-gossip/gossip/auth"
 	"github.com/grpc-gossip/gossip/internal/core"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
@@ -57,6 +58,7 @@ type GossipNode struct {
 	transport  Transport
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
+	sec        *auth.Security // nil without WithSecurity
 	startedAt  time.Time
 
 	mu       sync.Mutex // guards core and peerDown
@@ -180,6 +182,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		transport:  transport,
 		deliver:    o.deliver,
 		serverOpts: o.serverOpts,
+		sec:        o.sec,
 		startedAt:  time.Now(),
 		peerDown:   make(map[string]bool),
 		ctx:        ctx,
@@ -319,6 +322,9 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	n.closeMu.RUnlock()
 	defer n.wg.Done()
 
+	if err := n.checkPut(ctx, msg); err != nil {
+		return nil, err
+	}
 	if msg.GetOrigin() == "" {
 		if n.cfg.RefuseUntilReady && !n.ready.Load() {
 			return nil, asRPCError(ErrNotReady)
