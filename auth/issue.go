@@ -153,6 +153,9 @@ func WriteFiles(certPath, keyPath string, c *x509.Certificate, k crypto.Signer, 
 		mode os.FileMode
 	}{{keyPath, kp, 0o600}, {certPath, CertPEM(c), 0o644}} {
 		fh, err := os.OpenFile(f.path, flags, f.mode)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s already exists: not overwritten (remove it, or write elsewhere)", f.path)
+		}
 		if err != nil {
 			return err
 		}

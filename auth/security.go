@@ -1,12 +1,14 @@
 package auth
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
@@ -153,11 +155,13 @@ func (s *Security) ServerConfig() *tls.Config {
 // identity of the trust domain. Host names are not checked (nodes dial
 // addresses, and the identity is in the URI SAN): the server's node id is
 // then checked against the id it claims in its answers.
-func (s *Security) ClientConfig() *tls.Config {
-	return clientConfig(s.v, func() (*tls.Certificate, error) { return s.pair.get() })
+func (s *Security) ClientConfig() *tls.Config { return s.clientConfigFor("") }
+
+func (s *Security) clientConfigFor(addr string) *tls.Config {
+	return clientConfig(s.v, func() (*tls.Certificate, error) { return s.pair.get() }, addr)
 }
 
-func clientConfig(v *verifier, cert func() (*tls.Certificate, error)) *tls.Config {
+func clientConfig(v *verifier, cert func() (*tls.Certificate, error), addr string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		// Verification is VerifyConnection's, against the CA file as it
@@ -171,7 +175,7 @@ func clientConfig(v *verifier, cert func() (*tls.Certificate, error)) *tls.Confi
 			return cert()
 		},
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := v.verify(cs.PeerCertificates, true, "outgoing", cs.ServerName)
+			_, err := v.verify(cs.PeerCertificates, true, "outgoing", addr)
 			return err
 		},
 	}
@@ -180,7 +184,22 @@ func clientConfig(v *verifier, cert func() (*tls.Certificate, error)) *tls.Confi
 // DialOption is the transport credentials of the node's dials
 // (ClientConfig), for gossip.NewGossipClientFactory.
 func (s *Security) DialOption() grpc.DialOption {
-	return grpc.WithTransportCredentials(credentials.NewTLS(s.ClientConfig()))
+	return grpc.WithTransportCredentials(dialCreds{credentials.NewTLS(s.ClientConfig()), s})
+}
+
+// dialCreds is ClientConfig's credentials with the dialled address in the
+// log line of a refused server certificate.
+type dialCreds struct {
+	credentials.TransportCredentials
+	s *Security
+}
+
+func (d dialCreds) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return credentials.NewTLS(d.s.clientConfigFor(authority)).ClientHandshake(ctx, authority, conn)
+}
+
+func (d dialCreds) Clone() credentials.TransportCredentials {
+	return dialCreds{d.TransportCredentials.Clone(), d.s}
 }
 
 // ServerOptions are the server's credentials (ServerConfig) and the
@@ -232,7 +251,7 @@ func ClientTLSConfig(caFile, certFile, keyFile, trustDomain string) (*tls.Config
 		}
 		cert = func() (*tls.Certificate, error) { return pair, nil }
 	}
-	return clientConfig(v, cert), nil
+	return clientConfig(v, cert, ""), nil
 }
 
 // Counters are a Security's counts since New.
@@ -262,5 +281,8 @@ func (s *Security) Counters() Counters {
 
 // String is for logs: what the node verifies.
 func (s *Security) String() string {
-	return fmt.Sprintf("mTLS (trust domain %s, tokens %v)", s.td, s.tokens != nil)
+	if s.tokens == nil {
+		return fmt.Sprintf("mTLS (trust domain %s; clients: certificates)", s.td)
+	}
+	return fmt.Sprintf("mTLS (trust domain %s; clients: certificates or bearer tokens of %s)", s.td, s.tokens.path)
 }
