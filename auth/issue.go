@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"time"
@@ -71,8 +72,10 @@ type Issued struct {
 
 // Issue signs a certificate for id, valid from notBefore to notAfter (zero
 // values: from a minute ago for DefaultCertValidity). It carries id as its
-// only URI SAN and can serve both ends of TLS.
-func (ca *CA) Issue(id Identity, notBefore, notAfter time.Time) (*Issued, error) {
+// only URI SAN and can serve both ends of TLS. hosts (IP addresses or DNS
+// names) are added as IP and DNS SANs, for clients that check host names
+// (grpcurl, browsers); the nodes and gossipctl check the URI SAN only.
+func (ca *CA) Issue(id Identity, notBefore, notAfter time.Time, hosts ...string) (*Issued, error) {
 	if id.Name == "" || (id.Kind != KindNode && id.Kind != KindClient) {
 		return nil, errors.New("auth: Issue needs a node or client identity with a name")
 	}
@@ -101,6 +104,13 @@ func (ca *CA) Issue(id Identity, notBefore, notAfter time.Time) (*Issued, error)
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		URIs:         []*url.URL{u},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {

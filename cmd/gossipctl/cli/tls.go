@@ -78,6 +78,7 @@ func newCACreateCmd(g *globals) *cobra.Command {
 
 func newCertCreateCmd(g *globals) *cobra.Command {
 	var node, client, caPath, caKey, dir string
+	var hosts []string
 	var days int
 	cmd := &cobra.Command{
 		Use:   "create (--node ID | --client NAME)",
@@ -108,7 +109,10 @@ func newCertCreateCmd(g *globals) *cobra.Command {
 			if na.After(ca.Cert.NotAfter) {
 				na = ca.Cert.NotAfter
 			}
-			is, err := ca.Issue(id, nb, na)
+			if !cmd.Flags().Changed("host") && id.Kind == auth.KindClient {
+				hosts = nil
+			}
+			is, err := ca.Issue(id, nb, na, hosts...)
 			if err != nil {
 				return failf("tls cert create: %v", err)
 			}
@@ -127,5 +131,6 @@ func newCertCreateCmd(g *globals) *cobra.Command {
 	f.StringVar(&caKey, "ca-key", caKeyFile, "the CA key")
 	f.StringVar(&dir, "out-dir", ".", "directory to write the files to")
 	f.IntVar(&days, "days", int(auth.DefaultCertValidity/(24*time.Hour)), "validity, in days (at most the CA's)")
+	f.StringSliceVar(&hosts, "host", []string{"localhost", "127.0.0.1"}, "IP addresses and DNS names of the node, as SANs for clients that check host names (grpcurl); gossipd and gossipctl check the SPIFFE id only (default for --client: none)")
 	return cmd
 }
