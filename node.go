@@ -58,7 +58,8 @@ type GossipNode struct {
 	transport  Transport
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
-	sec        *auth.Security // nil without WithSecurity
+	sec        *auth.Security  // nil without WithSecurity
+	limiter    *PublishLimiter // nil without WithPublishLimit
 	startedAt  time.Time
 
 	mu       sync.Mutex // guards core and peerDown
@@ -183,6 +184,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		deliver:    o.deliver,
 		serverOpts: o.serverOpts,
 		sec:        o.sec,
+		limiter:    o.limiter,
 		startedAt:  time.Now(),
 		peerDown:   make(map[string]bool),
 		ctx:        ctx,

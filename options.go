@@ -15,6 +15,7 @@ type nodeOptions struct {
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
 	sec        *auth.Security    // security.go
+	limiter    *PublishLimiter   // publishlimit.go
 	mship      membershipOptions // membership_config.go
 }
 

@@ -29,7 +29,8 @@ func WithSecurity(sec *auth.Security) Option {
 func (n *GossipNode) Security() *auth.Security { return n.sec }
 
 // SecurityStats are the counters of authentication and authorization
-// (zero without WithSecurity).
+// (zero without WithSecurity) and of the publish rate limit (zero without
+// WithPublishLimit).
 type SecurityStats struct {
 	CertExpired        uint64 `stat:"security.cert_expired,counter" help:"TLS handshakes refused: the peer's certificate had expired"`
 	CertNotYetValid    uint64 `stat:"security.cert_not_yet_valid,counter" help:"TLS handshakes refused: the peer's certificate was not yet valid (clock skew?)"`
@@ -41,15 +42,21 @@ type SecurityStats struct {
 	Unauthenticated    uint64 `stat:"security.unauthenticated,counter" help:"RPCs refused with UNAUTHENTICATED: no credential, or an invalid token"`
 	PermissionDenied   uint64 `stat:"security.permission_denied,counter" help:"RPCs refused with PERMISSION_DENIED: a client credential on a peer-only RPC"`
 	IdentityMismatches uint64 `stat:"security.identity_mismatches,counter" help:"requests refused because the node id they claimed was not the caller certificate's"`
+	PublishRateLimited uint64 `stat:"security.publish_rate_limited,counter" help:"publishes refused with RESOURCE_EXHAUSTED: the client was over its publish rate (WithPublishLimit)"`
 }
 
 func (n *GossipNode) securityStats() SecurityStats {
+	var s SecurityStats
+	if n.limiter != nil {
+		s.PublishRateLimited = n.limiter.Refused()
+	}
 	if n.sec == nil {
-		return SecurityStats{}
+		return s
 	}
 	c := n.sec.Counters()
 	return SecurityStats{
-		CertExpired: c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
+		PublishRateLimited: s.PublishRateLimited,
+		CertExpired:        c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
 		CertTrustDomain: c.TrustDomain, CertBadIdentity: c.BadIdentity, CertMissing: c.NoCertificate,
 		ReloadErrors: c.ReloadErrors, Unauthenticated: c.Unauthenticated, PermissionDenied: c.PermissionDenied,
 		IdentityMismatches: c.IdentityMismatches,

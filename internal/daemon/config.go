@@ -119,6 +119,11 @@ type Config struct {
 	// Reflection keeps gRPC reflection on with TLS (without TLS it is
 	// always on). Default false.
 	Reflection bool
+	// PublishRate limits each client to this many new messages per second
+	// (gossip.PublishLimiter), in bursts of PublishBurst. 0 (the default):
+	// no limit.
+	PublishRate  float64
+	PublishBurst int
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
@@ -138,6 +143,9 @@ const (
 	// messages of at most 20 MiB (gossip.NewGossipClientFactory), and a
 	// forward needs room for its ids and framing.
 	MaxPayloadLimit = 16 << 20
+
+	// DefaultPublishBurst is --publish-burst's default.
+	DefaultPublishBurst = 100
 
 	// EnvPrefix starts the name of every environment variable gossipd
 	// reads: GOSSIPD_ + the flag name in upper case, '-' as '_'.
@@ -165,6 +173,7 @@ func DefaultConfig() Config {
 		StreamQueueBytes: lib.StreamQueueBytes,
 		MaxQueuedBytes:   lib.MaxQueuedBytes,
 		TrustDomain:      auth.DefaultTrustDomain,
+		PublishBurst:     DefaultPublishBurst,
 	}
 }
 
@@ -536,6 +545,20 @@ var settings = []setting{
 	},
 	fileSetting("auth-token-file", "bearer tokens clients may send (\"authorization: Bearer <token>\") instead of a client certificate, one per line ('#' comments); re-read when it changes and on SIGHUP; needs --tls-cert",
 		func(c *Config) *string { return &c.AuthTokenFile }),
+	{
+		name: "publish-rate", arg: "per-second", def: "0",
+		usage: "new messages each client may publish per second (Publish, and PutMessageToClient of a message without an origin), counted per client certificate, token, or IP address without TLS; over it, RESOURCE_EXHAUSTED; cluster members relaying are never limited; 0: no limit",
+		set: func(c *Config, v string) error {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+				return errors.New("want a number of messages per second, 0 for no limit")
+			}
+			c.PublishRate = r
+			return nil
+		},
+	},
+	intSetting("publish-burst", DefaultPublishBurst, "with --publish-rate, how many messages a client may publish at once before the rate applies",
+		func(c *Config) *int { return &c.PublishBurst }),
 	{
 		name: "reflection", arg: "bool", def: "false", noOptDef: "true",
 		usage: "keep gRPC reflection on when TLS is on (without TLS it is always on)",

@@ -56,7 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
 		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
-		TrustDomain: "gossip",
+		TrustDomain: "gossip", PublishBurst: 100,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -157,6 +157,8 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"trust-domain":       {"prod.example.com", func(c *Config) { c.TrustDomain = "prod.example.com" }},
 		"auth-token-file":    {"/etc/gossip/tokens", func(c *Config) { tls(c); c.AuthTokenFile = "/etc/gossip/tokens" }},
 		"reflection":         {"true", func(c *Config) { c.Reflection = true }},
+		"publish-rate":       {"50.5", func(c *Config) { c.PublishRate = 50.5 }},
+		"publish-burst":      {"7", func(c *Config) { c.PublishBurst = 7 }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))

@@ -163,7 +163,11 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	if d.sec != nil {
 		dialOpts = append(dialOpts, d.sec.DialOption())
 		nodeOpts = append(nodeOpts, gossip.WithSecurity(d.sec))
-	} else {
+	}
+	if cfg.PublishRate > 0 { // after WithSecurity: the limit is per identity
+		nodeOpts = append(nodeOpts, gossip.WithPublishLimit(gossip.NewPublishLimiter(cfg.PublishRate, cfg.PublishBurst)))
+	}
+	if d.sec == nil {
 		d.logger.Warn("TLS is off: the cluster is open — anyone who can reach --listen can join, evict members, read and publish messages; set --tls-cert, --tls-key and --tls-ca (docs/SECURITY.md)", "listen", d.addr)
 	}
 	d.factory = gossip.NewGossipClientFactory(dialOpts...)

@@ -106,3 +106,11 @@ func TestSecureDaemon(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishRate: gossipd --publish-rate refuses a client over its rate
+// with RESOURCE_EXHAUSTED, which gossipctl shows on one line.
+func TestPublishRate(t *testing.T) {
+	addr := startDaemon(t, "--publish-rate", "0.001", "--publish-burst", "1")
+	wantOK(t, gossipctl(t, "--addr", addr, "publish", "one"))
+	wantOneLineError(t, gossipctl(t, "--addr", addr, "publish", "two"), exitFail, "publish rate limit: client 127.0.0.1 is over 0.001 new messages per second (burst 1); slow down and retry")
+}
