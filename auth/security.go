@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,6 +38,11 @@ type Config struct {
 	// Reflection keeps gRPC reflection on (--reflection); without it a
 	// node with security registers none.
 	Reflection bool
+	// Transition accepts plaintext as well as TLS, dials TLS with a
+	// fallback to plaintext, and requires no credential (one presented is
+	// checked): the middle step of turning TLS on in a running cluster
+	// (--tls-transition; see transition.go).
+	Transition bool
 	// Logger receives refusals (warn) and reloads (info). Nil discards.
 	Logger *slog.Logger
 	// Now is the clock certificates are checked against. Nil: time.Now.
@@ -49,6 +55,7 @@ type Config struct {
 type Security struct {
 	td         string
 	reflection bool
+	transition bool
 	logger     *slog.Logger
 	pair       *watched[*tls.Certificate]
 	v          *verifier
@@ -63,7 +70,7 @@ func New(cfg Config) (*Security, error) {
 	if cfg.Cert == "" || cfg.Key == "" || cfg.CA == "" {
 		return nil, errors.New("auth: --tls-cert, --tls-key and --tls-ca are required together")
 	}
-	s := &Security{td: cfg.TrustDomain, reflection: cfg.Reflection, logger: cfg.Logger}
+	s := &Security{td: cfg.TrustDomain, reflection: cfg.Reflection, transition: cfg.Transition, logger: cfg.Logger}
 	if s.td == "" {
 		s.td = DefaultTrustDomain
 	}
@@ -184,8 +191,16 @@ func clientConfig(v *verifier, cert func() (*tls.Certificate, error), addr strin
 // DialOption is the transport credentials of the node's dials
 // (ClientConfig), for gossip.NewGossipClientFactory.
 func (s *Security) DialOption() grpc.DialOption {
-	return grpc.WithTransportCredentials(dialCreds{credentials.NewTLS(s.ClientConfig()), s})
+	var c credentials.TransportCredentials = dialCreds{credentials.NewTLS(s.ClientConfig()), s}
+	if s.transition {
+		c = fallbackDialCreds{c, s, &sync.Map{}}
+	}
+	return grpc.WithTransportCredentials(c)
 }
+
+// Transition reports whether the Security is in the transition mode
+// (Config.Transition).
+func (s *Security) Transition() bool { return s.transition }
 
 // dialCreds is ClientConfig's credentials with the dialled address in the
 // log line of a refused server certificate.
@@ -206,8 +221,12 @@ func (d dialCreds) Clone() credentials.TransportCredentials {
 // authorization interceptors (UnaryInterceptor, StreamInterceptor).
 // gossip.WithSecurity adds them to the node's ServerOptions.
 func (s *Security) ServerOptions() []grpc.ServerOption {
+	var creds credentials.TransportCredentials = credentials.NewTLS(s.ServerConfig())
+	if s.transition {
+		creds = eitherServerCreds{creds}
+	}
 	return []grpc.ServerOption{
-		grpc.Creds(credentials.NewTLS(s.ServerConfig())),
+		grpc.Creds(creds),
 		grpc.ChainUnaryInterceptor(s.UnaryInterceptor),
 		grpc.ChainStreamInterceptor(s.StreamInterceptor),
 	}
@@ -281,6 +300,9 @@ func (s *Security) Counters() Counters {
 
 // String is for logs: what the node verifies.
 func (s *Security) String() string {
+	if s.transition {
+		return fmt.Sprintf("TLS transition (trust domain %s; plaintext accepted, no credential required)", s.td)
+	}
 	if s.tokens == nil {
 		return fmt.Sprintf("mTLS (trust domain %s; clients: certificates)", s.td)
 	}

@@ -119,6 +119,10 @@ type Config struct {
 	// Reflection keeps gRPC reflection on with TLS (without TLS it is
 	// always on). Default false.
 	Reflection bool
+	// TLSTransition is the middle step of turning TLS on in a running
+	// cluster (docs/SECURITY.md): with the TLS files, accept plaintext too,
+	// dial TLS with a fallback to plaintext, require no credential.
+	TLSTransition bool
 	// PublishRate limits each client to this many new messages per second
 	// (gossip.PublishLimiter), in bursts of PublishBurst. 0 (the default):
 	// no limit.
@@ -560,6 +564,18 @@ var settings = []setting{
 	intSetting("publish-burst", DefaultPublishBurst, "with --publish-rate, how many messages a client may publish at once before the rate applies",
 		func(c *Config) *int { return &c.PublishBurst }),
 	{
+		name: "tls-transition", arg: "bool", def: "false", noOptDef: "true",
+		usage: "the middle step of turning TLS on in a running cluster, node by node: with --tls-cert, --tls-key and --tls-ca, also accept plaintext connections, dial TLS and fall back to plaintext for nodes that do not speak it yet, and require no credential (one presented is checked); then restart every node without it (docs/SECURITY.md)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.TLSTransition = b
+			return nil
+		},
+	},
+	{
 		name: "reflection", arg: "bool", def: "false", noOptDef: "true",
 		usage: "keep gRPC reflection on when TLS is on (without TLS it is always on)",
 		set: func(c *Config, v string) error {
@@ -606,6 +622,9 @@ func (c *Config) checkSecurity(from sources) error {
 			}
 		}
 		return fmt.Errorf("%s needs %s too: mutual TLS takes the node's certificate, its key and the CA together", strings.Join(have, " and "), strings.Join(missing, " and "))
+	}
+	if c.TLSTransition && !c.tlsOn() {
+		return fmt.Errorf("--tls-transition%s needs --tls-cert, --tls-key and --tls-ca: it turns TLS on while still accepting plaintext", from.of("tls-transition"))
 	}
 	for _, s := range []struct{ name, v string }{{"client-ca", c.ClientCA}, {"auth-token-file", c.AuthTokenFile}} {
 		if s.v != "" && !c.tlsOn() {

@@ -167,6 +167,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	if cfg.PublishRate > 0 { // after WithSecurity: the limit is per identity
 		nodeOpts = append(nodeOpts, gossip.WithPublishLimit(gossip.NewPublishLimiter(cfg.PublishRate, cfg.PublishBurst)))
 	}
+	if d.sec != nil && d.sec.Transition() {
+		d.logger.Warn("TLS transition: plaintext is still accepted and no credential is required; once every node runs with TLS, restart each without --tls-transition (docs/SECURITY.md)", "listen", d.addr)
+	}
 	if d.sec == nil {
 		d.logger.Warn("TLS is off: the cluster is open — anyone who can reach --listen can join, evict members, read and publish messages; set --tls-cert, --tls-key and --tls-ca (docs/SECURITY.md)", "listen", d.addr)
 	}
