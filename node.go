@@ -199,6 +199,10 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	n.graftKick, n.lazyKick = make(chan struct{}, 1), make(chan struct{}, 1)
 	n.streaming = !cfg.DisableStreaming
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
+	if o.sec != nil && o.sec.Signing() {
+		sec, window := o.sec, cfg.LongTTL
+		n.core.SetSigning(sec.SignMessage, func(now time.Time, m *pb.GossipMessage) error { return sec.VerifyMessage(now, m, window) })
+	}
 	var err error
 	if n.mship, err = newMembership(n, o.mship); err != nil {
 		cancel()

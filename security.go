@@ -15,8 +15,11 @@ import (
 // interceptors, reflection is off unless sec allows it, and every claim
 // of a node id on an authenticated connection — a stream's hello, a Join,
 // the sender of a membership message, the previous hop of a relayed
-// message — must match the caller's certificate. Dial the other nodes
-// with sec's credentials too: NewGossipClientFactory(sec.DialOption()).
+// message — must match the caller's certificate. With sec's Config.Sign
+// the node signs the messages it originates and drops, before delivering
+// or forwarding, every message whose signature does not check
+// (auth.Security.VerifyMessage). Dial the other nodes with sec's
+// credentials too: NewGossipClientFactory(sec.DialOption()).
 // docs/SECURITY.md has the threat model.
 func WithSecurity(sec *auth.Security) Option {
 	return optionFunc(func(o *nodeOptions) {
@@ -43,6 +46,9 @@ type SecurityStats struct {
 	PermissionDenied   uint64 `stat:"security.permission_denied,counter" help:"RPCs refused with PERMISSION_DENIED: a client credential on a peer-only RPC"`
 	IdentityMismatches uint64 `stat:"security.identity_mismatches,counter" help:"requests refused because the node id they claimed was not the caller certificate's"`
 	PublishRateLimited uint64 `stat:"security.publish_rate_limited,counter" help:"publishes refused with RESOURCE_EXHAUSTED: the client was over its publish rate (WithPublishLimit)"`
+	MessagesUnsigned   uint64 `stat:"security.messages_unsigned,counter" help:"messages dropped with signing on: no signature (the origin does not run with --sign)"`
+	MessagesForged     uint64 `stat:"security.messages_forged,counter" help:"messages dropped with signing on: a bad signature, an origin certificate not of the CA, or signed by another node than its origin"`
+	MessagesStale      uint64 `stat:"security.messages_stale,counter" help:"messages dropped with signing on: created longer ago than LongTTL (a replay) or too far in the future"`
 }
 
 func (n *GossipNode) securityStats() SecurityStats {
@@ -60,6 +66,7 @@ func (n *GossipNode) securityStats() SecurityStats {
 		CertTrustDomain: c.TrustDomain, CertBadIdentity: c.BadIdentity, CertMissing: c.NoCertificate,
 		ReloadErrors: c.ReloadErrors, Unauthenticated: c.Unauthenticated, PermissionDenied: c.PermissionDenied,
 		IdentityMismatches: c.IdentityMismatches,
+		MessagesUnsigned:   c.Unsigned, MessagesForged: c.Forged, MessagesStale: c.Stale,
 	}
 }
 

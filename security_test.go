@@ -24,13 +24,13 @@ import (
 
 // testPKI is a CA in a temporary directory.
 type testPKI struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	ca     *auth.CA
 	caFile string
 }
 
-func newTestPKI(t *testing.T) *testPKI {
+func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
 	ca, err := auth.NewCA(auth.DefaultTrustDomain, 0)
 	if err != nil {

@@ -43,6 +43,10 @@ type Config struct {
 	// checked): the middle step of turning TLS on in a running cluster
 	// (--tls-transition; see transition.go).
 	Transition bool
+	// Sign makes the node sign the messages it originates and verify
+	// every message before it delivers or forwards it (--sign; sign.go).
+	// Every node of the cluster must have it.
+	Sign bool
 	// Logger receives refusals (warn) and reloads (info). Nil discards.
 	Logger *slog.Logger
 	// Now is the clock certificates are checked against. Nil: time.Now.
@@ -56,12 +60,15 @@ type Security struct {
 	td         string
 	reflection bool
 	transition bool
+	sign       bool
 	logger     *slog.Logger
 	pair       *watched[*tls.Certificate]
 	v          *verifier
 	tokens     *tokenFile // nil without TokenFile
 	tc         tlsCounters
 	ac         authCounters
+	sc         signCounters
+	cc         certCache
 }
 
 // New loads cfg's files (each error names its flag and file) and returns
@@ -70,7 +77,7 @@ func New(cfg Config) (*Security, error) {
 	if cfg.Cert == "" || cfg.Key == "" || cfg.CA == "" {
 		return nil, errors.New("auth: --tls-cert, --tls-key and --tls-ca are required together")
 	}
-	s := &Security{td: cfg.TrustDomain, reflection: cfg.Reflection, transition: cfg.Transition, logger: cfg.Logger}
+	s := &Security{td: cfg.TrustDomain, reflection: cfg.Reflection, transition: cfg.Transition, sign: cfg.Sign, logger: cfg.Logger}
 	if s.td == "" {
 		s.td = DefaultTrustDomain
 	}
@@ -285,6 +292,10 @@ type Counters struct {
 	// IdentityMismatches counts requests whose claimed node id was not the
 	// one of the caller's certificate (see CheckClaim).
 	IdentityMismatches uint64
+	// Messages refused by VerifyMessage: unsigned, forged (a bad
+	// signature or certificate, or another origin's), stale (created
+	// outside the window).
+	Unsigned, Forged, Stale uint64
 }
 
 // Counters returns the counts so far.
@@ -295,6 +306,7 @@ func (s *Security) Counters() Counters {
 		ReloadErrors:    s.tc.reloadErrors.Load(),
 		Unauthenticated: s.ac.unauthenticated.Load(), PermissionDenied: s.ac.permissionDenied.Load(),
 		IdentityMismatches: s.ac.mismatches.Load(),
+		Unsigned:           s.sc.unsigned.Load(), Forged: s.sc.forged.Load(), Stale: s.sc.stale.Load(),
 	}
 }
 
@@ -303,8 +315,12 @@ func (s *Security) String() string {
 	if s.transition {
 		return fmt.Sprintf("TLS transition (trust domain %s; plaintext accepted, no credential required)", s.td)
 	}
-	if s.tokens == nil {
-		return fmt.Sprintf("mTLS (trust domain %s; clients: certificates)", s.td)
+	signed := ""
+	if s.sign {
+		signed = "; signed messages"
 	}
-	return fmt.Sprintf("mTLS (trust domain %s; clients: certificates or bearer tokens of %s)", s.td, s.tokens.path)
+	if s.tokens == nil {
+		return fmt.Sprintf("mTLS (trust domain %s; clients: certificates%s)", s.td, signed)
+	}
+	return fmt.Sprintf("mTLS (trust domain %s; clients: certificates or bearer tokens of %s%s)", s.td, s.tokens.path, signed)
 }

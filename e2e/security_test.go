@@ -58,7 +58,7 @@ func TestSecureCluster(t *testing.T) {
 	}
 	secure := func(id string) []string {
 		return []string{"--tls-cert", f("node-" + id + ".pem"), "--tls-key", f("node-" + id + "-key.pem"),
-			"--tls-ca", f("gossip-ca.pem"), "--auth-token-file", f("tokens")}
+			"--tls-ca", f("gossip-ca.pem"), "--auth-token-file", f("tokens"), "--sign"}
 	}
 	n1 := startDaemon(t, "n1", secure("n1")...)
 	nodes := []*daemon{n1,
@@ -83,7 +83,7 @@ func TestSecureCluster(t *testing.T) {
 		return m
 	}
 	for _, d := range nodes {
-		if !strings.Contains(strings.Join(d.err.snapshot(), "\n"), `"security":"mTLS (trust domain gossip; clients: certificates or bearer tokens of `) {
+		if s := strings.Join(d.err.snapshot(), "\n"); !strings.Contains(s, `"security":"mTLS (trust domain gossip; clients: certificates or bearer tokens of `) || !strings.Contains(s, `; signed messages)"`) {
 			t.Errorf("%s: no security in the start line", d.id)
 		}
 		testutil.WaitFor(t, 15*time.Second, d.id+" sees 3 alive", func() error {
@@ -172,6 +172,14 @@ func TestSecureCluster(t *testing.T) {
 		}
 		t.Logf("PushUpdates with %s → %v", tc.name, err)
 	}
+	// Signed messages: n3 (as if compromised) cannot inject a message in
+	// n2's name, signed or not.
+	forged := &pb.GossipMessage{Hash: "forged", FromHash: "n3", Origin: "n2", Payload: "n3 speaking for n2", CreatedUnixNano: time.Now().UnixNano()}
+	_, err := pbgrpc.NewGossipClient(grpcAs(f("node-n3.pem"), f("node-n3-key.pem"))).PutMessageToClient(ctx, forged)
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "is not signed") {
+		t.Errorf("an unsigned message in n2's name: %v; want PermissionDenied", err)
+	}
+	t.Logf("unsigned message in n2's name → %v", err)
 	// Reflection is off with TLS (no --reflection).
 	rs, err := reflectionpb.NewServerReflectionClient(grpcAs("", "")).ServerReflectionInfo(ctx)
 	if err == nil {
@@ -205,7 +213,7 @@ func TestSecureCluster(t *testing.T) {
 		}
 	}
 	st := statusOf2(t, n1, tok)
-	for _, k := range []string{"security.permission_denied", "security.unauthenticated", "security.identity_mismatches", "security.cert_unknown_ca"} {
+	for _, k := range []string{"security.permission_denied", "security.unauthenticated", "security.identity_mismatches", "security.cert_unknown_ca", "security.messages_unsigned"} {
 		if v, _ := st[k].(float64); v < 1 {
 			t.Errorf("%s = %v on n1", k, st[k])
 		}

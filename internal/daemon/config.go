@@ -123,6 +123,10 @@ type Config struct {
 	// cluster (docs/SECURITY.md): with the TLS files, accept plaintext too,
 	// dial TLS with a fallback to plaintext, require no credential.
 	TLSTransition bool
+	// Sign makes the node sign the messages it originates and drop every
+	// message whose origin signature does not check (auth.Config.Sign).
+	// Needs TLS; every node of the cluster must have it.
+	Sign bool
 	// PublishRate limits each client to this many new messages per second
 	// (gossip.PublishLimiter), in bursts of PublishBurst. 0 (the default):
 	// no limit.
@@ -576,6 +580,18 @@ var settings = []setting{
 		},
 	},
 	{
+		name: "sign", arg: "bool", def: "false", noOptDef: "true",
+		usage: "sign the messages this node originates with its --tls-key (the certificate travels with each message) and drop, before delivering or forwarding, every message whose signature, origin certificate or age (older than the de-duplication window, or more than a minute ahead) does not check, counted in security.messages_*; needs --tls-cert, and every node of the cluster must have it (unsigned messages are dropped)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.Sign = b
+			return nil
+		},
+	},
+	{
 		name: "reflection", arg: "bool", def: "false", noOptDef: "true",
 		usage: "keep gRPC reflection on when TLS is on (without TLS it is always on)",
 		set: func(c *Config, v string) error {
@@ -622,6 +638,9 @@ func (c *Config) checkSecurity(from sources) error {
 			}
 		}
 		return fmt.Errorf("%s needs %s too: mutual TLS takes the node's certificate, its key and the CA together", strings.Join(have, " and "), strings.Join(missing, " and "))
+	}
+	if c.Sign && !c.tlsOn() {
+		return fmt.Errorf("--sign%s needs --tls-cert, --tls-key and --tls-ca: messages are signed with the node's key and checked against the CA", from.of("sign"))
 	}
 	if c.TLSTransition && !c.tlsOn() {
 		return fmt.Errorf("--tls-transition%s needs --tls-cert, --tls-key and --tls-ca: it turns TLS on while still accepting plaintext", from.of("tls-transition"))

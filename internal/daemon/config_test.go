@@ -123,7 +123,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 	}
 	tlsArgs := map[string]string{"tls-cert": "/etc/gossip/node.pem", "tls-key": "/etc/gossip/node-key.pem", "tls-ca": "/etc/gossip/ca.pem"}
 	// also: the settings given with one, from the same source.
-	also := map[string]map[string]string{"tls-cert": tlsArgs, "tls-key": tlsArgs, "tls-ca": tlsArgs, "client-ca": tlsArgs, "auth-token-file": tlsArgs, "tls-transition": tlsArgs}
+	also := map[string]map[string]string{"tls-cert": tlsArgs, "tls-key": tlsArgs, "tls-ca": tlsArgs, "client-ca": tlsArgs, "auth-token-file": tlsArgs, "tls-transition": tlsArgs, "sign": tlsArgs}
 	values := map[string]struct {
 		v    string
 		want func(*Config)
@@ -159,6 +159,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"reflection":         {"true", func(c *Config) { c.Reflection = true }},
 		"publish-rate":       {"50.5", func(c *Config) { c.PublishRate = 50.5 }},
 		"tls-transition":     {"true", func(c *Config) { tls(c); c.TLSTransition = true }},
+		"sign":               {"true", func(c *Config) { tls(c); c.Sign = true }},
 		"publish-burst":      {"7", func(c *Config) { c.PublishBurst = 7 }},
 	}
 	if len(values) != len(settings) {
