@@ -255,3 +255,33 @@ func TestSecureCluster(t *testing.T) {
 		t.Errorf("security stats %+v", st)
 	}
 }
+
+// TestSecureStreamBindsTheServer: a member that answers a stream as
+// another node (a node with c's certificate running as "b") is refused by
+// the dialler, and gets nothing over the stream, while a genuine
+// neighbour gets the message.
+func TestSecureStreamBindsTheServer(t *testing.T) {
+	p := newTestPKI(t)
+	a := startSecureNode(t, "a", p.security("a", ""))
+	a.MarkReady()
+	good := startSecureNode(t, "g", p.security("g", ""))
+	impostor := startSecureNode(t, "b", p.security("c", "")) // id b, certificate of c
+	if err := a.AddNeighbor("g", good.ListenAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddNeighbor("b", impostor.ListenAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Publish(context.Background(), "m", []byte("for neighbours")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "g delivers", func() error {
+		if good.Stats().Delivered != 1 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if d := impostor.Stats().Delivered; d != 0 {
+		t.Errorf("the impostor delivered %d", d)
+	}
+}

@@ -318,6 +318,9 @@ func (m *Impl) describeRun(cfg harness.ClusterConfig) []string {
 		}
 		out = append(out, fmt.Sprintf("overlay: full mesh (every node AddNeighbor every other: degree %d)", len(nodes)-1))
 	}
+	if m.secure {
+		out = append(out, "security (as gossipd --tls-cert/--tls-key/--tls-ca --sign): mutual TLS 1.3 on every connection (a CA made for the run, a SPIFFE node certificate per node, ECDSA P-256), and signed messages: each signed by its origin (certificate attached) and verified by every node before delivery or forwarding; the transport lines below say plaintext for the unsecured systems only")
+	}
 	if stream {
 		out = append(out,
 			"transport: Gossip.Stream (the default), one long-lived bidirectional stream per (node, neighbour) on the node's client connection, batched envelopes, cumulative ACKs, plaintext (no TLS)",
