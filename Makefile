@@ -74,8 +74,8 @@ build: ## Build gossipd, gossipctl and gossip-demo into bin/.
 
 N ?= 5
 .PHONY: cluster
-cluster: ## Run N gossipd processes on loopback joined through the first (make cluster N=5); Ctrl-C stops them.
-	scripts/cluster.sh $(N)
+cluster: ## Run N gossipd processes on loopback joined through the first (make cluster N=5; TLS=1 for mutual TLS and a token); Ctrl-C stops them.
+	TLS=$(TLS) scripts/cluster.sh $(N)
 
 # The benchmark suite is its own module (bench/go.mod), so memberlist's and
 # libp2p's dependencies stay out of the library. See docs/PERFORMANCE.md.

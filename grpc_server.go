@@ -21,8 +21,8 @@ import (
 )
 
 // StartGRPCServer listens on port and serves the node's services (see
-// Register) and gRPC reflection (so grpcurl works) in the background until
-// Close. port is
+// Register) and gRPC reflection (so grpcurl works; with WithSecurity only
+// if its Config.Reflection) in the background until Close. port is
 // ":9001", "9001", "127.0.0.1:9001" or "127.0.0.1:0" (an ephemeral port:
 // see ListenAddr). It returns once the listener is bound. If the node's
 // Endpoint is empty or ends in ":0", it is set to the bound address; call
@@ -48,7 +48,9 @@ func (n *GossipNode) StartGRPCServer(port string) error {
 	}
 	srv := grpc.NewServer(n.ServerOptions()...)
 	n.Register(srv)
-	reflection.Register(srv)
+	if n.sec == nil || n.sec.Reflection() {
+		reflection.Register(srv)
+	}
 	n.server, n.lis = srv, lis
 	if n.Endpoint == "" || strings.HasSuffix(n.Endpoint, ":0") {
 		n.Endpoint = lis.Addr().String() // before the node is shared: see StartGRPCServer
@@ -86,15 +88,24 @@ func (n *GossipNode) SetListenAddr(addr string) {
 	n.listenAddr = addr
 }
 
+// MaxHeaderBytes bounds the request metadata (headers) the node's server
+// accepts, in bytes as HTTP/2 counts them: a request over it is refused
+// before it reaches the node. (gRPC's default is 16 MiB: 1,000 headers of
+// 8 KiB were accepted.)
+const MaxHeaderBytes = 64 << 10
+
 // ServerOptions are the options StartGRPCServer uses: a receive limit just
 // above MaxPayloadBytes (so an oversized payload reaches validation and
-// gets a clear ResourceExhausted), the codec that lets undecodable
+// gets a clear ResourceExhausted), a bound on request metadata
+// (MaxHeaderBytes), the codec that lets undecodable
 // requests be answered with InvalidArgument, keepalive enforcement
 // compatible with GossipClientFactory's pings, then the WithServerOptions
-// ones. Use them when registering the node on a server of your own.
+// ones (and those of WithSecurity and WithPublishLimit). Use them when
+// registering the node on a server of your own.
 func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(n.MaxRecvMsgSize()),
+		grpc.MaxHeaderListSize(MaxHeaderBytes),
 		grpc.ForceServerCodecV2(lenientCodec{encoding.GetCodecV2(encproto.Name)}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, n.serverOpts...)

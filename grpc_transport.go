@@ -4,6 +4,12 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpc-gossip/gossip/auth"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
@@ -47,7 +53,53 @@ func (t *grpcTransport) OpenStream(ctx context.Context, addr string) (transport.
 	if err != nil {
 		return nil, err
 	}
-	return c.Stream(ctx)
+	s, err := c.Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &certBoundStream{BidiStreamingClient: s, addr: addr}, nil
+}
+
+// certBoundStream is a dialled Gossip.Stream whose peer's hello must name
+// the node of the server's certificate, when the connection has one
+// (mutual TLS): a member cannot answer as another. The node then checks
+// that the id is the neighbour it meant to reach (link.read).
+type certBoundStream struct {
+	grpc.BidiStreamingClient[pb.Envelope, pb.Envelope]
+	addr    string
+	checked bool // Recv runs on one goroutine (transport.Stream)
+}
+
+func (s *certBoundStream) Recv() (*pb.Envelope, error) {
+	env, err := s.BidiStreamingClient.Recv()
+	if err != nil || s.checked || env.GetHello() == nil {
+		return env, err
+	}
+	s.checked = true
+	if id, ok := s.ServerNode(); ok && id != env.GetHello().GetId() {
+		return nil, status.Errorf(codes.PermissionDenied, "stream to %s: the server answered as node %q but its certificate is for node %q", s.addr, env.GetHello().GetId(), id)
+	}
+	return env, nil
+}
+
+// ServerNode is the node id of the server's certificate; false without
+// TLS. The connection's handshake is over when the stream exists, so the
+// dialler can check whom it reached before it sends anything (link).
+func (s *certBoundStream) ServerNode() (string, bool) {
+	p, ok := peer.FromContext(s.Context())
+	if !ok {
+		return "", false
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 {
+		return "", false // plaintext: nothing to bind
+	}
+	for _, u := range ti.State.PeerCertificates[0].URIs {
+		if id, err := auth.ParseID(u); err == nil && id.Kind == auth.KindNode {
+			return id.Name, true
+		}
+	}
+	return "", false
 }
 
 func (t *grpcTransport) Membership(addr string) (transport.Membership, error) {

@@ -118,6 +118,13 @@ func (l *link) session() (wasUp bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	if si, ok := stream.(interface{ ServerNode() (string, bool) }); ok && l.n.sec != nil {
+		// Mutual TLS: send nothing to a server that is not the neighbour.
+		if id, ok := si.ServerNode(); ok && id != l.peer {
+			l.n.logger.Warn("neighbour's address is served by another node; not streaming to it", "peer", l.peer, "endpoint", l.addr, "certificate", id)
+			return false, status.Errorf(codes.PermissionDenied, "stream to %s %s: the server's certificate is for node %q", l.peer, l.addr, id)
+		}
+	}
 	hello := l.hello()
 	if err := stream.Send(hello); err != nil {
 		return false, l.streamErr(stream, err)
@@ -197,6 +204,12 @@ func (l *link) read(stream transport.Stream, up chan struct{}) error {
 			return err
 		}
 		if h := ev.Hello; h != nil {
+			if h.GetId() != l.peer && l.n.sec != nil {
+				// With mutual TLS the answer is the server's certificate's
+				// id (certBoundStream): not the neighbour meant.
+				l.n.logger.Warn("neighbour's stream answered with another id", "peer", l.peer, "endpoint", l.addr, "answered", h.GetId())
+				return status.Errorf(codes.PermissionDenied, "stream to %s %s: the server is node %q", l.peer, l.addr, h.GetId())
+			}
 			select {
 			case <-up:
 			default:

@@ -36,10 +36,13 @@ func (s membershipService) started() (*membership, error) {
 
 // Join adds the caller to the membership and returns every member this
 // node knows, itself first with self = true.
-func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.JoinResponse, error) {
+func (s membershipService) Join(ctx context.Context, req *pb.JoinRequest) (*pb.JoinResponse, error) {
 	pm := req.GetMember()
 	if pm.GetId() == "" || pm.GetAddress() == "" {
 		return nil, asRPCError(fmt.Errorf("join: %w", ErrEmptyNeighbor))
+	}
+	if err := s.n.checkClaim(ctx, "join", pm.GetId()); err != nil {
+		return nil, err
 	}
 	if len(pm.GetId()) > maxMemberField || len(pm.GetAddress()) > maxMemberField {
 		return nil, status.Errorf(codes.InvalidArgument, "join: member id or address longer than %d bytes", maxMemberField)
@@ -58,7 +61,10 @@ func (s membershipService) Join(_ context.Context, req *pb.JoinRequest) (*pb.Joi
 }
 
 // Ping answers a probe.
-func (s membershipService) Ping(_ context.Context, req *pb.PingRequest) (*pb.PingResponse, error) {
+func (s membershipService) Ping(ctx context.Context, req *pb.PingRequest) (*pb.PingResponse, error) {
+	if err := s.n.checkClaim(ctx, "ping", req.GetFrom()); err != nil {
+		return nil, err
+	}
 	m, err := s.started()
 	if err != nil {
 		return nil, err
@@ -73,6 +79,9 @@ func (s membershipService) Ping(_ context.Context, req *pb.PingRequest) (*pb.Pin
 
 // PingReq probes the target for the caller and answers whether it acked.
 func (s membershipService) PingReq(ctx context.Context, req *pb.PingReqRequest) (*pb.PingReqResponse, error) {
+	if err := s.n.checkClaim(ctx, "ping-req", req.GetFrom()); err != nil {
+		return nil, err
+	}
 	m, err := s.started()
 	if err != nil {
 		return nil, err
@@ -101,7 +110,10 @@ func (s membershipService) PingReq(ctx context.Context, req *pb.PingReqRequest) 
 }
 
 // PushUpdates merges a gossip round's updates.
-func (s membershipService) PushUpdates(_ context.Context, req *pb.PushUpdatesRequest) (*pb.PushUpdatesResponse, error) {
+func (s membershipService) PushUpdates(ctx context.Context, req *pb.PushUpdatesRequest) (*pb.PushUpdatesResponse, error) {
+	if err := s.n.checkClaim(ctx, "push-updates", req.GetFrom()); err != nil {
+		return nil, err
+	}
 	m, err := s.started()
 	if err != nil {
 		return nil, err
@@ -111,7 +123,10 @@ func (s membershipService) PushUpdates(_ context.Context, req *pb.PushUpdatesReq
 }
 
 // Sync merges the caller's full state and answers with this node's.
-func (s membershipService) Sync(_ context.Context, req *pb.SyncRequest) (*pb.SyncResponse, error) {
+func (s membershipService) Sync(ctx context.Context, req *pb.SyncRequest) (*pb.SyncResponse, error) {
+	if err := s.n.checkClaim(ctx, "sync", req.GetFrom()); err != nil {
+		return nil, err
+	}
 	m, err := s.started()
 	if err != nil {
 		return nil, err
@@ -122,9 +137,12 @@ func (s membershipService) Sync(_ context.Context, req *pb.SyncRequest) (*pb.Syn
 
 // Link records that the caller chose (or dropped) this node as a
 // neighbour.
-func (s membershipService) Link(_ context.Context, req *pb.LinkRequest) (*pb.LinkResponse, error) {
+func (s membershipService) Link(ctx context.Context, req *pb.LinkRequest) (*pb.LinkResponse, error) {
 	if req.GetFrom() == "" || req.GetFromAddress() == "" {
 		return nil, asRPCError(fmt.Errorf("link: %w", ErrEmptyNeighbor))
+	}
+	if err := s.n.checkClaim(ctx, "link", req.GetFrom()); err != nil {
+		return nil, err
 	}
 	if len(req.GetFrom()) > maxMemberField || len(req.GetFromAddress()) > maxMemberField {
 		return nil, status.Errorf(codes.InvalidArgument, "link: id or address longer than %d bytes", maxMemberField)

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/grpc-gossip/gossip/auth"
 	"github.com/grpc-gossip/gossip/internal/core"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
@@ -57,6 +58,8 @@ type GossipNode struct {
 	transport  Transport
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
+	sec        *auth.Security  // nil without WithSecurity
+	limiter    *PublishLimiter // nil without WithPublishLimit
 	startedAt  time.Time
 
 	mu       sync.Mutex // guards core and peerDown
@@ -180,6 +183,8 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		transport:  transport,
 		deliver:    o.deliver,
 		serverOpts: o.serverOpts,
+		sec:        o.sec,
+		limiter:    o.limiter,
 		startedAt:  time.Now(),
 		peerDown:   make(map[string]bool),
 		ctx:        ctx,
@@ -194,6 +199,10 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	n.graftKick, n.lazyKick = make(chan struct{}, 1), make(chan struct{}, 1)
 	n.streaming = !cfg.DisableStreaming
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
+	if o.sec != nil && o.sec.Signing() {
+		sec, window := o.sec, cfg.LongTTL
+		n.core.SetSigning(sec.SignMessage, func(now time.Time, m *pb.GossipMessage) error { return sec.VerifyMessage(now, m, window) })
+	}
 	var err error
 	if n.mship, err = newMembership(n, o.mship); err != nil {
 		cancel()
@@ -319,6 +328,9 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	n.closeMu.RUnlock()
 	defer n.wg.Done()
 
+	if err := n.checkPut(ctx, msg); err != nil {
+		return nil, err
+	}
 	if msg.GetOrigin() == "" {
 		if n.cfg.RefuseUntilReady && !n.ready.Load() {
 			return nil, asRPCError(ErrNotReady)

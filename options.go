@@ -2,6 +2,8 @@ package gossip
 
 import (
 	"google.golang.org/grpc"
+
+	"github.com/grpc-gossip/gossip/auth"
 )
 
 // Option configures a GossipNode at construction.
@@ -12,6 +14,8 @@ type nodeOptions struct {
 	transport  Transport
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
+	sec        *auth.Security    // security.go
+	limiter    *PublishLimiter   // publishlimit.go
 	mship      membershipOptions // membership_config.go
 }
 

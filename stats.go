@@ -57,6 +57,7 @@ type Stats struct {
 
 	Stream     StreamStats     // the streaming transport (zero when disabled)
 	Membership MembershipStats // membership (zero before it started)
+	Security   SecurityStats   // authentication and authorization (zero without WithSecurity)
 }
 
 // StreamStats are the counters of the streaming transport: Plumtree,
@@ -166,6 +167,7 @@ func (n *GossipNode) Stats() Stats {
 		TTL: st.TTL, Diameter: st.Diameter, HopLatency: st.HopLatency,
 		Stream:     ss,
 		Membership: n.mship.stats(),
+		Security:   n.securityStats(),
 	}
 }
 

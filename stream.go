@@ -142,6 +142,9 @@ func (n *GossipNode) ServeStream(ctx context.Context, stream transport.Stream) e
 		n.sc.badFrames.Add(1)
 		return status.Errorf(codes.InvalidArgument, "stream: %v", err)
 	}
+	if err := n.checkClaim(ctx, "stream hello", hello.GetId()); err != nil {
+		return err
+	}
 	c := newConn(hello.GetId(), n.qtotal, n.cfg.StreamQueueBytes, false)
 	n.linksMu.Lock()
 	if n.inbound[c.peer] == nil {

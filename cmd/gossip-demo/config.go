@@ -26,6 +26,7 @@ type config struct {
 	Timeout  time.Duration // how long to wait for full delivery after the first publish
 	Serve    bool          // keep the cluster running after the summary until ctx ends
 	Quiet    bool          // no progress lines
+	TLS      bool          // mutual TLS between the nodes, with a CA made for the run
 	LogLevel slog.Level    // level of the library's logs on stderr
 
 	// Terminal forces progress output as on a terminal (one line rewritten
@@ -98,6 +99,7 @@ Flags:
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "how long to wait for every delivery, from the first publish")
 	fs.BoolVar(&cfg.Serve, "serve", cfg.Serve, "after the summary keep the cluster running until SIGINT/SIGTERM")
 	fs.BoolVar(&cfg.Quiet, "quiet", cfg.Quiet, "no progress lines (the summary is still printed)")
+	fs.BoolVar(&cfg.TLS, "tls", cfg.TLS, "mutual TLS between the nodes (SPIFFE node certificates of a CA made for the run, in a temporary directory removed at exit); each node then dials with its own certificate")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "`level` of the logs on stderr: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, flagError{err} // -h/--help: wraps flag.ErrHelp

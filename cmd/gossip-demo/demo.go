@@ -15,6 +15,7 @@ import (
 	"time"
 
 	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/auth"
 	"github.com/grpc-gossip/gossip/internal/topology"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
@@ -120,16 +121,28 @@ func run(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger)
 
 	// One storage, router, logger and client factory for every node, as in
 	// the seed; each node keeps its own state inside them.
+	// With --tls each node has its own factory: it dials with its own
+	// certificate.
 	storage := gossip.NewLocalStorage()
 	router := gossip.NewRandomRouter()
 	factory := gossip.NewGossipClientFactory()
+	factories := []*gossip.GossipClientFactory{factory}
 	nodes := make([]*gossip.GossipNode, 0, n)
 	defer func() {
 		closeAll(nodes, logger)
-		if rerr := factory.Release(); rerr != nil {
-			logger.Warn("releasing client connections", "err", rerr)
+		for _, f := range factories {
+			if rerr := f.Release(); rerr != nil {
+				logger.Warn("releasing client connections", "err", rerr)
+			}
 		}
 	}()
+	var pki *demoPKI
+	if cfg.TLS {
+		if pki, err = newDemoPKI(); err != nil {
+			return s, err
+		}
+		defer pki.remove()
+	}
 
 	for i, id := range ids {
 		if ctx.Err() != nil {
@@ -138,11 +151,21 @@ func run(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger)
 			return s, nil
 		}
 		addr := listenAddr(cfg, i)
-		node, err := gossip.New(id, addr, storage, router, logger, factory,
-			gossip.WithFanout(cfg.Fanout),
+		opts := []gossip.Option{gossip.WithFanout(cfg.Fanout),
 			gossip.WithStreaming(!cfg.Unary),
 			gossip.WithSeed(cfg.Seed),
-			gossip.WithDeliveryHandler(tr.handler(i)))
+			gossip.WithDeliveryHandler(tr.handler(i))}
+		f := factory
+		if pki != nil {
+			sec, err := pki.security(id, logger)
+			if err != nil {
+				return s, err
+			}
+			f = gossip.NewGossipClientFactory(sec.DialOption())
+			factories = append(factories, f)
+			opts = append(opts, gossip.WithSecurity(sec))
+		}
+		node, err := gossip.New(id, addr, storage, router, logger, f, opts...)
 		if err != nil {
 			return s, fmt.Errorf("creating %s: %w", id, err)
 		}
@@ -165,6 +188,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger)
 		}
 	}
 
+	if pki != nil {
+		fmt.Fprintf(stdout, "gossip-demo: mutual TLS, node certificates spiffe://%s/node/<id> of a CA made for this run (%s, removed at exit)\n", auth.DefaultTrustDomain, pki.dir)
+	}
 	if cfg.Unary {
 		fmt.Fprintf(stdout, "gossip-demo: %d nodes, %s, unary transport, fanout %d, %d messages per node\n", n, desc, cfg.Fanout, m)
 	} else {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -434,5 +435,21 @@ func TestProgress(t *testing.T) {
 	p.clear()
 	if buf.Len() != 0 {
 		t.Errorf("quiet progress printed %q", buf.String())
+	}
+}
+
+// TestRunTLS: the demo with --tls (mutual TLS, a node certificate each)
+// delivers everything, and its temporary CA directory is removed.
+func TestRunTLS(t *testing.T) {
+	cfg := testConfig(topoRing, 8)
+	cfg.TLS = true
+	_, out := runOK(t, cfg)
+	line, _, _ := strings.Cut(out, "\n")
+	if !strings.HasPrefix(line, "gossip-demo: mutual TLS, node certificates spiffe://gossip/node/<id>") {
+		t.Fatalf("first line %q", line)
+	}
+	dir := line[strings.Index(line, "(")+1 : strings.Index(line, ", removed")]
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", dir, err)
 	}
 }

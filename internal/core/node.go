@@ -114,6 +114,9 @@ type Node struct {
 	router Router
 	rnd    *rand.Rand
 
+	sign   func(msg *pb.GossipMessage)                      // SetSigning; nil: messages are not signed
+	verify func(now time.Time, msg *pb.GossipMessage) error // SetSigning; nil: nothing checked
+
 	neighbors map[string]string // id → endpoint
 	peers     map[string]*peerState
 	order     []string // neighbour ids, sorted, for deterministic candidate lists
@@ -218,6 +221,18 @@ func (n *Node) Neighbors() []Target {
 	return out
 }
 
+// SetSigning turns signed messages on (gossip.WithSecurity with signing).
+// sign is called on each message this node originates, once its origin
+// and created time are set, to add the origin's signature; verify checks
+// each fresh copy that has an origin (never a duplicate: a replayed id
+// stays a duplicate) before anything is recorded, and its error rejects
+// the copy (counted in Invalid). Both are pure computations on the message
+// (cryptography only) and are called under the owner's lock. Call it
+// before the first Receive.
+func (n *Node) SetSigning(sign func(msg *pb.GossipMessage), verify func(now time.Time, msg *pb.GossipMessage) error) {
+	n.sign, n.verify = sign, verify
+}
+
 // Receive handles one copy of a message, from a neighbour, a client, or
 // the local application (the seed's PutMessageToClient). It validates,
 // de-duplicates, records and chooses targets; it sends nothing.
@@ -265,6 +280,12 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		}
 		return res, nil
 	}
+	if n.verify != nil && msg.GetOrigin() != "" {
+		if err := n.verify(now, msg); err != nil {
+			n.counters.Invalid++
+			return Result{}, err
+		}
+	}
 	if via == ViaRepair {
 		n.counters.Repaired++
 	}
@@ -289,8 +310,12 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		Hops:            min(msg.GetHops(), math.MaxUint32-1) + 1, // saturate, never wrap to 0
 		CreatedUnixNano: msg.GetCreatedUnixNano(),
 	}
+	fwd.Signature, fwd.OriginCertificate = msg.GetSignature(), msg.GetOriginCertificate() // set by the origin, never changed
 	if fwd.CreatedUnixNano == 0 && origin == n.self {
 		fwd.CreatedUnixNano = now.UnixNano()
+	}
+	if n.sign != nil && origin == n.self && msg.GetOrigin() == "" {
+		n.sign(fwd)
 	}
 	key, seq := keyOf(msg)
 	if seq == 0 || key.Node == "" {

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/auth"
 	"github.com/grpc-gossip/gossip/internal/core"
 )
 
@@ -96,6 +97,42 @@ type Config struct {
 	StreamQueueBytes int
 	MaxQueuedBytes   int
 
+	// Security (package auth; docs/SECURITY.md). Without TLSCert the
+	// node serves and dials plaintext: anyone who can reach it is a full
+	// member (a warning is logged).
+
+	// TLSCert, TLSKey and TLSCA turn on mutual TLS, all three or none: the
+	// node's certificate (URI SAN spiffe://<TrustDomain>/node/<ID>) and
+	// key, and the CA bundle that signs members (and clients unless
+	// ClientCA). The files are re-read for new connections when they
+	// change.
+	TLSCert, TLSKey, TLSCA string
+	// ClientCA is a separate CA bundle for client certificates; needs TLS.
+	ClientCA string
+	// TrustDomain is the SPIFFE trust domain of identities. Default
+	// auth.DefaultTrustDomain ("gossip").
+	TrustDomain string
+	// AuthTokenFile lists the bearer tokens clients may use, one per line;
+	// re-read on change and on SIGHUP. Needs TLS (a token must not travel
+	// in the clear).
+	AuthTokenFile string
+	// Reflection keeps gRPC reflection on with TLS (without TLS it is
+	// always on). Default false.
+	Reflection bool
+	// TLSTransition is the middle step of turning TLS on in a running
+	// cluster (docs/SECURITY.md): with the TLS files, accept plaintext too,
+	// dial TLS with a fallback to plaintext, require no credential.
+	TLSTransition bool
+	// Sign makes the node sign the messages it originates and drop every
+	// message whose origin signature does not check (auth.Config.Sign).
+	// Needs TLS; every node of the cluster must have it.
+	Sign bool
+	// PublishRate limits each client to this many new messages per second
+	// (gossip.PublishLimiter), in bursts of PublishBurst. 0 (the default):
+	// no limit.
+	PublishRate  float64
+	PublishBurst int
+
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
 	ConfigFile string
@@ -114,6 +151,9 @@ const (
 	// messages of at most 20 MiB (gossip.NewGossipClientFactory), and a
 	// forward needs room for its ids and framing.
 	MaxPayloadLimit = 16 << 20
+
+	// DefaultPublishBurst is --publish-burst's default.
+	DefaultPublishBurst = 100
 
 	// EnvPrefix starts the name of every environment variable gossipd
 	// reads: GOSSIPD_ + the flag name in upper case, '-' as '_'.
@@ -140,6 +180,8 @@ func DefaultConfig() Config {
 		StoreBytes:       lib.StoreBytes,
 		StreamQueueBytes: lib.StreamQueueBytes,
 		MaxQueuedBytes:   lib.MaxQueuedBytes,
+		TrustDomain:      auth.DefaultTrustDomain,
+		PublishBurst:     DefaultPublishBurst,
 	}
 }
 
@@ -169,6 +211,7 @@ func (c *Config) Validate() error {
 		{"suspicion-mult", checkPositiveInt(c.SuspicionMult)},
 		{"dead-reap-after", checkPositive(c.DeadReapAfter)},
 		{"fanout-extra", checkPositiveInt(c.FanoutExtra)},
+		{"trust-domain", checkTrustDomain(c.TrustDomain)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -215,6 +258,9 @@ func (c *Config) crossCheck(from sources) error {
 	}
 	if c.AdminListen != "" && sameListener(c.AdminListen, c.Listen) {
 		return fmt.Errorf("invalid --admin-listen %s%s: the same port as --listen %s%s; give the admin server another port, or \"\" to disable it", c.AdminListen, from.of("admin-listen"), c.Listen, from.of("listen"))
+	}
+	if err := c.checkSecurity(from); err != nil {
+		return err
 	}
 	if c.ProbeTimeout >= c.ProbeInterval {
 		// Blame the setting the user gave; both if both or neither.
@@ -301,7 +347,10 @@ type setting struct {
 	def   string // the default as shown in --help
 	usage string
 	list  bool // comma-separated; repeated flags and YAML sequences add up
-	set   func(c *Config, v string) error
+	// noOptDef is the value of the bare flag (--reflection), "" if the
+	// flag needs a value.
+	noOptDef string
+	set      func(c *Config, v string) error
 }
 
 // envName is the environment variable of a setting: GOSSIPD_ADMIN_LISTEN.
@@ -484,6 +533,124 @@ var settings = []setting{
 		func(c *Config) *int { return &c.StreamQueueBytes }),
 	bytesSetting("max-queued-bytes", lib.MaxQueuedBytes, "bytes queued for all streams past which the node is saturated: publishes wait, then fail with RESOURCE_EXHAUSTED",
 		func(c *Config) *int { return &c.MaxQueuedBytes }),
+	fileSetting("tls-cert", "this node's certificate (PEM), with the URI SAN spiffe://<trust-domain>/node/<id>; with --tls-key and --tls-ca it turns on mutual TLS for everything node-to-node and TLS for clients (without them the cluster is open: anyone who can reach --listen is a member); re-read for new connections when it changes, and --id defaults to its node id",
+		func(c *Config) *string { return &c.TLSCert }),
+	fileSetting("tls-key", "the private key of --tls-cert (PEM)", func(c *Config) *string { return &c.TLSKey }),
+	fileSetting("tls-ca", "the CA bundle (PEM) that signs the cluster's node certificates, and client certificates unless --client-ca is given",
+		func(c *Config) *string { return &c.TLSCA }),
+	fileSetting("client-ca", "a separate CA bundle (PEM) for client certificates (spiffe://<trust-domain>/client/<name>); needs --tls-cert",
+		func(c *Config) *string { return &c.ClientCA }),
+	{
+		name: "trust-domain", arg: "name", def: auth.DefaultTrustDomain,
+		usage: "the SPIFFE trust domain of the certificates' URI SANs; certificates of another trust domain are refused",
+		set: func(c *Config, v string) error {
+			if err := checkTrustDomain(v); err != nil {
+				return err
+			}
+			c.TrustDomain = v
+			return nil
+		},
+	},
+	fileSetting("auth-token-file", "bearer tokens clients may send (\"authorization: Bearer <token>\") instead of a client certificate, one per line ('#' comments); re-read when it changes and on SIGHUP; needs --tls-cert",
+		func(c *Config) *string { return &c.AuthTokenFile }),
+	{
+		name: "publish-rate", arg: "per-second", def: "0",
+		usage: "new messages each client may publish per second (Publish, and PutMessageToClient of a message without an origin), counted per client certificate, token, or IP address without TLS; over it, RESOURCE_EXHAUSTED; cluster members relaying are never limited; 0: no limit",
+		set: func(c *Config, v string) error {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+				return errors.New("want a number of messages per second, 0 for no limit")
+			}
+			c.PublishRate = r
+			return nil
+		},
+	},
+	intSetting("publish-burst", DefaultPublishBurst, "with --publish-rate, how many messages a client may publish at once before the rate applies",
+		func(c *Config) *int { return &c.PublishBurst }),
+	{
+		name: "tls-transition", arg: "bool", def: "false", noOptDef: "true",
+		usage: "the middle step of turning TLS on in a running cluster, node by node: with --tls-cert, --tls-key and --tls-ca, also accept plaintext connections, dial TLS and fall back to plaintext for nodes that do not speak it yet, and require no credential (one presented is checked); then restart every node without it (docs/SECURITY.md)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.TLSTransition = b
+			return nil
+		},
+	},
+	{
+		name: "sign", arg: "bool", def: "false", noOptDef: "true",
+		usage: "sign the messages this node originates with its --tls-key (the certificate travels with each message) and drop, before delivering or forwarding, every message whose signature, origin certificate or age (older than the de-duplication window, or more than a minute ahead) does not check, counted in security.messages_*; needs --tls-cert, and every node of the cluster must have it (unsigned messages are dropped)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.Sign = b
+			return nil
+		},
+	},
+	{
+		name: "reflection", arg: "bool", def: "false", noOptDef: "true",
+		usage: "keep gRPC reflection on when TLS is on (without TLS it is always on)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.Reflection = b
+			return nil
+		},
+	},
+}
+
+func fileSetting(name, usage string, field func(*Config) *string) setting {
+	return setting{name: name, arg: "path", def: "none", usage: usage, set: func(c *Config, v string) error {
+		*field(c) = v
+		return nil
+	}}
+}
+
+// checkTrustDomain accepts a SPIFFE trust domain name: lower-case letters,
+// digits, '.', '-' and '_'.
+func checkTrustDomain(v string) error {
+	if v == "" || len(v) > 255 || strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_')
+	}) >= 0 {
+		return fmt.Errorf("%q is not a trust domain: want lower-case letters, digits, '.', '-' and '_' (e.g. gossip or prod.example.com)", v)
+	}
+	return nil
+}
+
+// tlsOn reports whether the TLS settings are given.
+func (c *Config) tlsOn() bool { return c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != "" }
+
+// checkSecurity applies the rules between the security settings.
+func (c *Config) checkSecurity(from sources) error {
+	if c.tlsOn() && (c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == "") {
+		var have, missing []string
+		for _, s := range []struct{ name, v string }{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}, {"tls-ca", c.TLSCA}} {
+			if s.v == "" {
+				missing = append(missing, "--"+s.name)
+			} else {
+				have = append(have, "--"+s.name+from.of(s.name))
+			}
+		}
+		return fmt.Errorf("%s needs %s too: mutual TLS takes the node's certificate, its key and the CA together", strings.Join(have, " and "), strings.Join(missing, " and "))
+	}
+	if c.Sign && !c.tlsOn() {
+		return fmt.Errorf("--sign%s needs --tls-cert, --tls-key and --tls-ca: messages are signed with the node's key and checked against the CA", from.of("sign"))
+	}
+	if c.TLSTransition && !c.tlsOn() {
+		return fmt.Errorf("--tls-transition%s needs --tls-cert, --tls-key and --tls-ca: it turns TLS on while still accepting plaintext", from.of("tls-transition"))
+	}
+	for _, s := range []struct{ name, v string }{{"client-ca", c.ClientCA}, {"auth-token-file", c.AuthTokenFile}} {
+		if s.v != "" && !c.tlsOn() {
+			return fmt.Errorf("--%s %s%s needs TLS (--tls-cert, --tls-key, --tls-ca): without it clients and their tokens would travel in the clear", s.name, s.v, from.of(s.name))
+		}
+	}
+	return nil
 }
 
 func bytesSetting(name string, def int, usage string, field func(*Config) *int) setting {

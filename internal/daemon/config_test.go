@@ -56,6 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
 		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
+		TrustDomain: "gossip", PublishBurst: 100,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -115,6 +116,14 @@ func TestLoadPrecedence(t *testing.T) {
 // TestEverySettingFromEverySource sets each setting alone through its
 // flag, its environment variable and its YAML key.
 func TestEverySettingFromEverySource(t *testing.T) {
+	// tls sets the settings the TLS ones need with them (Load only checks
+	// the combination; the files are read when the daemon starts).
+	tls := func(c *Config) {
+		c.TLSCert, c.TLSKey, c.TLSCA = "/etc/gossip/node.pem", "/etc/gossip/node-key.pem", "/etc/gossip/ca.pem"
+	}
+	tlsArgs := map[string]string{"tls-cert": "/etc/gossip/node.pem", "tls-key": "/etc/gossip/node-key.pem", "tls-ca": "/etc/gossip/ca.pem"}
+	// also: the settings given with one, from the same source.
+	also := map[string]map[string]string{"tls-cert": tlsArgs, "tls-key": tlsArgs, "tls-ca": tlsArgs, "client-ca": tlsArgs, "auth-token-file": tlsArgs, "tls-transition": tlsArgs, "sign": tlsArgs}
 	values := map[string]struct {
 		v    string
 		want func(*Config)
@@ -141,6 +150,17 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"store-bytes":        {"16MiB", func(c *Config) { c.StoreBytes = 16 << 20 }},
 		"stream-queue-bytes": {"512KiB", func(c *Config) { c.StreamQueueBytes = 512 << 10 }},
 		"max-queued-bytes":   {"1048576", func(c *Config) { c.MaxQueuedBytes = 1 << 20 }},
+		"tls-cert":           {"/etc/gossip/node.pem", tls},
+		"tls-key":            {"/etc/gossip/node-key.pem", tls},
+		"tls-ca":             {"/etc/gossip/ca.pem", tls},
+		"client-ca":          {"/etc/gossip/clients.pem", func(c *Config) { tls(c); c.ClientCA = "/etc/gossip/clients.pem" }},
+		"trust-domain":       {"prod.example.com", func(c *Config) { c.TrustDomain = "prod.example.com" }},
+		"auth-token-file":    {"/etc/gossip/tokens", func(c *Config) { tls(c); c.AuthTokenFile = "/etc/gossip/tokens" }},
+		"reflection":         {"true", func(c *Config) { c.Reflection = true }},
+		"publish-rate":       {"50.5", func(c *Config) { c.PublishRate = 50.5 }},
+		"tls-transition":     {"true", func(c *Config) { tls(c); c.TLSTransition = true }},
+		"sign":               {"true", func(c *Config) { tls(c); c.Sign = true }},
+		"publish-burst":      {"7", func(c *Config) { c.PublishBurst = 7 }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))
@@ -157,13 +177,21 @@ func TestEverySettingFromEverySource(t *testing.T) {
 					env  map[string]string
 					yaml string
 				)
-				switch src {
-				case "flag":
-					args = []string{"--" + s.name + "=" + val.v}
-				case "env":
-					env = map[string]string{s.envName(): val.v}
-				case "yaml":
-					yaml = s.yamlKey() + ": " + val.v + "\n"
+				all := map[string]string{s.name: val.v}
+				for k, v := range also[s.name] {
+					all[k] = v
+				}
+				env = map[string]string{}
+				for name, v := range all {
+					ss := setting{name: name}
+					switch src {
+					case "flag":
+						args = append(args, "--"+name+"="+v)
+					case "env":
+						env[ss.envName()] = v
+					case "yaml":
+						yaml += ss.yamlKey() + ": " + v + "\n"
+					}
 				}
 				cfg, path, err := load(t, args, env, yaml)
 				if err != nil {
@@ -646,11 +674,16 @@ func TestHelpDefaultsAreTheConfigDefaults(t *testing.T) {
 		text  string
 		check func() bool
 	}{
-		"config":    {"none", func() bool { return def.ConfigFile == "" }},
-		"id":        {"<host name>-<gRPC port>", func() bool { return def.ID == "" && DefaultID("h", 9001) == "h-9001" }},
-		"advertise": {"the bound --listen address", func() bool { return def.Advertise == "" }},
-		"join":      {"none: the first node", func() bool { return def.Join == nil }},
-		"data-dir":  {"none", func() bool { return def.DataDir == "" }},
+		"config":          {"none", func() bool { return def.ConfigFile == "" }},
+		"id":              {"<host name>-<gRPC port>", func() bool { return def.ID == "" && DefaultID("h", 9001) == "h-9001" }},
+		"advertise":       {"the bound --listen address", func() bool { return def.Advertise == "" }},
+		"join":            {"none: the first node", func() bool { return def.Join == nil }},
+		"data-dir":        {"none", func() bool { return def.DataDir == "" }},
+		"tls-cert":        {"none", func() bool { return def.TLSCert == "" }},
+		"tls-key":         {"none", func() bool { return def.TLSKey == "" }},
+		"tls-ca":          {"none", func() bool { return def.TLSCA == "" }},
+		"client-ca":       {"none", func() bool { return def.ClientCA == "" }},
+		"auth-token-file": {"none", func() bool { return def.AuthTokenFile == "" }},
 	}
 	defaultRE := regexp.MustCompile(`\(default (.*); env ([A-Z_]+)\)$`)
 	seen := map[string]bool{}

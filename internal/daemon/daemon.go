@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/auth"
 
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
@@ -82,6 +83,7 @@ type daemon struct {
 	adminAddr string // bound HTTP address; "" when disabled
 
 	node    *gossip.GossipNode
+	sec     *auth.Security              // nil without TLS
 	factory *gossip.GossipClientFactory // owned: released after the node closes
 	grpc    *grpc.Server
 	health  *health.Server
@@ -145,15 +147,34 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 		d.advertise = d.addr
 	}
 	d.id = cfg.ID
+	if cfg.TLSCert != "" {
+		if d.sec, err = d.loadSecurity(logger); err != nil {
+			return nil, err
+		}
+	}
 	if d.id == "" {
 		host, _ := os.Hostname() // "" on error: DefaultID falls back to "gossipd"
 		d.id = DefaultID(host, lis.Addr().(*net.TCPAddr).Port)
 	}
 	d.logger = logger.With("node", d.id)
 
-	d.factory = gossip.NewGossipClientFactory(grpc.WithConnectParams(reconnectBackoff))
-	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, gossip.WithConfig(cfg.nodeConfig()),
-		gossip.WithMembership(cfg.membershipConfig()))
+	dialOpts := []grpc.DialOption{grpc.WithConnectParams(reconnectBackoff)}
+	nodeOpts := []gossip.Option{gossip.WithConfig(cfg.nodeConfig()), gossip.WithMembership(cfg.membershipConfig())}
+	if d.sec != nil {
+		dialOpts = append(dialOpts, d.sec.DialOption())
+		nodeOpts = append(nodeOpts, gossip.WithSecurity(d.sec))
+	}
+	if cfg.PublishRate > 0 { // after WithSecurity: the limit is per identity
+		nodeOpts = append(nodeOpts, gossip.WithPublishLimit(gossip.NewPublishLimiter(cfg.PublishRate, cfg.PublishBurst)))
+	}
+	if d.sec != nil && d.sec.Transition() {
+		d.logger.Warn("TLS transition: plaintext is still accepted and no credential is required; once every node runs with TLS, restart each without --tls-transition (docs/SECURITY.md)", "listen", d.addr)
+	}
+	if d.sec == nil {
+		d.logger.Warn("TLS is off: the cluster is open — anyone who can reach --listen can join, evict members, read and publish messages; set --tls-cert, --tls-key and --tls-ca (docs/SECURITY.md)", "listen", d.addr)
+	}
+	d.factory = gossip.NewGossipClientFactory(dialOpts...)
+	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, nodeOpts...)
 	if err != nil {
 		d.factory.Release()
 		return nil, fmt.Errorf("--id %q: %w", d.id, err)
@@ -168,7 +189,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	d.node.Register(d.grpc)
 	d.node.SetListenAddr(d.addr)
 	healthpb.RegisterHealthServer(d.grpc, d.health)
-	reflection.Register(d.grpc)
+	if d.sec == nil || d.sec.Reflection() {
+		reflection.Register(d.grpc)
+	}
 
 	// Readiness is settled before serving, so that a first node never
 	// reports not ready once its address is known.
@@ -192,6 +215,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 			d.fail(fmt.Errorf("gRPC server on %s: %w", d.addr, err))
 		}
 	})
+	if d.sec != nil {
+		d.wg.Go(d.reloadOnHUP)
+	}
 	if adminLis != nil {
 		d.admin = &http.Server{
 			Handler:           d.adminHandler(),
@@ -217,7 +243,7 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	if cfg.Unary {
 		attrs = append(attrs, "fanout", cfg.fanoutName())
 	}
-	attrs = append(attrs, "max_payload", cfg.MaxPayload)
+	attrs = append(attrs, "max_payload", cfg.MaxPayload, "security", d.securityName())
 	if cfg.DataDir != "" {
 		attrs = append(attrs, "data_dir", cfg.DataDir)
 	}

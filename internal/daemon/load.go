@@ -115,14 +115,18 @@ func Load(args, env []string, stdout io.Writer) (Config, error) {
 	cmd.SetErr(stdout) // only --help and --version print; errors are returned
 	fs := cmd.Flags()
 	fs.SortFlags = false
-	addFlag := func(name, typ, usage string, list bool) {
+	addFlag := func(name, typ, usage string, list bool) *rawValue {
 		r := &rawValue{typ: typ, list: list}
 		flags[name] = r
 		fs.Var(r, name, usage)
+		return r
 	}
 	addFlag("config", "path", "YAML file of settings (keys: the flag names with '_' for '-'); flags and environment override it (default none; env GOSSIPD_CONFIG)", false)
 	for _, s := range settings {
 		addFlag(s.name, s.arg, fmt.Sprintf("%s (default %s; env %s)", s.usage, s.def, s.envName()), s.list)
+		if s.noOptDef != "" {
+			fs.Lookup(s.name).NoOptDefVal = s.noOptDef
+		}
 	}
 	if args == nil {
 		args = []string{} // cobra reads os.Args for nil

@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -26,15 +25,18 @@ const maxRecvBytes = 64 << 20
 // dial creates the client connection. grpc.NewClient does not connect:
 // the first RPC does, and fails fast (Unavailable) when nothing listens.
 func (g *globals) dial() (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(g.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds, err := g.sec.dialOptions()
+	if err != nil {
+		return nil, failf("%v", err) // a file that cannot be read: the command fails
+	}
+	conn, err := grpc.NewClient(g.addr, append(creds,
 		grpc.WithUserAgent("gossipctl"),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)),
 		// Notice a daemon that vanished under a long subscribe; pings
 		// only while a stream is open, within gossipd's enforcement
 		// policy (at most one per 10s).
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
+	)...)
 	if err != nil {
 		// A target grpc cannot parse: a usage error.
 		return nil, fmt.Errorf("invalid --addr %q: %v", g.addr, err)
@@ -99,6 +101,10 @@ func (g *globals) rpcFailure(ctx context.Context, name string, err error, reache
 	switch code := st.Code(); {
 	case code == codes.DeadlineExceeded && !reached:
 		return failf("cannot reach gossipd at %s: no answer within %v", g.addr, g.timeout)
+	case code == codes.Unavailable && !reached && g.sec.ca != "" && tlsHint(st.Message()) != "":
+		return failf("cannot connect to gossipd at %s over TLS: %s", g.addr, tlsHint(st.Message()))
+	case code == codes.Unavailable && !reached && g.sec.ca == "" && strings.Contains(st.Message(), "server preface"):
+		return failf("cannot reach gossipd at %s: the connection closed before gRPC started (%s): if the node has TLS on, give --tls-ca", g.addr, dialReason(st.Message()))
 	case code == codes.Unavailable && !reached:
 		return failf("cannot reach gossipd at %s: %s", g.addr, dialReason(st.Message()))
 	case code == codes.DeadlineExceeded:

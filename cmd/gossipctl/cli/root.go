@@ -69,6 +69,7 @@ type globals struct {
 	addr    string
 	output  string
 	timeout time.Duration
+	sec     securityFlags // security.go
 
 	getenv func(string) string
 	stdin  io.Reader
@@ -137,6 +138,7 @@ always prints one JSON object per line).`,
 	f.StringVar(&g.addr, "addr", DefaultAddr, "gossipd's gRPC address, host:port; $"+EnvAddr+", when set, replaces the default")
 	f.StringVarP(&g.output, "output", "o", outputTable, "output format: table or json")
 	f.DurationVar(&g.timeout, "timeout", DefaultTimeout, "deadline of each RPC (subscribe: of connecting only)")
+	g.sec.register(f)
 
 	root.AddCommand(
 		newPublishCmd(g),
@@ -145,6 +147,7 @@ always prints one JSON object per line).`,
 		newNeighborsCmd(g),
 		newStatusCmd(g),
 		newHealthCmd(g),
+		newTLSCmd(g),
 	)
 	return root
 }
@@ -168,7 +171,7 @@ func (g *globals) check(cmd *cobra.Command) error {
 	if g.timeout <= 0 {
 		return fmt.Errorf("invalid --timeout %v: must be positive", g.timeout)
 	}
-	return nil
+	return g.sec.check(cmd, g.getenv)
 }
 
 // unknownCommand rejects arguments to the root command, that is an

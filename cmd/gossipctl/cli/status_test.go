@@ -31,8 +31,8 @@ func TestStatusTable(t *testing.T) {
 			got[group+"."+f[0]] = f[len(f)-1]
 		}
 	}
-	if fmt.Sprint(groups) != "[core stream membership]" {
-		t.Errorf("groups %v, want [core stream membership]", groups)
+	if fmt.Sprint(groups) != "[core stream membership security]" {
+		t.Errorf("groups %v, want [core stream membership security]", groups)
 	}
 	for _, c := range (gossip.Stats{}).Counters() {
 		if _, ok := got[c.Name]; !ok {

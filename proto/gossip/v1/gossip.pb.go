@@ -119,11 +119,19 @@ type GossipMessage struct {
 	// numbers never repeat across restarts) and the message's number in that
 	// (node, epoch) sequence, from 1. 0 in seq means "not numbered". Nodes
 	// use it to announce and compare ranges of messages instead of ids.
-	SeqNode       string `protobuf:"bytes,8,opt,name=seq_node,json=seqNode,proto3" json:"seq_node,omitempty"`
-	SeqEpoch      uint64 `protobuf:"varint,9,opt,name=seq_epoch,json=seqEpoch,proto3" json:"seq_epoch,omitempty"`
-	Seq           uint64 `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SeqNode  string `protobuf:"bytes,8,opt,name=seq_node,json=seqNode,proto3" json:"seq_node,omitempty"`
+	SeqEpoch uint64 `protobuf:"varint,9,opt,name=seq_epoch,json=seqEpoch,proto3" json:"seq_epoch,omitempty"`
+	Seq      uint64 `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Signed messages (gossipd --sign; docs/SECURITY.md). The origin's
+	// signature over the message's id, origin, created_unix_nano and payload
+	// (auth.SignedContent), made with the key of its node certificate, and
+	// that certificate (DER), so that any node can check it against the
+	// cluster CA without knowing the origin. Set by the origin, never changed
+	// afterwards; empty when the origin does not sign.
+	Signature         []byte `protobuf:"bytes,100,opt,name=signature,proto3" json:"signature,omitempty"`
+	OriginCertificate []byte `protobuf:"bytes,101,opt,name=origin_certificate,json=originCertificate,proto3" json:"origin_certificate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GossipMessage) Reset() {
@@ -224,6 +232,20 @@ func (x *GossipMessage) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *GossipMessage) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *GossipMessage) GetOriginCertificate() []byte {
+	if x != nil {
+		return x.OriginCertificate
+	}
+	return nil
 }
 
 // GossipAck acknowledges receipt of one GossipMessage.
@@ -2518,7 +2540,7 @@ var File_gossip_v1_gossip_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\n" +
-	"\x16gossip/v1/gossip.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n" +
+	"\x16gossip/v1/gossip.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
 	"\rGossipMessage\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1b\n" +
 	"\tfrom_hash\x18\x02 \x01(\tR\bfromHash\x12\x18\n" +
@@ -2530,7 +2552,9 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\bseq_node\x18\b \x01(\tR\aseqNode\x12\x1b\n" +
 	"\tseq_epoch\x18\t \x01(\x04R\bseqEpoch\x12\x10\n" +
 	"\x03seq\x18\n" +
-	" \x01(\x04R\x03seq\"Q\n" +
+	" \x01(\x04R\x03seq\x12\x1c\n" +
+	"\tsignature\x18d \x01(\fR\tsignature\x12-\n" +
+	"\x12origin_certificate\x18e \x01(\fR\x11originCertificate\"Q\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1c\n" +
