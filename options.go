@@ -13,6 +13,7 @@ type nodeOptions struct {
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
 	mship      membershipOptions // membership_config.go
+	persist    persistOptions    // persist.go
 }
 
 type optionFunc func(*nodeOptions)
