@@ -152,10 +152,17 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	d.logger = logger.With("node", d.id)
 
 	d.factory = gossip.NewGossipClientFactory(grpc.WithConnectParams(reconnectBackoff))
-	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, gossip.WithConfig(cfg.nodeConfig()),
-		gossip.WithMembership(cfg.membershipConfig()))
+	opts := []gossip.Option{gossip.WithConfig(cfg.nodeConfig()), gossip.WithMembership(cfg.membershipConfig()),
+		gossip.WithCatchUp(cfg.CatchUp), gossip.WithStateFailure(func(err error) { d.fail(err) })}
+	if cfg.DataDir != "" {
+		opts = append(opts, gossip.WithDataDir(cfg.DataDir, cfg.Sync))
+	}
+	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, opts...)
 	if err != nil {
 		d.factory.Release()
+		if isStateError(err) {
+			return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+		}
 		return nil, fmt.Errorf("--id %q: %w", d.id, err)
 	}
 
@@ -219,7 +226,11 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	}
 	attrs = append(attrs, "max_payload", cfg.MaxPayload)
 	if cfg.DataDir != "" {
-		attrs = append(attrs, "data_dir", cfg.DataDir)
+		attrs = append(attrs, "data_dir", cfg.DataDir, "state", d.node.StatePath(), "sync", cfg.Sync.String(),
+			"incarnation", d.node.Incarnation(), "restored", d.node.Restored())
+	}
+	if first, head := d.node.LogBounds(); head > 0 {
+		attrs = append(attrs, "log_first", first, "log_head", head)
 	}
 	if cfg.ConfigFile != "" {
 		attrs = append(attrs, "config", cfg.ConfigFile)
