@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -375,4 +376,72 @@ func TestSubscribeOverGRPC(t *testing.T) {
 	if status.Code(err) != codes.OutOfRange || !strings.Contains(err.Error(), fmt.Sprintf("earliest available is %d", first)) {
 		t.Fatalf("from_offset 1 after retention: %v", err)
 	}
+}
+
+// A full disk at run time: the publish waiting for the commit fails with
+// ErrStateFailed (Unavailable), WithStateFailure is told (ErrDiskFull),
+// and the node refuses to log anything more.
+func TestStateFailure(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		failed := make(chan error, 1)
+		n, rec := lonelyNode(t, dir, Config{}, WithStateFailure(func(err error) { failed <- err }))
+		defer n.Close()
+		publishN(t, n, "ok", 3)
+		n.dlog.FailCommits(syscall.ENOSPC)
+		_, _, err := n.Publish(context.Background(), "lost", []byte("x"))
+		if !errors.Is(err, ErrStateFailed) || !errors.Is(err, ErrDiskFull) || statusCode(err) != codes.Unavailable {
+			t.Fatalf("publish on a full disk: %v", err)
+		}
+		select {
+		case err := <-failed:
+			if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("WithStateFailure got %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("WithStateFailure not called")
+		}
+		if _, _, err := n.Publish(context.Background(), "after", []byte("x")); !errors.Is(err, ErrStateFailed) {
+			t.Errorf("publish after the failure: %v", err)
+		}
+		synctest.Wait()
+		if rec.len() != 3 {
+			t.Errorf("delivered %d, want the 3 committed", rec.len())
+		}
+	})
+}
+
+// A brand-new node delivers what its peers hold from the catch-up window
+// before it started, and nothing older.
+func TestNewNodeCatchUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newDClusterWith(t, 2, Config{}, DefaultLANMembershipConfig(), 9, func(i int) []Option {
+			if i == 2 {
+				return []Option{WithCatchUp(3 * time.Minute)}
+			}
+			return []Option{WithCatchUp(0)}
+		})
+		defer c.close()
+		old := ids("old", 5)
+		for _, id := range old {
+			c.publish(0, id, []byte(id))
+		}
+		time.Sleep(5 * time.Minute)
+		recent := ids("recent", 5)
+		for _, id := range recent {
+			c.publish(1, id, []byte(id))
+		}
+		time.Sleep(time.Minute)
+		c.grow(2, 9)
+		c.awaitDelivered(time.Minute, []int{2}, recent)
+		time.Sleep(10 * time.Second)
+		for _, id := range old {
+			if c.recs[2].has(id) != 0 {
+				t.Errorf("new node delivered %s, published 6 min before it started (catch-up 3 min)", id)
+			}
+		}
+		if st := c.node(2).Stats(); st.Historic != uint64(len(old)) {
+			t.Errorf("historic %d, want %d", st.Historic, len(old))
+		}
+	})
 }

@@ -385,7 +385,11 @@ func (l *Log) commitLoop() {
 func (l *Log) commit(batch []Record) (first uint64, bytes int64, err error) {
 	l.mu.Lock()
 	first, bytes = l.first, l.bytes
+	fault := l.fault
 	l.mu.Unlock()
+	if fault != nil {
+		return 0, 0, &os.PathError{Op: "write", Path: l.path, Err: fault}
+	}
 	now, last := batch[len(batch)-1].At, uint64(0)
 	for _, r := range batch {
 		if !r.handled {

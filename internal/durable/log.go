@@ -141,6 +141,15 @@ type Log struct {
 
 	done     chan struct{} // the committer ended
 	lastSync time.Time
+	fault    error // FailCommits; guarded by mu
+}
+
+// FailCommits makes the next commit fail with err (wrapped as a write
+// error would be), as a full disk does: for tests of what happens then.
+func (l *Log) FailCommits(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fault = err
 }
 
 // Open opens the log: in memory without opts.Dir, else dir/gossip.db
