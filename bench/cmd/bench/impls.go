@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/grpc-gossip/gossip/bench/internal/harness"
+	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipdurable"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipstream"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipsub"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipunary"
@@ -16,6 +17,7 @@ var impls = []struct {
 }{
 	{gossipunary.Name, gossipunary.New},
 	{gossipstream.Name, gossipstream.New},
+	{gossipdurable.Name, gossipdurable.New},
 	{"memberlist", memberlist.New},
 	{"gossipsub", func() harness.Impl { return gossipsub.New() }},
 }

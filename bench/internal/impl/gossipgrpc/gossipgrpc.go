@@ -51,6 +51,8 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -99,11 +101,22 @@ type Impl struct {
 	published atomic.Uint64 // Publish calls that succeeded
 	wireMu    sync.Mutex
 	wireMsgs  uint64 // the last msgs Wire returned (Stream), so it never goes down
+
+	// durable, when set, gives every node a data dir (WithDataDir) under
+	// dataRoot, a temporary directory removed by Close.
+	durable  *gossip.SyncPolicy
+	dataRoot string
 }
 
 // New returns an Impl called name that uses transport t; Start launches
 // its nodes.
 func New(name string, t Transport) *Impl { return &Impl{name: name, transport: t} }
+
+// NewDurable is New with every node's state and delivery log on disk
+// (gossip.WithDataDir in a temporary directory) under the sync policy.
+func NewDurable(name string, t Transport, sync gossip.SyncPolicy) *Impl {
+	return &Impl{name: name, transport: t, durable: &sync}
+}
 
 // Name implements harness.Impl.
 func (m *Impl) Name() string { return m.name }
@@ -154,15 +167,31 @@ func (m *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver har
 		if c.Seed != 0 {
 			c.Seed += uint64(i) // distinct per node, reproducible
 		}
-		n, err := gossip.New(fmt.Sprintf("node-%02d", i+1), "127.0.0.1:0", nil, nil, nil, f,
-			gossip.WithConfig(c),
+		nopts := []gossip.Option{gossip.WithConfig(c),
 			gossip.WithDeliveryHandler(func(d gossip.Delivery) {
 				if m.hook != nil {
 					m.hook(i, d)
 				}
 				deliver(i, []byte(d.Payload))
 			}),
-		)
+		}
+		if m.durable != nil {
+			if m.dataRoot == "" {
+				dir, err := os.MkdirTemp("", "gossip-bench-")
+				if err != nil {
+					f.Release()
+					return err
+				}
+				m.dataRoot = dir
+			}
+			dir := filepath.Join(m.dataRoot, fmt.Sprintf("node-%02d", i+1))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				f.Release()
+				return err
+			}
+			nopts = append(nopts, gossip.WithDataDir(dir, *m.durable))
+		}
+		n, err := gossip.New(fmt.Sprintf("node-%02d", i+1), "127.0.0.1:0", nil, nil, nil, f, nopts...)
 		if err != nil {
 			f.Release()
 			return err
@@ -298,6 +327,11 @@ func (m *Impl) describeRun(cfg harness.ClusterConfig) []string {
 	} else {
 		out = append(out, "transport: seed unary PutMessageToClient (Config.DisableStreaming), one gRPC connection per (sender, neighbour), plaintext (no TLS)")
 	}
+	if m.durable != nil {
+		out = append(out, fmt.Sprintf("persistence: every node keeps its state and delivery log in gossip.db (bbolt) in its own data dir under %s (WithDataDir), --sync %v; a publish is acknowledged once committed there", os.TempDir(), *m.durable))
+	} else {
+		out = append(out, "persistence: none (the delivery log in memory)")
+	}
 	out = append(out,
 		fmt.Sprintf("other Config at defaults: AckTimeout %v, MaxAttempts %d, RetryBackoff %v, DeliveryBuffer %d, MaxInflightSends %d, MaxPayloadBytes %d",
 			c.AckTimeout, c.MaxAttempts, c.RetryBackoff, c.DeliveryBuffer, c.MaxInflightSends, c.MaxPayloadBytes),
@@ -375,6 +409,9 @@ func (m *Impl) Close() error {
 	wg.Wait()
 	for _, f := range factories {
 		errs = append(errs, f.Release())
+	}
+	if m.dataRoot != "" {
+		errs = append(errs, os.RemoveAll(m.dataRoot))
 	}
 	return errors.Join(errs...)
 }
