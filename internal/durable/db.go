@@ -96,7 +96,7 @@ func (l *Log) openDB() (rec *Recovered, err error) {
 		// cut to nothing is not silently reset.
 		return nil, l.stateErr(ErrCorruptDB, fmt.Errorf("file is %d bytes, too short for a database", fi.Size()), hintCorrupt)
 	}
-	db, err := bolt.Open(l.path, 0o600, &bolt.Options{Timeout: l.opts.OpenTimeout, NoSync: l.opts.Sync.Mode != SyncAlways})
+	db, err := bolt.Open(l.path, 0o600, &bolt.Options{Timeout: l.opts.OpenTimeout, NoSync: l.opts.Sync.Mode != SyncAlways, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolt.ErrTimeout):
