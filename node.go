@@ -83,6 +83,8 @@ type GossipNode struct {
 	incarnation    uint64
 	restored       bool
 	onStateFailure func(error)
+	priorMembers   []string // the previous life's members (SavedMembers)
+	savedMembers   []string // what saveMembers wrote last; decayLoop only
 
 	subsMu     sync.Mutex
 	subs       map[*Subscription]struct{} // nil once closed
@@ -532,6 +534,7 @@ func (n *GossipNode) decayLoop() {
 			n.mu.Lock()
 			n.core.Tick(now)
 			n.mu.Unlock()
+			n.saveMembers()
 		case <-n.ctx.Done():
 			return
 		}

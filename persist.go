@@ -3,6 +3,8 @@ package gossip
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -117,6 +119,7 @@ func (n *GossipNode) openLog(p persistOptions) error {
 		h.Horizon = now.Add(-*p.catchUp)
 	}
 	n.restored = rec.Existing
+	n.priorMembers = rec.Members
 	_, n.dispatched = l.Bounds()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -246,3 +249,34 @@ func (n *GossipNode) LogBounds() (first, head uint64) { return n.dlog.Bounds() }
 
 // StatePath is the node's state file ("" without WithDataDir).
 func (n *GossipNode) StatePath() string { return n.dlog.Path() }
+
+// SavedMembers are the addresses of the other members the node's
+// previous life knew last (with WithDataDir; nil otherwise): seeds to
+// rejoin with when none are given. The daemon uses them.
+func (n *GossipNode) SavedMembers() []string { return slices.Clone(n.priorMembers) }
+
+// saveMembers records the addresses of the live other members when they
+// changed (with a data dir), for the next life. A node left alone keeps
+// the last list it had: those are the members to look for after a
+// restart. It runs on the decay ticker.
+func (n *GossipNode) saveMembers() {
+	if !n.dlog.Durable() {
+		return
+	}
+	var addrs []string
+	for _, m := range n.Members() {
+		if !m.Self && m.Address != "" && (m.State == MemberAlive || m.State == MemberSuspect) {
+			addrs = append(addrs, m.Address)
+		}
+	}
+	sort.Strings(addrs)
+	if len(addrs) == 0 || slices.Equal(addrs, n.savedMembers) {
+		return
+	}
+	if err := n.dlog.SaveMembers(addrs); err != nil {
+		n.logger.Warn("could not save the member list", "err", err)
+		return
+	}
+	n.savedMembers = addrs
+	n.logger.Debug("member list saved", "members", len(addrs))
+}

@@ -383,7 +383,7 @@ var settings = []setting{
 	},
 	{
 		name: "data-dir", arg: "path", def: "none",
-		usage: "directory for the daemon's state, created with mode 0700 if missing: a lock file (gossipd.lock, with the pid) that stops two daemons from using the same directory, and gossip.db (bbolt: the node's id and incarnation, what it delivered, its delivery log), so that a node restarted with the same --id delivers nothing twice, fetches what it missed while down and keeps its log offsets; without it the log is in memory and a restart is a new node",
+		usage: "directory for the daemon's state, created with mode 0700 if missing: a lock file (gossipd.lock, with the pid) that stops two daemons from using the same directory, and gossip.db (bbolt: the node's id and incarnation, what it delivered, its delivery log), so that a node restarted with the same --id delivers nothing twice, fetches what it missed while down, keeps its log offsets and, without --join, rejoins the members it knew last; without it the log is in memory and a restart is a new node",
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil },
 	},
 	{

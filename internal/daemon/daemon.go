@@ -185,6 +185,18 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 			seeds = append(seeds, s)
 		}
 	}
+	if len(seeds) == 0 && d.node.Restored() {
+		// Restarted without --join: rejoin the members of the previous
+		// life (saved in --data-dir).
+		for _, s := range d.node.SavedMembers() {
+			if s != d.advertise {
+				seeds = append(seeds, s)
+			}
+		}
+		if len(seeds) > 0 {
+			d.logger.Info("rejoining the members of the previous life", "seeds", strings.Join(seeds, ","))
+		}
+	}
 	if len(seeds) == 0 {
 		d.node.MarkReady()
 		d.setServing()

@@ -3,12 +3,14 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
 // Bad state under --data-dir: each kind has its own exit status and a
@@ -62,4 +64,32 @@ func TestBadStateExitCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node restarted on its data dir without --join rejoins the members its
+// previous life knew.
+func TestRestartRejoinsSavedMembers(t *testing.T) {
+	a := runDaemon(t, testConfig("node-a"))
+	cfg := testConfig("node-b", a.addr)
+	cfg.DataDir = t.TempDir()
+	cfg.AdminListen = ""
+	b := runDaemon(t, cfg)
+	testutil.WaitFor(t, waitTimeout, "b saved its members", func() error { return loggedAtLeast(b.log, "member list saved", 1) })
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Join = nil
+	cfg.Listen = b.addr // its old address: a keeps it as a member
+	b2 := runDaemon(t, cfg)
+	testutil.WaitFor(t, waitTimeout, "b rejoined", func() error {
+		if err := loggedAtLeast(b2.log, "rejoining the members of the previous life", 1); err != nil {
+			return err
+		}
+		for _, r := range b2.log.find("ready") {
+			if r.attrs["how"] == "joined" {
+				return nil
+			}
+		}
+		return errors.New("not joined")
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -74,6 +75,20 @@ type Recovered struct {
 	// offset order (to restore the de-duplication cache and the repair
 	// store).
 	Records []Record
+	// Members are the other members' addresses the previous life saved
+	// last (SaveMembers), to rejoin without seeds.
+	Members []string
+}
+
+// SaveMembers records the other members' addresses for the next life
+// (Recovered.Members), in a transaction of its own. In memory it does
+// nothing.
+func (l *Log) SaveMembers(addrs []string) error {
+	if l.db == nil {
+		return nil
+	}
+	v := []byte(strings.Join(addrs, "\n"))
+	return l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyMembers, v) })
 }
 
 var (
@@ -87,6 +102,7 @@ var (
 	keyEpoch       = []byte("epoch")
 	keyLastAt      = []byte("last_at")
 	keyLastOffset  = []byte("last_offset")
+	keyMembers     = []byte("members")
 )
 
 func (l *Log) openDB() (rec *Recovered, err error) {
@@ -246,6 +262,9 @@ func (l *Log) loadDB(tx *bolt.Tx, meta *bolt.Bucket, now time.Time, rec *Recover
 		return corrupt(errors.New("log or delivered bucket missing"))
 	}
 	rec.Existing = true
+	if v := meta.Get(keyMembers); len(v) > 0 {
+		rec.Members = strings.Split(string(v), "\n")
+	}
 	rec.Incarnation = inc + 1
 	rec.Epoch = max(epoch+1, uint64(now.UnixNano())|1)
 	if lastAt > 0 {

@@ -63,6 +63,9 @@ func TestReopenKeepsState(t *testing.T) {
 	appendN(t, l, "x", 5, 1, 2, 3, 7)
 	l.MarkHandled(Key{"x", 5}, 9)
 	appendN(t, l, "y", 1, 1)
+	if err := l.SaveMembers([]string{"10.0.0.1:9001", "10.0.0.2:9001"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +76,9 @@ func TestReopenKeepsState(t *testing.T) {
 	defer l.Close()
 	if !rec.Existing || rec.Incarnation != 2 || rec.Epoch <= epoch1 || rec.LastAt.IsZero() {
 		t.Fatalf("reopened: %+v", rec)
+	}
+	if !slices.Equal(rec.Members, []string{"10.0.0.1:9001", "10.0.0.2:9001"}) {
+		t.Errorf("members %v", rec.Members)
 	}
 	want := Spans{{1, 3}, {7, 7}, {9, 9}}
 	if got := rec.Delivered[Key{"x", 5}].Spans; !slices.Equal(got, want) {

@@ -18,6 +18,7 @@ var impls = []struct {
 	{gossipunary.Name, gossipunary.New},
 	{gossipstream.Name, gossipstream.New},
 	{gossipdurable.Name, gossipdurable.New},
+	{gossipdurable.NameNoSync, gossipdurable.NewNoSync},
 	{"memberlist", memberlist.New},
 	{"gossipsub", func() harness.Impl { return gossipsub.New() }},
 }

@@ -12,8 +12,19 @@ import (
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipgrpc"
 )
 
-// Name is the Impl's name.
-const Name = "gossip-durable"
+// Name is the Impl's name; NameNoSync the one with --sync never (commits
+// written to the file but never fsynced: what a process crash does not
+// lose, without the cost of the disk flush).
+const (
+	Name       = "gossip-durable"
+	NameNoSync = "gossip-durable-nosync"
+)
 
 // New returns the gossip-durable Impl; Start launches its nodes.
 func New() harness.Impl { return gossipgrpc.NewDurable(Name, gossipgrpc.Stream, gossip.SyncAlways) }
+
+// NewNoSync returns the gossip-durable-nosync Impl.
+func NewNoSync() harness.Impl {
+	never, _ := gossip.ParseSyncPolicy("never")
+	return gossipgrpc.NewDurable(NameNoSync, gossipgrpc.Stream, never)
+}
