@@ -114,6 +114,15 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for in-flight RPCs to
 	// the gRPC server before cutting them. Default 5 s.
 	ShutdownTimeout time.Duration
+	// LogRetention bounds how long the delivery log keeps a message
+	// (counted from when it was logged): subscriptions can start that far
+	// back (SubscribeFrom). Default LongTTL.
+	LogRetention time.Duration
+	// LogRetentionBytes bounds the delivery log's size (payload, ids and
+	// a fixed 64 bytes per message); past it the oldest messages go first.
+	// Default 64 MiB.
+	LogRetentionBytes int
+
 	// Seed seeds the node's random choices (targets, jitter). 0 picks a
 	// random seed.
 	Seed uint64
@@ -126,12 +135,13 @@ const FanoutAll = core.FanoutAll
 
 // Defaults of the runtime fields of Config.
 const (
-	DefaultDecayInterval    = time.Second
-	DefaultDeliveryBuffer   = 1024
-	DefaultMaxInflightSends = 4096
-	DefaultShutdownTimeout  = 5 * time.Second
-	DefaultStreamQueueBytes = 8 << 20
-	DefaultMaxQueuedBytes   = 64 << 20
+	DefaultDecayInterval     = time.Second
+	DefaultDeliveryBuffer    = 1024
+	DefaultMaxInflightSends  = 4096
+	DefaultShutdownTimeout   = 5 * time.Second
+	DefaultStreamQueueBytes  = 8 << 20
+	DefaultMaxQueuedBytes    = 64 << 20
+	DefaultLogRetentionBytes = 64 << 20
 )
 
 // DefaultConfig returns a Config with every field at its default.
@@ -156,6 +166,11 @@ func (c *Config) Validate() error {
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setInt(&c.StreamQueueBytes, DefaultStreamQueueBytes)
 	setInt(&c.MaxQueuedBytes, DefaultMaxQueuedBytes)
+	setDur(&c.LogRetention, c.LongTTL)
+	setInt(&c.LogRetentionBytes, DefaultLogRetentionBytes)
+	if c.LogRetention < 0 || c.LogRetentionBytes < 0 {
+		return fmt.Errorf("gossip: invalid config: LogRetention and LogRetentionBytes must be positive")
+	}
 	if c.DecayInterval < 0 || c.ShutdownTimeout < 0 || c.DeliveryBuffer < 0 || c.MaxInflightSends < 0 ||
 		c.StreamQueueBytes < 0 || c.MaxQueuedBytes < 0 {
 		return fmt.Errorf("gossip: invalid config: DecayInterval, ShutdownTimeout, DeliveryBuffer, MaxInflightSends, StreamQueueBytes and MaxQueuedBytes must be positive")

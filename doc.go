@@ -19,6 +19,12 @@
 // GossipClientFactory) by default, and the in-memory one of package memnet
 // for tests and simulations.
 //
+// Every delivered message gets an offset in the node's delivery log
+// (Delivery.Offset); SubscribeFrom replays the log from an offset, a time
+// or the earliest retained message, then continues live. WithDataDir
+// keeps the node's state and log on disk, so that a node restarted on it
+// delivers nothing twice and fetches what it missed (docs/DESIGN.md §13).
+//
 // See docs/DESIGN.md for the protocol, the state of a message on a node,
 // the TTL rules and what is and is not guaranteed.
 package gossip

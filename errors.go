@@ -64,6 +64,10 @@ func statusCode(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, ErrAlreadySeen):
 		return codes.AlreadyExists
+	case errors.Is(err, ErrOutOfRange):
+		return codes.OutOfRange
+	case errors.Is(err, ErrStateFailed):
+		return codes.Unavailable
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrBusy), errors.Is(err, ErrNotJoined), errors.Is(err, ErrNotReady):
 		return codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):

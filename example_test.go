@@ -44,3 +44,26 @@ func Example() {
 	// ack from node1
 	// node2 delivered 123 from node1: "hello" after 1 hop(s)
 }
+
+// A subscriber that remembers the last offset it processed resumes from
+// the next one: the log replays what it missed, then it continues live.
+func ExampleGossipNode_SubscribeFrom() {
+	node := gossip.NewGossipNode("node1", "", nil, nil, nil, nil)
+	defer node.Close()
+	for _, p := range []string{"one", "two", "three"} {
+		node.Publish(context.Background(), "", []byte(p))
+	}
+	lastProcessed := uint64(1) // e.g. read back from a file
+	sub, err := node.SubscribeFrom(0, gossip.FromOffset(lastProcessed+1))
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+	for range 2 {
+		d := <-sub.C()
+		fmt.Println(d.Offset, d.Payload)
+	}
+	// Output:
+	// 2 two
+	// 3 three
+}

@@ -2,10 +2,12 @@ package gossip
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,6 +18,11 @@ import (
 
 // Version is reported by Status.
 var Version = "0.1.0-dev"
+
+// NextOffsetHeader is the response header Subscribe sends as soon as the
+// subscription is registered: the offset the next message delivered will
+// have (the liveness signal; see the proto).
+const NextOffsetHeader = "gossip-next-offset"
 
 // nodeService serves the client API (NodeService) of a node.
 type nodeService struct {
@@ -35,15 +42,36 @@ func (s nodeService) Publish(ctx context.Context, req *pb.PublishRequest) (*pb.P
 // closes (then: Unavailable). A client that disconnects mid-stream just
 // ends its subscription.
 func (s nodeService) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStreamingServer[pb.SubscribeResponse]) error {
-	sub, err := s.n.Subscribe(int(req.GetBuffer()))
+	from := FromNow()
+	switch st := req.GetStart().(type) {
+	case *pb.SubscribeRequest_FromOffset:
+		from = FromOffset(st.FromOffset)
+	case *pb.SubscribeRequest_FromTime:
+		if err := st.FromTime.CheckValid(); err != nil {
+			return status.Errorf(codes.InvalidArgument, "from_time: %v", err)
+		}
+		from = FromTime(st.FromTime.AsTime())
+	case *pb.SubscribeRequest_FromEarliest:
+		if st.FromEarliest {
+			from = FromEarliest()
+		}
+	}
+	sub, next, err := s.n.subscribeAt(int(req.GetBuffer()), from)
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
+	// The liveness signal: registered, every later delivery reaches it.
+	if err := stream.SendHeader(metadata.Pairs(NextOffsetHeader, strconv.FormatUint(next, 10))); err != nil {
+		return err
+	}
 	for {
 		select {
 		case d, ok := <-sub.C():
 			if !ok {
+				if err := sub.Err(); err != nil {
+					return asRPCError(err)
+				}
 				return status.Error(codes.Unavailable, "node is shutting down")
 			}
 			if err := stream.Send(deliveryToProto(d)); err != nil {
@@ -94,6 +122,7 @@ func deliveryToProto(d Delivery) *pb.SubscribeResponse {
 	return &pb.SubscribeResponse{
 		Id: d.Hash, Origin: d.Origin, Payload: []byte(d.Payload), Hops: d.Hops, From: d.From,
 		ReceivedAt: timestamp(d.ReceivedAt), CreatedAt: timestamp(d.CreatedAt), Missed: d.Missed,
+		Offset: d.Offset,
 	}
 }
 

@@ -46,6 +46,7 @@ type dcluster struct {
 	mcfg MembershipConfig
 
 	tweak []func(i int, c *Config) // per-node changes to cfg
+	opts  func(i int) []Option     // per-node options (nil: none)
 
 	mu    sync.Mutex
 	nodes []*GossipNode // by index; nil while down
@@ -136,7 +137,14 @@ func did(i int) string { return fmt.Sprintf("n%03d", i) }
 // node i's Config. Call it inside a synctest bubble.
 func newDCluster(t *testing.T, n int, cfg Config, mcfg MembershipConfig, seed uint64, tweak ...func(i int, c *Config)) *dcluster {
 	t.Helper()
-	c := &dcluster{t: t, net: memnet.New(seed), cfg: cfg, mcfg: mcfg, tweak: tweak,
+	return newDClusterWith(t, n, cfg, mcfg, seed, nil, tweak...)
+}
+
+// newDClusterWith is newDCluster with per-node options (opts(i) for node
+// i, at every start).
+func newDClusterWith(t *testing.T, n int, cfg Config, mcfg MembershipConfig, seed uint64, opts func(i int) []Option, tweak ...func(i int, c *Config)) *dcluster {
+	t.Helper()
+	c := &dcluster{t: t, net: memnet.New(seed), cfg: cfg, mcfg: mcfg, tweak: tweak, opts: opts,
 		nodes: make([]*GossipNode, n), addrs: make([]string, n), life: make([]int, n),
 		recs: make([]*drecorder, n), pubs: map[string]pubInfo{}}
 	c.seen = make([]*drecorder, n)
@@ -163,10 +171,13 @@ func (c *dcluster) start(i int, seed uint64) {
 		f(i, &cfg)
 	}
 	cfg.Seed = seed*1000 + uint64(i)*7 + uint64(c.life[i]) + 1
-	n, err := New(did(i), addr, nil, nil, nil, nil,
-		WithConfig(cfg), WithMembership(c.mcfg), WithMemberEventHandler(c.events.handle),
+	opts := []Option{WithConfig(cfg), WithMembership(c.mcfg), WithMemberEventHandler(c.events.handle),
 		WithTransport(c.net.Transport(addr)),
-		WithDeliveryHandler(func(d Delivery) { rec.handle(d); seen.handle(d) }))
+		WithDeliveryHandler(func(d Delivery) { rec.handle(d); seen.handle(d) })}
+	if c.opts != nil {
+		opts = append(opts, c.opts(i)...)
+	}
+	n, err := New(did(i), addr, nil, nil, nil, nil, opts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpc-gossip/gossip/auth"
 	"github.com/grpc-gossip/gossip/internal/core"
+	"github.com/grpc-gossip/gossip/internal/durable"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
@@ -32,6 +33,9 @@ type Delivery struct {
 	// Missed is, on a Subscription, the number of messages it missed
 	// (buffer full) since the previous one it received; 0 otherwise.
 	Missed uint64
+	// Offset is the message's place in this node's delivery log: 1, 2,
+	// 3, … dense and monotonic, kept across restarts with WithDataDir.
+	Offset uint64
 }
 
 // DeliveryHandler receives delivered messages; see WithDeliveryHandler.
@@ -71,12 +75,24 @@ type GossipNode struct {
 	wg     sync.WaitGroup // forwards, ticker, server, in-flight PutMessageToClient calls
 	sem    chan struct{}  // one slot per in-flight forward
 
-	deliveries  chan Delivery // accepted messages, in order, for the handler and subscriptions
-	deliverDone chan struct{}
+	deliveries   chan pendingDelivery // accepted messages, in order, for the log (then the handler and subscriptions)
+	deliverDone  chan struct{}
+	dispatchQ    chan []durable.Record // committed batches, for the handler and subscriptions
+	dispatchDone chan struct{}
 
-	subsMu    sync.Mutex
-	subs      map[*Subscription]struct{} // nil once closed
-	subMissed atomic.Uint64
+	// The delivery log (persist.go); committed hands its batches to the
+	// handler and the subscriptions.
+	dlog           *durable.Log
+	incarnation    uint64
+	restored       bool
+	onStateFailure func(error)
+	priorMembers   []string // the previous life's members (SavedMembers)
+	savedMembers   []string // what saveMembers wrote last; decayLoop only
+
+	subsMu     sync.Mutex
+	subs       map[*Subscription]struct{} // nil once closed
+	dispatched uint64                     // the last offset handed to the live subscriptions
+	subMissed  atomic.Uint64
 
 	ready atomic.Bool // joined a cluster, or marked ready as its first node
 
@@ -212,9 +228,19 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		cancel()
 		return nil, err
 	}
-	n.deliveries = make(chan Delivery, cfg.DeliveryBuffer)
+	n.dispatchQ, n.dispatchDone = make(chan []durable.Record), make(chan struct{})
+	if err := n.openLog(o.persist); err != nil {
+		storage.detach(n)
+		cancel()
+		return nil, err
+	}
+	// The delivery loop holds one message past the channel (blocked on the
+	// dispatcher while the handler runs): DeliveryBuffer in all, as when
+	// the loop ran the handler itself.
+	n.deliveries = make(chan pendingDelivery, cfg.DeliveryBuffer-1)
 	n.deliverDone = make(chan struct{})
 	go n.deliveryLoop()
+	go n.dispatchLoop()
 	n.wg.Add(1)
 	go n.decayLoop()
 	if n.streaming {
@@ -359,7 +385,20 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	if !res.Fresh {
 		return res.Ack, nil
 	}
-	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), now); err != nil {
+	if res.Historic {
+		n.markHistoric(res.Forward)
+		n.dispatch(res.Out)
+		n.forward(ctx, res.Targets, res.Forward)
+		return res.Ack, nil
+	}
+	// A message published here is acknowledged once it is in the log
+	// (with a data dir: on disk as the sync policy says), so that a
+	// subscription from its offset finds it: see docs/DESIGN.md §13.
+	var committed chan error
+	if msg.GetOrigin() == "" {
+		committed = make(chan error, 1)
+	}
+	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), now, committed); err != nil {
 		n.mu.Lock()
 		n.core.Forget(msg.GetHash())
 		n.mu.Unlock()
@@ -367,12 +406,18 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	}
 	n.dispatch(res.Out)
 	n.forward(ctx, res.Targets, res.Forward)
+	if committed != nil {
+		// Always answered: by the commit, or by the log's failure.
+		if err := <-committed; err != nil {
+			return nil, asRPCError(fmt.Errorf("%w: %w", ErrStateFailed, err))
+		}
+	}
 	return res.Ack, nil
 }
 
 // enqueue hands a fresh message to the delivery loop, waiting while the
 // queue is full until ctx or the node ends.
-func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, now time.Time) error {
+func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, now time.Time, committed chan error) error {
 	d := Delivery{
 		Hash: fwd.GetHash(), Origin: fwd.GetOrigin(), From: from, Payload: fwd.GetPayload(),
 		Hops: hops, ReceivedAt: now,
@@ -383,13 +428,14 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 	if ns := fwd.GetCreatedUnixNano(); ns != 0 {
 		d.CreatedAt = time.Unix(0, ns)
 	}
+	p := pendingDelivery{d: d, fwd: fwd, ack: committed}
 	select {
-	case n.deliveries <- d:
+	case n.deliveries <- p:
 		return nil
 	default:
 	}
 	select {
-	case n.deliveries <- d:
+	case n.deliveries <- p:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
@@ -398,13 +444,14 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 	}
 }
 
+// deliveryLoop appends every first receipt to the log, in order; the
+// log hands them on (committed) once committed.
 func (n *GossipNode) deliveryLoop() {
 	defer close(n.deliverDone)
-	for d := range n.deliveries {
-		if n.deliver != nil {
-			n.deliver(d)
+	for p := range n.deliveries {
+		if _, err := n.dlog.Append(p.record()); err != nil && p.ack != nil {
+			p.ack <- err
 		}
-		n.publishToSubscribers(d)
 	}
 }
 
@@ -499,6 +546,7 @@ func (n *GossipNode) decayLoop() {
 			n.mu.Lock()
 			n.core.Tick(now)
 			n.mu.Unlock()
+			n.saveMembers()
 		case <-n.ctx.Done():
 			return
 		}
@@ -527,9 +575,12 @@ func (n *GossipNode) Close() error {
 	n.wg.Wait()
 	close(n.deliveries)
 	<-n.deliverDone
+	lerr := n.dlog.Close() // commits what is pending: the handler and subscriptions get it
+	close(n.dispatchQ)
+	<-n.dispatchDone
 	n.closeSubscriptions()
 	n.storage.detach(n)
-	return n.transport.Close()
+	return errors.Join(n.transport.Close(), lerr)
 }
 
 // NeighborStats is one row of the per-neighbour ACK statistics.

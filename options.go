@@ -17,6 +17,7 @@ type nodeOptions struct {
 	sec        *auth.Security    // security.go
 	limiter    *PublishLimiter   // publishlimit.go
 	mship      membershipOptions // membership_config.go
+	persist    persistOptions    // persist.go
 }
 
 type optionFunc func(*nodeOptions)

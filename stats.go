@@ -39,6 +39,9 @@ type Stats struct {
 	GaveUp     uint64 `stat:"core.gave_up,counter" help:"unary forwards abandoned after MaxAttempts or a rejection"`
 	Forgotten  uint64 `stat:"core.forgotten,counter" help:"receipts undone because the application queue stayed full"`
 	Expired    uint64 `stat:"core.expired,counter" help:"hot entries retired by decay"`
+	Historic   uint64 `stat:"core.historic,counter" help:"first receipts not delivered: published before this node's history horizon (a new node without --catch-up)"`
+	LogFirst   uint64 `stat:"core.log_first,gauge" help:"the earliest offset the delivery log retains"`
+	LogHead    uint64 `stat:"core.log_head,gauge" help:"the last offset the delivery log committed"`
 
 	SendsDropped  uint64 `stat:"core.sends_dropped,counter" help:"unary forwards never started: MaxInflightSends reached until the caller's deadline"`
 	InflightSends int    `stat:"core.inflight_sends,gauge" help:"unary forwards in flight"`
@@ -155,12 +158,13 @@ func (n *GossipNode) Stats() Stats {
 	ss.BadFrames, ss.QueuedBytes, ss.Deferred, ss.Withdrawn = n.sc.badFrames.Load(), n.qtotal.load(), n.sc.deferred.Load(), n.sc.withdrawn.Load()
 	ss.FramesDropped, ss.PublishWaits, ss.PublishRejected = n.sc.framesDropped.Load(), n.sc.publishWaits.Load(), n.sc.publishReject.Load()
 	ss.Refused, ss.Congested = n.sc.refused.Load(), n.congested.Load()
+	logFirst, logHead := n.dlog.Bounds()
 	return Stats{
 		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: len(nbs), Uptime: time.Since(n.startedAt),
 		Received: c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
 		Malformed: n.malformed.Load(),
 		Forwards:  c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
-		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired,
+		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired, Historic: c.Historic, LogFirst: logFirst, LogHead: logHead,
 		SendsDropped: n.sendsDropped.Load(), InflightSends: len(n.sem), DeliveryQueue: len(n.deliveries),
 		Subscribers: n.subscriberCount(), SubscriberMissed: n.subMissed.Load(), Ready: n.ready.Load(), StartedAt: n.startedAt,
 		Active: st.Active, Seen: st.Seen, SeenEvicted: st.SeenEvicted, RetiredEarly: st.RetiredEarly,

@@ -278,7 +278,15 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) (core.StreamEvent
 		n.push(c, f)
 	}
 	for i, r := range res.Fresh {
-		if err := n.enqueue(n.ctx, r.Forward, r.From, r.Hops, now); err != nil {
+		if r.Historic {
+			n.markHistoric(r.Forward)
+			n.dispatch(r.Out)
+			if len(r.Targets) > 0 {
+				n.forward(n.ctx, r.Targets, r.Forward)
+			}
+			continue
+		}
+		if err := n.enqueue(n.ctx, r.Forward, r.From, r.Hops, now, nil); err != nil {
 			// Closing: what was not delivered is forgotten, so a peer's
 			// later copy counts as new.
 			n.mu.Lock()

@@ -1,8 +1,10 @@
 package gossip
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultSubscriptionBuffer is the buffer of a Subscription created with 0.
@@ -11,49 +13,213 @@ const DefaultSubscriptionBuffer = 1024
 // MaxSubscriptionBuffer bounds the buffer a subscriber may ask for.
 const MaxSubscriptionBuffer = 1 << 16
 
-// Subscription receives every message its node delivers after Subscribe
-// returned, each exactly once, in delivery order — unless it falls behind:
-// a subscriber whose buffer is full misses messages instead of slowing the
-// node down, and the next Delivery it gets carries the number it missed in
-// Delivery.Missed. It is safe for concurrent use.
+// Subscription receives the messages its node delivers, each exactly
+// once, in delivery (offset) order, from its start position on — unless
+// it falls behind once live: a subscriber whose buffer is full misses
+// messages instead of slowing the node down, and the next Delivery it
+// gets carries the number it missed in Delivery.Missed. (While it
+// replays the log from a past position it is never ahead of its reader:
+// the replay waits for it.) It is safe for concurrent use.
 type Subscription struct {
 	n      *GossipNode
 	ch     chan Delivery
-	missed atomic.Uint64 // total missed
+	missed atomic.Uint64
 	once   sync.Once
+	stop   chan struct{} // closed by Close: ends a replay
 
 	pending uint64 // missed since the last delivery; guarded by n.subsMu
+	live    bool   // in n.subs (else replaying, and the replay owns ch); guarded by n.subsMu
+	err     error  // why a replay ended early; guarded by n.subsMu
 }
 
-// Subscribe starts a subscription with a buffer of the given number of
-// messages (0: DefaultSubscriptionBuffer; at most MaxSubscriptionBuffer).
-// Close it when done; it is closed for you when the node closes.
+// Position is where a subscription starts; see FromNow, FromOffset,
+// FromTime and FromEarliest.
+type Position struct {
+	kind   positionKind
+	offset uint64
+	at     time.Time
+}
+
+type positionKind int
+
+const (
+	posNow positionKind = iota
+	posOffset
+	posTime
+	posEarliest
+)
+
+// FromNow starts with the next message delivered (the default).
+func FromNow() Position { return Position{} }
+
+// FromOffset starts at the message with the given log offset (≥ 1): one
+// the log no longer retains, or beyond the next one, is ErrOutOfRange.
+// The offset right after the last one delivered means "from now".
+func FromOffset(o uint64) Position { return Position{kind: posOffset, offset: o} }
+
+// FromTime starts at the first message logged at or after t (from now if
+// there is none; from the earliest retained if t is older).
+func FromTime(t time.Time) Position { return Position{kind: posTime, at: t} }
+
+// FromEarliest starts at the earliest message the log retains.
+func FromEarliest() Position { return Position{kind: posEarliest} }
+
+func (p Position) String() string {
+	switch p.kind {
+	case posOffset:
+		return fmt.Sprintf("offset %d", p.offset)
+	case posTime:
+		return "time " + p.at.Format(time.RFC3339Nano)
+	case posEarliest:
+		return "earliest"
+	}
+	return "now"
+}
+
+// Subscribe starts a subscription from now with a buffer of the given
+// number of messages (0: DefaultSubscriptionBuffer; at most
+// MaxSubscriptionBuffer). Close it when done; it is closed for you when
+// the node closes.
 func (n *GossipNode) Subscribe(buffer int) (*Subscription, error) {
+	return n.SubscribeFrom(buffer, FromNow())
+}
+
+// SubscribeFrom starts a subscription at from: the log's retained
+// messages from there are replayed, then it continues live, with no gap
+// and no duplicate between the two. It is registered when SubscribeFrom
+// returns: every message delivered afterwards reaches it.
+func (n *GossipNode) SubscribeFrom(buffer int, from Position) (*Subscription, error) {
+	s, _, err := n.subscribeAt(buffer, from)
+	return s, err
+}
+
+// subscribeAt is SubscribeFrom; it also returns the offset the next
+// message delivered will have.
+func (n *GossipNode) subscribeAt(buffer int, from Position) (*Subscription, uint64, error) {
 	switch {
 	case buffer == 0:
 		buffer = DefaultSubscriptionBuffer
 	case buffer < 0 || buffer > MaxSubscriptionBuffer:
-		return nil, &rpcError{err: errSubscriptionBuffer}
+		return nil, 0, &rpcError{err: errSubscriptionBuffer}
 	}
-	s := &Subscription{n: n, ch: make(chan Delivery, buffer)}
+	s := &Subscription{n: n, ch: make(chan Delivery, buffer), stop: make(chan struct{})}
+	n.closeMu.RLock()
+	defer n.closeMu.RUnlock()
 	n.subsMu.Lock()
 	defer n.subsMu.Unlock()
-	if n.subs == nil {
-		return nil, asRPCError(ErrClosed)
+	if n.subs == nil || n.closed {
+		return nil, 0, asRPCError(ErrClosed)
 	}
-	n.subs[s] = struct{}{}
-	return s, nil
+	first, _ := n.dlog.Bounds()
+	next := n.dispatched + 1 // from now
+	switch from.kind {
+	case posEarliest:
+		next = min(first, next)
+	case posOffset:
+		switch {
+		case from.offset == 0:
+			return nil, 0, asRPCError(fmt.Errorf("%w: offsets start at 1", ErrOutOfRange))
+		case from.offset < first:
+			return nil, 0, asRPCError(fmt.Errorf("%w: offset %d is no longer retained; the earliest available is %d", ErrOutOfRange, from.offset, first))
+		case from.offset > next:
+			return nil, 0, asRPCError(fmt.Errorf("%w: offset %d is beyond the log; the next offset is %d", ErrOutOfRange, from.offset, next))
+		}
+		next = from.offset
+	case posTime:
+		o, err := n.dlog.FindTime(from.at)
+		if err != nil {
+			return nil, 0, asRPCError(err)
+		}
+		next = min(max(o, first), next)
+	}
+	if next > n.dispatched {
+		s.live = true
+		n.subs[s] = struct{}{}
+		return s, n.dispatched + 1, nil
+	}
+	n.wg.Add(1)
+	go s.replay(next)
+	return s, n.dispatched + 1, nil
 }
 
-// C is the channel of deliveries. It is closed by Close, and when the node
-// closes (after the last message it delivered).
+// replayBatch is how many records a replay reads at once.
+const replayBatch = 256
+
+// replay sends the logged messages from offset next on, then joins the
+// live subscriptions when it has caught up (under subsMu, so that no
+// message falls between the two). It owns s.ch until then.
+func (s *Subscription) replay(next uint64) {
+	n := s.n
+	defer n.wg.Done()
+	for {
+		n.subsMu.Lock()
+		if n.subs != nil && next > n.dispatched {
+			select {
+			case <-s.stop:
+			default:
+				s.live = true
+				n.subs[s] = struct{}{}
+				n.subsMu.Unlock()
+				return
+			}
+		}
+		head, closed := n.dispatched, n.subs == nil
+		n.subsMu.Unlock()
+		if closed {
+			s.endReplay(nil)
+			return
+		}
+		recs, err := n.dlog.Read(next, head, replayBatch)
+		if err == nil && (len(recs) == 0 || recs[0].Offset != next) {
+			first, _ := n.dlog.Bounds()
+			err = fmt.Errorf("%w: the log dropped offset %d (retention) before this subscriber read it; the earliest available is %d", ErrOutOfRange, next, first)
+		}
+		if err != nil {
+			s.endReplay(err)
+			return
+		}
+		for i := range recs {
+			select {
+			case s.ch <- deliveryOf(&recs[i]):
+			case <-s.stop:
+				s.endReplay(nil)
+				return
+			case <-n.ctx.Done():
+				s.endReplay(nil)
+				return
+			}
+		}
+		next = recs[len(recs)-1].Offset + 1
+	}
+}
+
+func (s *Subscription) endReplay(err error) {
+	s.n.subsMu.Lock()
+	s.err = err
+	s.n.subsMu.Unlock()
+	close(s.ch)
+}
+
+// C is the channel of deliveries. It is closed by Close, when the node
+// closes (after the last message it delivered), and when a replay fails
+// (Err says why).
 func (s *Subscription) C() <-chan Delivery { return s.ch }
+
+// Err is why C was closed early: a replay the log's retention overtook
+// (ErrOutOfRange) or a log read error; nil otherwise.
+func (s *Subscription) Err() error {
+	s.n.subsMu.Lock()
+	defer s.n.subsMu.Unlock()
+	return s.err
+}
 
 // Missed returns how many messages this subscription has missed in all.
 func (s *Subscription) Missed() uint64 { return s.missed.Load() }
 
-// Close ends the subscription and closes C. It is idempotent.
+// Close ends the subscription and closes C (a replay closes it as it
+// stops). It is idempotent.
 func (s *Subscription) Close() {
+	s.once.Do(func() { close(s.stop) })
 	s.n.subsMu.Lock()
 	defer s.n.subsMu.Unlock()
 	if _, ok := s.n.subs[s]; ok {
@@ -62,11 +228,13 @@ func (s *Subscription) Close() {
 	}
 }
 
-// publishToSubscribers hands d to every subscription without blocking.
-// It runs on the delivery loop only.
+// publishToSubscribers hands d to every live subscription without
+// blocking, and records its offset as dispatched. It runs on the
+// committing goroutine only, in offset order.
 func (n *GossipNode) publishToSubscribers(d Delivery) {
 	n.subsMu.Lock()
 	defer n.subsMu.Unlock()
+	n.dispatched = max(n.dispatched, d.Offset)
 	for s := range n.subs {
 		d.Missed = s.pending
 		select {

@@ -48,6 +48,10 @@ type Result struct {
 	// Wire is Forward serialized once, shared by every eager peer and
 	// kept for repair. Set when the node has stream neighbours.
 	Wire []byte
+	// Historic is set with Fresh on a first receipt that is not for the
+	// application: published before this node's history horizon (see
+	// History). Everything else about it is as for any first receipt.
+	Historic bool
 	// Prune is set on a redundant copy that arrived by eager push: the
 	// source (seq node) whose messages its sender should push lazily; the
 	// runtime answers the sender with a PRUNE of it. "" otherwise.
@@ -76,6 +80,7 @@ type Counters struct {
 	Retries    uint64 // attempts after the first
 	GaveUp     uint64 // forwards abandoned: attempts exhausted or a permanent error
 	Forgotten  uint64 // first receipts undone by Forget (the application could not take them)
+	Historic   uint64 // first receipts not delivered: published before the node's history horizon (History)
 	Expired    uint64 // hot entries retired by decay
 
 	// Streaming (Plumtree and anti-entropy).
@@ -131,6 +136,9 @@ type Node struct {
 	store    *msgStore
 	holders  holderState // what the stream neighbours hold (holders.go)
 	skips    []Skip      // give-ups not yet taken by the runtime
+
+	prior   map[SeqKey][]Span // numbers a previous life handled (History.Handled)
+	horizon time.Time         // History.Horizon
 }
 
 // NewNode returns the protocol state of node self. cfg must have been
@@ -255,7 +263,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		return Result{}, err
 	}
 	n.counters.Received++
-	if n.st.Seen(now, msg.GetHash()) {
+	if n.st.Seen(now, msg.GetHash()) || n.priorHas(msg) {
 		n.counters.Duplicates++
 		if e := n.st.Active(msg.GetHash()); e != nil {
 			e.Copies++
@@ -292,7 +300,12 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	if via != ViaUnary && msg.GetSeqNode() != "" && msg.GetFromHash() != "" {
 		n.firstCopy(now, msg.GetSeqNode(), msg.GetFromHash())
 	}
-	n.counters.Delivered++
+	historic := n.historic(msg)
+	if historic {
+		n.counters.Historic++
+	} else {
+		n.counters.Delivered++
+	}
 
 	origin := msg.GetOrigin()
 	if origin == "" {
@@ -326,7 +339,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	fwd.SeqNode, fwd.SeqEpoch, fwd.Seq = key.Node, key.Epoch, seq
 	n.track(now, key).add(seq, now)
 
-	res := Result{Fresh: true, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops()}
+	res := Result{Fresh: true, Historic: historic, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops()}
 	var candidates []string // unary neighbours; allocated only when there are some
 	streams := 0
 	for _, id := range n.order {

@@ -149,6 +149,22 @@ func (s *Storage) Seen(now time.Time, hash string) bool {
 	return ok && exp > now.UnixNano()
 }
 
+// Remember adds hash to the long-TTL cache until expires (a message a
+// previous life of the node received; see Node.Restore).
+func (s *Storage) Remember(hash string, expires time.Time) {
+	exp := expires.UnixNano()
+	if _, ok := s.seen[hash]; ok {
+		return
+	}
+	s.seen[hash] = exp
+	s.seenQueue = append(s.seenQueue, seenRecord{hash: hash, expires: exp})
+	for len(s.seen) > s.cfg.MaxSeen {
+		if s.popSeen() {
+			s.seenEvicted++
+		}
+	}
+}
+
 // Active returns the hot state of hash, or nil.
 func (s *Storage) Active(hash string) *Entry { return s.active[hash] }
 

@@ -36,9 +36,25 @@ type Config struct {
 	// gRPC at each connection attempt). Empty: this is the first node.
 	Join []string
 	// DataDir is a directory for the daemon's state, created with mode
-	// 0700 if missing. Today it holds only a lock file (gossipd.lock, with
-	// the pid) that stops two daemons from sharing it. Empty: none.
+	// 0700 if missing: a lock file (gossipd.lock, with the pid) that stops
+	// two daemons from sharing it, and the node's state (gossip.db: its
+	// identity, incarnation, what it delivered, its delivery log), so that
+	// a restart with the same ID delivers nothing twice and fetches what
+	// it missed. Empty: none (the log is in memory; a restart is a new
+	// node).
 	DataDir string
+	// Sync is when the state's commits reach stable storage (--sync):
+	// always (the default), never, or an fsync period. See docs/DESIGN.md
+	// §13.
+	Sync gossip.SyncPolicy
+	// Retention and RetentionBytes bound the delivery log (subscriptions
+	// can start that far back). Defaults 10 min (the long TTL) and 64 MiB.
+	Retention      time.Duration
+	RetentionBytes int
+	// CatchUp is how far back a brand-new node (no state) delivers
+	// messages published before it started. Default 0: only messages
+	// published after. A node restarted on its state ignores it.
+	CatchUp time.Duration
 	// AdminListen is the HTTP address of /healthz and /readyz. Port 0
 	// picks a free port, logged with key admin_addr. Empty: no admin
 	// server. When no flag, variable or YAML key sets it, Load derives it
@@ -182,6 +198,9 @@ func DefaultConfig() Config {
 		MaxQueuedBytes:   lib.MaxQueuedBytes,
 		TrustDomain:      auth.DefaultTrustDomain,
 		PublishBurst:     DefaultPublishBurst,
+		Sync:             gossip.SyncAlways,
+		Retention:        lib.LogRetention,
+		RetentionBytes:   lib.LogRetentionBytes,
 	}
 }
 
@@ -212,6 +231,8 @@ func (c *Config) Validate() error {
 		{"dead-reap-after", checkPositive(c.DeadReapAfter)},
 		{"fanout-extra", checkPositiveInt(c.FanoutExtra)},
 		{"trust-domain", checkTrustDomain(c.TrustDomain)},
+		{"retention", checkPositive(c.Retention)},
+		{"retention-bytes", checkPositiveInt(c.RetentionBytes)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -411,8 +432,36 @@ var settings = []setting{
 	},
 	{
 		name: "data-dir", arg: "path", def: "none",
-		usage: "directory for the daemon's state, created with mode 0700 if missing; today it holds only a lock file (gossipd.lock, with the pid) that stops two daemons from using the same directory",
+		usage: "directory for the daemon's state, created with mode 0700 if missing: a lock file (gossipd.lock, with the pid) that stops two daemons from using the same directory, and gossip.db (bbolt: the node's id and incarnation, what it delivered, its delivery log), so that a node restarted with the same --id delivers nothing twice, fetches what it missed while down, keeps its log offsets and, without --join, rejoins the members it knew last; without it the log is in memory and a restart is a new node",
 		set:   func(c *Config, v string) error { c.DataDir = v; return nil },
+	},
+	{
+		name: "sync", arg: "policy", def: "always",
+		usage: "when --data-dir commits reach the disk: always (fsync each group commit before its publishes are acknowledged: a power loss loses nothing acknowledged), never (the OS flushes: a process crash loses nothing, a power loss may lose recent commits or damage the file), or a duration such as 100ms (fsync that often: a power loss loses up to that much)",
+		set: func(c *Config, v string) error {
+			p, err := gossip.ParseSyncPolicy(v)
+			if err != nil {
+				return err
+			}
+			c.Sync = p
+			return nil
+		},
+	},
+	durationSetting("retention", lib.LogRetention, "how long the delivery log keeps a message (subscribers can start or resume that far back: gossipctl subscribe --from-offset, --since, --from-earliest)",
+		func(c *Config) *time.Duration { return &c.Retention }),
+	bytesSetting("retention-bytes", lib.LogRetentionBytes, "size bound of the delivery log; the oldest messages go first",
+		func(c *Config) *int { return &c.RetentionBytes }),
+	{
+		name: "catch-up", arg: "duration", def: "0s",
+		usage: "a brand-new node (no state in --data-dir, or no --data-dir) delivers the messages its peers still hold that were published at most this long before it started (at most the 10m long TTL); 0: only messages published after it started. A node restarted on its state ignores it: it delivers exactly what it missed",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return errors.New("want a duration of 0 or more, such as 0s or 5m")
+			}
+			c.CatchUp = d
+			return nil
+		},
 	},
 	{
 		name: "admin-listen", arg: "host:port", def: "--listen's host and port + 1, " + DefaultAdminListen,
@@ -869,16 +918,18 @@ func (c *Config) fanoutName() string {
 // nodeConfig is the library configuration of the daemon's node.
 func (c *Config) nodeConfig() gossip.Config {
 	return gossip.Config{
-		Fanout:           c.Fanout,
-		MaxPayloadBytes:  c.MaxPayload,
-		ShutdownTimeout:  c.ShutdownTimeout,
-		DisableStreaming: c.Unary,
-		RefuseUntilReady: true, // a node that has not joined refuses publishes (Unavailable) instead of acking them
-		GraftTimeout:     c.GraftTimeout,
-		SyncInterval:     c.SyncInterval,
-		StoreBytes:       c.StoreBytes,
-		StreamQueueBytes: c.StreamQueueBytes,
-		MaxQueuedBytes:   c.MaxQueuedBytes,
+		Fanout:            c.Fanout,
+		MaxPayloadBytes:   c.MaxPayload,
+		ShutdownTimeout:   c.ShutdownTimeout,
+		DisableStreaming:  c.Unary,
+		RefuseUntilReady:  true, // a node that has not joined refuses publishes (Unavailable) instead of acking them
+		GraftTimeout:      c.GraftTimeout,
+		SyncInterval:      c.SyncInterval,
+		StoreBytes:        c.StoreBytes,
+		StreamQueueBytes:  c.StreamQueueBytes,
+		MaxQueuedBytes:    c.MaxQueuedBytes,
+		LogRetention:      c.Retention,
+		LogRetentionBytes: c.RetentionBytes,
 	}
 }
 

@@ -57,6 +57,7 @@ func TestLoadDefaults(t *testing.T) {
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
 		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
 		TrustDomain: "gossip", PublishBurst: 100,
+		Sync: gossip.SyncAlways, Retention: 10 * time.Minute, RetentionBytes: 64 << 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -161,6 +162,10 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"tls-transition":     {"true", func(c *Config) { tls(c); c.TLSTransition = true }},
 		"sign":               {"true", func(c *Config) { tls(c); c.Sign = true }},
 		"publish-burst":      {"7", func(c *Config) { c.PublishBurst = 7 }},
+		"sync":               {"100ms", func(c *Config) { c.Sync, _ = gossip.ParseSyncPolicy("100ms") }},
+		"retention":          {"1h", func(c *Config) { c.Retention = time.Hour }},
+		"retention-bytes":    {"1024MiB", func(c *Config) { c.RetentionBytes = 1 << 30 }},
+		"catch-up":           {"5m", func(c *Config) { c.CatchUp = 5 * time.Minute }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))

@@ -159,7 +159,11 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	d.logger = logger.With("node", d.id)
 
 	dialOpts := []grpc.DialOption{grpc.WithConnectParams(reconnectBackoff)}
-	nodeOpts := []gossip.Option{gossip.WithConfig(cfg.nodeConfig()), gossip.WithMembership(cfg.membershipConfig())}
+	nodeOpts := []gossip.Option{gossip.WithConfig(cfg.nodeConfig()), gossip.WithMembership(cfg.membershipConfig()),
+		gossip.WithCatchUp(cfg.CatchUp), gossip.WithStateFailure(func(err error) { d.fail(err) })}
+	if cfg.DataDir != "" {
+		nodeOpts = append(nodeOpts, gossip.WithDataDir(cfg.DataDir, cfg.Sync))
+	}
 	if d.sec != nil {
 		dialOpts = append(dialOpts, d.sec.DialOption())
 		nodeOpts = append(nodeOpts, gossip.WithSecurity(d.sec))
@@ -177,6 +181,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	d.node, err = gossip.New(d.id, d.advertise, nil, nil, logger, d.factory, nodeOpts...)
 	if err != nil {
 		d.factory.Release()
+		if isStateError(err) {
+			return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+		}
 		return nil, fmt.Errorf("--id %q: %w", d.id, err)
 	}
 
@@ -199,6 +206,18 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	for _, s := range cfg.Join {
 		if s != d.advertise {
 			seeds = append(seeds, s)
+		}
+	}
+	if len(seeds) == 0 && d.node.Restored() {
+		// Restarted without --join: rejoin the members of the previous
+		// life (saved in --data-dir).
+		for _, s := range d.node.SavedMembers() {
+			if s != d.advertise {
+				seeds = append(seeds, s)
+			}
+		}
+		if len(seeds) > 0 {
+			d.logger.Info("rejoining the members of the previous life", "seeds", strings.Join(seeds, ","))
 		}
 	}
 	if len(seeds) == 0 {
@@ -245,7 +264,11 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	}
 	attrs = append(attrs, "max_payload", cfg.MaxPayload, "security", d.securityName())
 	if cfg.DataDir != "" {
-		attrs = append(attrs, "data_dir", cfg.DataDir)
+		attrs = append(attrs, "data_dir", cfg.DataDir, "state", d.node.StatePath(), "sync", cfg.Sync.String(),
+			"incarnation", d.node.Incarnation(), "restored", d.node.Restored())
+	}
+	if first, head := d.node.LogBounds(); head > 0 {
+		attrs = append(attrs, "log_first", first, "log_head", head)
 	}
 	if cfg.ConfigFile != "" {
 		attrs = append(attrs, "config", cfg.ConfigFile)

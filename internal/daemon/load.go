@@ -58,7 +58,15 @@ forwards and RPCs finish within --shutdown-timeout, close and exit 0.
 Exit status 0: a clean shutdown, --help or --version; 1: a runtime failure
 (e.g. an address is in use, the data dir is locked); 2: bad configuration
 (a bad flag, environment variable or config-file value, or contradictory
-settings).`, joinBackoffMin, joinBackoffMax, lan.FanoutExtra)
+settings); 3, 4, 5: the state in --data-dir (gossip.db) is corrupt or
+truncated, belongs to another --id, or was written by a newer gossipd
+(nothing is reset: the message says what to do); 6: the disk is full.
+
+With --data-dir a node restarted with the same --id delivers nothing twice
+and fetches what it missed while it was down; a brand-new node delivers
+only messages published after it started (see --catch-up). Every
+delivered message gets an offset in the node's delivery log, from which a
+subscriber can resume (gossipctl subscribe --offset-file).`, joinBackoffMin, joinBackoffMax, lan.FanoutExtra)
 }
 
 // usageTemplate is cobra's, with flag descriptions wrapped at 100 columns.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	gossip "github.com/grpc-gossip/gossip"
 )
 
 // Exit statuses of Main.
@@ -13,7 +15,39 @@ const (
 	ExitOK      = 0 // clean shutdown, or --help
 	ExitFailure = 1 // a runtime failure: a listener could not be bound, the data dir is locked, …
 	ExitUsage   = 2 // bad flags, environment or config file
+
+	// Bad state under --data-dir (gossip.db): nothing is reset; the
+	// message names the file and what to do.
+	ExitStateCorrupt   = 3 // corrupt or truncated
+	ExitStateOtherNode = 4 // written by another --id
+	ExitStateNewer     = 5 // written by a newer gossipd (format version)
+	ExitDiskFull       = 6 // no space left, at start or while running
 )
+
+// exitCode is Main's status for Run's error.
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, gossip.ErrStateCorrupt):
+		return ExitStateCorrupt
+	case errors.Is(err, gossip.ErrStateOtherNode):
+		return ExitStateOtherNode
+	case errors.Is(err, gossip.ErrStateNewerFormat):
+		return ExitStateNewer
+	case errors.Is(err, gossip.ErrDiskFull):
+		return ExitDiskFull
+	}
+	return ExitFailure
+}
+
+// isStateError reports whether err is about the state under --data-dir.
+func isStateError(err error) bool {
+	for _, k := range []error{gossip.ErrStateCorrupt, gossip.ErrStateOtherNode, gossip.ErrStateNewerFormat, gossip.ErrDiskFull, gossip.ErrStateLocked} {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}
 
 // Main is gossipd without the process: it loads the configuration from
 // args and env, runs the daemon until ctx ends, and returns the exit
@@ -30,7 +64,7 @@ func Main(ctx context.Context, args, env []string, stdout, stderr io.Writer) int
 	}
 	if err := Run(ctx, cfg, NewLogger(cfg, stderr)); err != nil {
 		printErr(stderr, err)
-		return ExitFailure
+		return exitCode(err)
 	}
 	return ExitOK
 }

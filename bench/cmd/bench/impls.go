@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/grpc-gossip/gossip/bench/internal/harness"
+	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipdurable"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipsecure"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipstream"
 	"github.com/grpc-gossip/gossip/bench/internal/impl/gossipsub"
@@ -18,6 +19,8 @@ var impls = []struct {
 	{gossipunary.Name, gossipunary.New},
 	{gossipstream.Name, gossipstream.New},
 	{gossipsecure.Name, gossipsecure.New},
+	{gossipdurable.Name, gossipdurable.New},
+	{gossipdurable.NameNoSync, gossipdurable.NewNoSync},
 	{"memberlist", memberlist.New},
 	{"gossipsub", func() harness.Impl { return gossipsub.New() }},
 }

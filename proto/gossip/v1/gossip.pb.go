@@ -962,7 +962,18 @@ type SubscribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Messages buffered for this subscriber before it starts missing them;
 	// 0 means the node's default (1024).
-	Buffer        uint32 `protobuf:"varint,1,opt,name=buffer,proto3" json:"buffer,omitempty"`
+	Buffer uint32 `protobuf:"varint,1,opt,name=buffer,proto3" json:"buffer,omitempty"`
+	// Where the subscription starts in the node's delivery log; none set:
+	// from now (the next message delivered). The retained messages from
+	// there are replayed, then the subscription continues live, with no gap
+	// and no duplicate between the two.
+	//
+	// Types that are valid to be assigned to Start:
+	//
+	//	*SubscribeRequest_FromOffset
+	//	*SubscribeRequest_FromTime
+	//	*SubscribeRequest_FromEarliest
+	Start         isSubscribeRequest_Start `protobuf_oneof:"start"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1004,6 +1015,67 @@ func (x *SubscribeRequest) GetBuffer() uint32 {
 	return 0
 }
 
+func (x *SubscribeRequest) GetStart() isSubscribeRequest_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetFromOffset() uint64 {
+	if x != nil {
+		if x, ok := x.Start.(*SubscribeRequest_FromOffset); ok {
+			return x.FromOffset
+		}
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetFromTime() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Start.(*SubscribeRequest_FromTime); ok {
+			return x.FromTime
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeRequest) GetFromEarliest() bool {
+	if x != nil {
+		if x, ok := x.Start.(*SubscribeRequest_FromEarliest); ok {
+			return x.FromEarliest
+		}
+	}
+	return false
+}
+
+type isSubscribeRequest_Start interface {
+	isSubscribeRequest_Start()
+}
+
+type SubscribeRequest_FromOffset struct {
+	// The message with this log offset (>= 1). One the log no longer
+	// retains, or beyond the next offset, is OUT_OF_RANGE naming the
+	// range available.
+	FromOffset uint64 `protobuf:"varint,120,opt,name=from_offset,json=fromOffset,proto3,oneof"`
+}
+
+type SubscribeRequest_FromTime struct {
+	// The first message logged at or after this time.
+	FromTime *timestamppb.Timestamp `protobuf:"bytes,121,opt,name=from_time,json=fromTime,proto3,oneof"`
+}
+
+type SubscribeRequest_FromEarliest struct {
+	// The earliest message the log retains (set to true).
+	FromEarliest bool `protobuf:"varint,122,opt,name=from_earliest,json=fromEarliest,proto3,oneof"`
+}
+
+func (*SubscribeRequest_FromOffset) isSubscribeRequest_Start() {}
+
+func (*SubscribeRequest_FromTime) isSubscribeRequest_Start() {}
+
+func (*SubscribeRequest_FromEarliest) isSubscribeRequest_Start() {}
+
 // SubscribeResponse is one delivered message.
 type SubscribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1022,7 +1094,12 @@ type SubscribeResponse struct {
 	From string `protobuf:"bytes,7,opt,name=from,proto3" json:"from,omitempty"`
 	// Messages this subscriber missed (buffer full) since the previous one
 	// it received.
-	Missed        uint64 `protobuf:"varint,8,opt,name=missed,proto3" json:"missed,omitempty"`
+	Missed uint64 `protobuf:"varint,8,opt,name=missed,proto3" json:"missed,omitempty"`
+	// The message's offset in this node's delivery log: 1, 2, 3, … dense
+	// and monotonic, kept across restarts of a node with a data dir. To
+	// resume after a disconnect, subscribe again from_offset the last one
+	// processed + 1.
+	Offset        uint64 `protobuf:"varint,120,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1109,6 +1186,13 @@ func (x *SubscribeResponse) GetFrom() string {
 func (x *SubscribeResponse) GetMissed() uint64 {
 	if x != nil {
 		return x.Missed
+	}
+	return 0
+}
+
+func (x *SubscribeResponse) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
 	}
 	return 0
 }
@@ -2604,9 +2688,14 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"I\n" +
 	"\x0fPublishResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
-	"\x03ack\x18\x02 \x01(\v2\x14.gossip.v1.GossipAckR\x03ack\"*\n" +
+	"\x03ack\x18\x02 \x01(\v2\x14.gossip.v1.GossipAckR\x03ack\"\xb8\x01\n" +
 	"\x10SubscribeRequest\x12\x16\n" +
-	"\x06buffer\x18\x01 \x01(\rR\x06buffer\"\x8d\x02\n" +
+	"\x06buffer\x18\x01 \x01(\rR\x06buffer\x12!\n" +
+	"\vfrom_offset\x18x \x01(\x04H\x00R\n" +
+	"fromOffset\x129\n" +
+	"\tfrom_time\x18y \x01(\v2\x1a.google.protobuf.TimestampH\x00R\bfromTime\x12%\n" +
+	"\rfrom_earliest\x18z \x01(\bH\x00R\ffromEarliestB\a\n" +
+	"\x05start\"\xa5\x02\n" +
 	"\x11SubscribeResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x18\n" +
@@ -2617,7 +2706,8 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x12\n" +
 	"\x04from\x18\a \x01(\tR\x04from\x12\x16\n" +
-	"\x06missed\x18\b \x01(\x04R\x06missed\"\x10\n" +
+	"\x06missed\x18\b \x01(\x04R\x06missed\x12\x16\n" +
+	"\x06offset\x18x \x01(\x04R\x06offset\"\x10\n" +
 	"\x0eMembersRequest\">\n" +
 	"\x0fMembersResponse\x12+\n" +
 	"\amembers\x18\x01 \x03(\v2\x11.gossip.v1.MemberR\amembers\"\xfd\x01\n" +
@@ -2789,41 +2879,47 @@ var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	8,  // 5: gossip.v1.SeqSummary.skipped:type_name -> gossip.v1.Span
 	8,  // 6: gossip.v1.SeqSummary.held:type_name -> gossip.v1.Span
 	2,  // 7: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	35, // 8: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	35, // 9: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
-	15, // 10: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
-	0,  // 11: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	35, // 12: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
-	18, // 13: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	36, // 14: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	36, // 15: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	35, // 16: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	35, // 17: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	35, // 18: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	36, // 19: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	21, // 20: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
-	15, // 21: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
-	15, // 22: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	0,  // 23: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
-	24, // 24: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 25: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
-	36, // 26: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
-	24, // 27: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 28: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 29: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 30: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
-	24, // 31: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	35, // 8: gossip.v1.SubscribeRequest.from_time:type_name -> google.protobuf.Timestamp
+	35, // 9: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	35, // 10: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	15, // 11: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
+	0,  // 12: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
+	35, // 13: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	18, // 14: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
+	36, // 15: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	36, // 16: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	35, // 17: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	35, // 18: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	35, // 19: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	36, // 20: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	21, // 21: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
+	15, // 22: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	15, // 23: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	0,  // 24: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
+	24, // 25: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 26: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
+	36, // 27: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	24, // 28: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 29: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 30: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
+	24, // 31: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
+	24, // 32: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_proto_init() }
 func file_gossip_v1_gossip_proto_init() {
 	if File_gossip_v1_gossip_proto != nil {
 		return
+	}
+	file_gossip_v1_gossip_proto_msgTypes[10].OneofWrappers = []any{
+		(*SubscribeRequest_FromOffset)(nil),
+		(*SubscribeRequest_FromTime)(nil),
+		(*SubscribeRequest_FromEarliest)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -52,6 +52,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -102,6 +103,11 @@ type Impl struct {
 	published atomic.Uint64 // Publish calls that succeeded
 	wireMu    sync.Mutex
 	wireMsgs  uint64 // the last msgs Wire returned (Stream), so it never goes down
+
+	// durable, when set, gives every node a data dir (WithDataDir) under
+	// dataRoot, a temporary directory removed by Close.
+	durable  *gossip.SyncPolicy
+	dataRoot string
 }
 
 // New returns an Impl called name that uses transport t; Start launches
@@ -114,6 +120,12 @@ func New(name string, t Transport) *Impl { return &Impl{name: name, transport: t
 // origin and verified by every node).
 func NewSecure(name string, t Transport) *Impl {
 	return &Impl{name: name, transport: t, secure: true}
+}
+
+// NewDurable is New with every node's state and delivery log on disk
+// (gossip.WithDataDir in a temporary directory) under the sync policy.
+func NewDurable(name string, t Transport, sync gossip.SyncPolicy) *Impl {
+	return &Impl{name: name, transport: t, durable: &sync}
 }
 
 // Name implements harness.Impl.
@@ -183,15 +195,31 @@ func (m *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver har
 		if c.Seed != 0 {
 			c.Seed += uint64(i) // distinct per node, reproducible
 		}
-		n, err := gossip.New(id, "127.0.0.1:0", nil, nil, nil, f, append(nodeOpts,
-			gossip.WithConfig(c),
+		nopts := append(nodeOpts, gossip.WithConfig(c),
 			gossip.WithDeliveryHandler(func(d gossip.Delivery) {
 				if m.hook != nil {
 					m.hook(i, d)
 				}
 				deliver(i, []byte(d.Payload))
-			}))...,
+			}),
 		)
+		if m.durable != nil {
+			if m.dataRoot == "" {
+				dir, err := os.MkdirTemp("", "gossip-bench-")
+				if err != nil {
+					f.Release()
+					return err
+				}
+				m.dataRoot = dir
+			}
+			dir := filepath.Join(m.dataRoot, id)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				f.Release()
+				return err
+			}
+			nopts = append(nopts, gossip.WithDataDir(dir, *m.durable))
+		}
+		n, err := gossip.New(id, "127.0.0.1:0", nil, nil, nil, f, nopts...)
 		if err != nil {
 			f.Release()
 			return err
@@ -330,6 +358,11 @@ func (m *Impl) describeRun(cfg harness.ClusterConfig) []string {
 	} else {
 		out = append(out, "transport: seed unary PutMessageToClient (Config.DisableStreaming), one gRPC connection per (sender, neighbour), plaintext (no TLS)")
 	}
+	if m.durable != nil {
+		out = append(out, fmt.Sprintf("persistence: every node keeps its state and delivery log in gossip.db (bbolt) in its own data dir under %s (WithDataDir), --sync %v; a publish is acknowledged once committed there", os.TempDir(), *m.durable))
+	} else {
+		out = append(out, "persistence: none (the delivery log in memory)")
+	}
 	out = append(out,
 		fmt.Sprintf("other Config at defaults: AckTimeout %v, MaxAttempts %d, RetryBackoff %v, DeliveryBuffer %d, MaxInflightSends %d, MaxPayloadBytes %d",
 			c.AckTimeout, c.MaxAttempts, c.RetryBackoff, c.DeliveryBuffer, c.MaxInflightSends, c.MaxPayloadBytes),
@@ -410,6 +443,9 @@ func (m *Impl) Close() error {
 	}
 	if m.pkiDir != "" {
 		errs = append(errs, os.RemoveAll(m.pkiDir))
+	}
+	if m.dataRoot != "" {
+		errs = append(errs, os.RemoveAll(m.dataRoot))
 	}
 	return errors.Join(errs...)
 }

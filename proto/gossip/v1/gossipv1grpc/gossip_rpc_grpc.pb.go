@@ -235,10 +235,16 @@ type NodeServiceClient interface {
 	// was already seen); UNAVAILABLE (the node has not joined a cluster yet,
 	// or is shutting down). On any error nothing was published.
 	Publish(ctx context.Context, in *v1.PublishRequest, opts ...grpc.CallOption) (*v1.PublishResponse, error)
-	// Subscribe streams every message this node delivers from now on, each
-	// exactly once. A subscriber that falls behind its buffer loses messages
-	// rather than slowing gossip down; the next message it gets says how many
-	// it missed.
+	// Subscribe streams every message this node delivers from the request's
+	// start position on (default: from now), each exactly once, with its
+	// log offset. The server sends its response headers as soon as the
+	// subscription is registered (metadata gossip-next-offset: the offset
+	// the next message delivered will have): a message published after the
+	// client has received them reaches it. A subscriber that falls behind
+	// its buffer loses messages rather than slowing gossip down; the next
+	// message it gets says how many it missed. Errors: OUT_OF_RANGE (an
+	// offset the log does not retain, or a replay its retention overtook);
+	// INVALID_ARGUMENT (buffer too large); UNAVAILABLE (shutting down).
 	Subscribe(ctx context.Context, in *v1.SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.SubscribeResponse], error)
 	// Members lists the members this node knows, itself included.
 	Members(ctx context.Context, in *v1.MembersRequest, opts ...grpc.CallOption) (*v1.MembersResponse, error)
@@ -332,10 +338,16 @@ type NodeServiceServer interface {
 	// was already seen); UNAVAILABLE (the node has not joined a cluster yet,
 	// or is shutting down). On any error nothing was published.
 	Publish(context.Context, *v1.PublishRequest) (*v1.PublishResponse, error)
-	// Subscribe streams every message this node delivers from now on, each
-	// exactly once. A subscriber that falls behind its buffer loses messages
-	// rather than slowing gossip down; the next message it gets says how many
-	// it missed.
+	// Subscribe streams every message this node delivers from the request's
+	// start position on (default: from now), each exactly once, with its
+	// log offset. The server sends its response headers as soon as the
+	// subscription is registered (metadata gossip-next-offset: the offset
+	// the next message delivered will have): a message published after the
+	// client has received them reaches it. A subscriber that falls behind
+	// its buffer loses messages rather than slowing gossip down; the next
+	// message it gets says how many it missed. Errors: OUT_OF_RANGE (an
+	// offset the log does not retain, or a replay its retention overtook);
+	// INVALID_ARGUMENT (buffer too large); UNAVAILABLE (shutting down).
 	Subscribe(*v1.SubscribeRequest, grpc.ServerStreamingServer[v1.SubscribeResponse]) error
 	// Members lists the members this node knows, itself included.
 	Members(context.Context, *v1.MembersRequest) (*v1.MembersResponse, error)
