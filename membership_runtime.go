@@ -41,6 +41,9 @@ type membership struct {
 	wg    sync.WaitGroup
 
 	limit atomic.Pointer[clusterLimit] // the cluster's payload limit (updateLimit)
+
+	changes  [4]atomic.Uint64 // members moved to alive, suspect, dead, left (MembershipStats.ToAlive…)
+	probeRTT histogram        // direct probes' round trips, ns (gossip_probe_rtt_seconds)
 }
 
 // maxMembershipSends bounds the membership RPCs in flight; beyond it a
@@ -57,6 +60,7 @@ func newMembership(n *GossipNode, o membershipOptions) (*membership, error) {
 		rng:   rand.New(rand.NewPCG(membershipSeed(n), 0x5157)),
 		added: make(map[string]string), out: make(map[string]bool),
 		wake: make(chan struct{}, 1), sends: make(chan struct{}, maxMembershipSends),
+		probeRTT: newHistogram(probeRTTBounds),
 	}, nil
 }
 
@@ -164,6 +168,9 @@ func (m *membership) flush() {
 		return
 	}
 	for _, e := range evs {
+		if i := stateChange(e.Kind); i >= 0 {
+			m.changes[i].Add(1)
+		}
 		m.n.logger.Info("member "+e.Kind.String(), "peer", e.Member.ID, "endpoint", e.Member.Addr,
 			"state", e.Member.State.String(), "incarnation", e.Member.Incarnation)
 	}
@@ -174,6 +181,22 @@ func (m *membership) flush() {
 			m.handler(MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At})
 		}
 	}
+}
+
+// stateChange is the index in membership.changes of the state an event
+// moved a member to, or -1 for an event that is not a state change.
+func stateChange(k swim.EventKind) int {
+	switch MemberEventKind(k) {
+	case MemberJoined, MemberAliveAgain:
+		return 0
+	case MemberSuspected:
+		return 1
+	case MemberDied:
+		return 2
+	case MemberLeftCluster:
+		return 3
+	}
+	return -1
 }
 
 // clusterLimit is the largest payload every live member accepts, and the

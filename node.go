@@ -90,6 +90,11 @@ type GossipNode struct {
 	sendsDropped atomic.Uint64
 	malformed    atomic.Uint64 // requests whose bytes did not decode
 
+	// Observability (metrics.go): counted where a message is delivered.
+	published       atomic.Uint64 // messages this node originated
+	deliveryLatency histogram     // origin's created time → delivery here, ns
+	deliveryHops    histogram     // hops of the first copy
+
 	// The streaming transport (stream.go, link.go); streaming is false
 	// when Config.DisableStreaming is set.
 	streaming bool
@@ -187,6 +192,9 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		sem:        make(chan struct{}, cfg.MaxInflightSends),
 		subs:       make(map[*Subscription]struct{}),
 		qtotal:     newQueueTotal(cfg.MaxQueuedBytes),
+
+		deliveryLatency: newHistogram(deliveryLatencyBounds),
+		deliveryHops:    newHistogram(deliveryHopsBounds),
 	}
 	n.links = make(map[string]*link)
 	n.inbound = make(map[string]map[*conn]struct{})
@@ -373,17 +381,27 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 	}
 	select {
 	case n.deliveries <- d:
+		n.delivered(fwd, hops, now)
 		return nil
 	default:
 	}
 	select {
 	case n.deliveries <- d:
+		n.delivered(fwd, hops, now)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
 	case <-n.ctx.Done():
 		return ErrClosed
 	}
+}
+
+// delivered counts a message enqueue handed to the delivery loop.
+func (n *GossipNode) delivered(fwd *pb.GossipMessage, hops uint32, now time.Time) {
+	if fwd.GetOrigin() == n.Hash {
+		n.published.Add(1)
+	}
+	n.observeDelivery(fwd.GetCreatedUnixNano(), hops, now)
 }
 
 func (n *GossipNode) deliveryLoop() {

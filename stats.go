@@ -15,9 +15,15 @@ import (
 // is defined once, here: its `stat` tag names it (group.name) and says
 // whether it is a counter (only grows) or a gauge, its `help` tag says
 // what it counts. Counters() lists them from these definitions, and the
-// Status RPC, gossipctl status and (later) the metrics are built from
-// that list, so a counter added here appears everywhere; TestStatsDefined
-// fails for a number without a definition.
+// Status RPC, gossipctl status and the Prometheus metrics (Collector) are
+// built from that list, so a counter added here appears everywhere;
+// TestStatsDefined fails for a number without a definition.
+//
+// The metric of a number is gossip_<group>_<name> (plus _total for a
+// counter) unless a `metric` tag names it: `metric:"family"` or
+// `metric:"family{label=value}"`, several numbers sharing one family with
+// one label (the family's help is in metricFamilyHelp). docs/METRICS.md
+// describes every metric; TestMetricsDocumented checks it.
 type Stats struct {
 	ID        string
 	Endpoint  string
@@ -26,11 +32,12 @@ type Stats struct {
 	Ready     bool // joined a cluster, or marked ready (see MarkReady)
 	StartedAt time.Time
 
-	Received   uint64 `stat:"core.received,counter" help:"valid copies received, first and duplicate"`
-	Delivered  uint64 `stat:"core.delivered,counter" help:"messages accepted for the first time (delivered once)"`
-	Duplicates uint64 `stat:"core.duplicates,counter" help:"copies suppressed as already seen"`
-	Invalid    uint64 `stat:"core.invalid,counter" help:"messages rejected by validation"`
-	Malformed  uint64 `stat:"core.malformed,counter" help:"requests whose bytes did not decode as a GossipMessage"`
+	Published  uint64 `stat:"core.published,counter" metric:"gossip_messages_published_total" help:"messages this node originated (Publish, or a client's PutMessageToClient)"`
+	Received   uint64 `stat:"core.received,counter" metric:"gossip_messages_received_total" help:"valid copies received, first and duplicate"`
+	Delivered  uint64 `stat:"core.delivered,counter" metric:"gossip_messages_delivered_total" help:"messages accepted for the first time (delivered once)"`
+	Duplicates uint64 `stat:"core.duplicates,counter" metric:"gossip_messages_duplicate_total" help:"copies suppressed as already seen"`
+	Invalid    uint64 `stat:"core.invalid,counter" metric:"gossip_messages_rejected_total{reason=invalid}" help:"messages rejected by validation"`
+	Malformed  uint64 `stat:"core.malformed,counter" metric:"gossip_messages_rejected_total{reason=malformed}" help:"requests whose bytes did not decode as a GossipMessage"`
 	Forwards   uint64 `stat:"core.forwards,counter" help:"unary forwards planned: one per fresh message and chosen unary neighbour"`
 	Sent       uint64 `stat:"core.sent,counter" help:"unary RPCs sent: forward attempts, retries included"`
 	Acked      uint64 `stat:"core.acked,counter" help:"unary attempts acknowledged"`
@@ -80,7 +87,7 @@ type StreamStats struct {
 	DigestsSent    uint64 `stat:"stream.digests_sent,counter" help:"anti-entropy digests sent"`
 	DigestsRecv    uint64 `stat:"stream.digests_received,counter" help:"anti-entropy digests received"`
 	SyncSent       uint64 `stat:"stream.sync_sent,counter" help:"messages sent in answer to digests"`
-	Repaired       uint64 `stat:"stream.repaired,counter" help:"messages first received by GRAFT or anti-entropy"`
+	Repaired       uint64 `stat:"stream.repaired,counter" metric:"gossip_messages_repaired_total" help:"messages first received by GRAFT or anti-entropy"`
 	HolesSkipped   uint64 `stat:"stream.holes_skipped,counter" help:"message numbers given up: no stream neighbour can send them any more (each logged)"`
 	Missing        uint64 `stat:"stream.missing,gauge" help:"message numbers wanted and not yet received (below the highest received of their sequence)"`
 
@@ -91,7 +98,7 @@ type StreamStats struct {
 	Resent         uint64 `stat:"stream.resent,counter" help:"messages re-sent because their stream broke before the ACK"`
 	Reconnects     uint64 `stat:"stream.reconnects,counter" help:"streams re-opened after a failure"`
 	UnaryFallbacks uint64 `stat:"stream.unary_fallbacks,counter" help:"neighbours that answered the stream with Unimplemented"`
-	BadFrames      uint64 `stat:"stream.bad_frames,counter" help:"stream frames or messages that did not decode or validate"`
+	BadFrames      uint64 `stat:"stream.bad_frames,counter" metric:"gossip_messages_rejected_total{reason=bad_frame}" help:"stream frames or messages that did not decode or validate"`
 	Refused        uint64 `stat:"stream.refused,counter" help:"messages a peer cannot take (larger than it accepts): never sent to it"`
 
 	QueuedBytes     int    `stat:"stream.queued_bytes,gauge" help:"bytes queued for streams"`
@@ -99,7 +106,7 @@ type StreamStats struct {
 	Withdrawn       uint64 `stat:"stream.withdrawn,counter" help:"queued messages announced instead of pushed: the peer PRUNEd their source meanwhile"`
 	FramesDropped   uint64 `stat:"stream.frames_dropped,counter" help:"frames dropped: a queue over 4×StreamQueueBytes, or no stream to the peer (repair covers them)"`
 	PublishWaits    uint64 `stat:"stream.publish_waits,counter" help:"publishes that waited because the node or the cluster was saturated"`
-	PublishRejected uint64 `stat:"stream.publish_rejected,counter" help:"publishes refused with ResourceExhausted: still saturated at their deadline"`
+	PublishRejected uint64 `stat:"stream.publish_rejected,counter" metric:"gossip_publish_saturated_total" help:"publishes refused with ResourceExhausted: still saturated at their deadline"`
 	Congested       bool   `stat:"stream.congested,gauge" help:"1 while the store is over StoreBytes with messages a neighbour still lacks (publishers wait)"`
 
 	Stored             int    `stat:"stream.stored,gauge" help:"messages kept for repair"`
@@ -110,15 +117,23 @@ type StreamStats struct {
 
 // MembershipStats are the counters of membership (SWIM).
 type MembershipStats struct {
-	Alive       int    `stat:"membership.alive,gauge" help:"members alive, this node included"`
-	Suspect     int    `stat:"membership.suspect,gauge" help:"members suspected"`
-	Dead        int    `stat:"membership.dead,gauge" help:"members declared dead, until reaped"`
-	Left        int    `stat:"membership.left,gauge" help:"members that left, until reaped"`
+	Alive       int    `stat:"membership.alive,gauge" metric:"gossip_members{state=alive}" help:"members alive, this node included"`
+	Suspect     int    `stat:"membership.suspect,gauge" metric:"gossip_members{state=suspect}" help:"members suspected"`
+	Dead        int    `stat:"membership.dead,gauge" metric:"gossip_members{state=dead}" help:"members declared dead, until reaped"`
+	Left        int    `stat:"membership.left,gauge" metric:"gossip_members{state=left}" help:"members that left, until reaped"`
 	Incarnation uint64 `stat:"membership.incarnation,gauge" help:"this node's incarnation"`
 	Health      int    `stat:"membership.local_health,gauge" help:"Lifeguard's local health multiplier (0 is healthy)"`
 	Ignored     uint64 `stat:"membership.ignored_updates,counter" help:"updates ignored: they raised an incarnation by more than 2^32"`
 	Reconnects  uint64 `stat:"membership.reconnect_attempts,counter" help:"syncs sent to seeds and reaped members (partition healing)"`
 	Formers     int    `stat:"membership.reconnect_candidates,gauge" help:"reaped dead members still tried"`
+
+	// Changes by the state a member moved to: joined or alive again
+	// (alive), suspected, declared dead, left. New incarnations of a live
+	// member and reaps are not state changes.
+	ToAlive   uint64 `stat:"membership.changes_to_alive,counter" metric:"gossip_member_state_changes_total{to=alive}" help:"members that joined or became alive again"`
+	ToSuspect uint64 `stat:"membership.changes_to_suspect,counter" metric:"gossip_member_state_changes_total{to=suspect}" help:"members suspected"`
+	ToDead    uint64 `stat:"membership.changes_to_dead,counter" metric:"gossip_member_state_changes_total{to=dead}" help:"members declared dead"`
+	ToLeft    uint64 `stat:"membership.changes_to_left,counter" metric:"gossip_member_state_changes_total{to=left}" help:"members that left"`
 }
 
 // Stats returns a snapshot of the node's counters and state.
@@ -156,7 +171,8 @@ func (n *GossipNode) Stats() Stats {
 	ss.Refused, ss.Congested = n.sc.refused.Load(), n.congested.Load()
 	return Stats{
 		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: len(nbs), Uptime: time.Since(n.startedAt),
-		Received: c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
+		Published: n.published.Load(),
+		Received:  c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
 		Malformed: n.malformed.Load(),
 		Forwards:  c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
 		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired,
@@ -175,7 +191,7 @@ func (m *membership) stats() MembershipStats {
 	defer m.mu.Unlock()
 	var s MembershipStats
 	if m.core == nil {
-		return s
+		return s // no changes either: they come from the core
 	}
 	m.core.Each(func(mb swim.Member) {
 		switch mb.State {
@@ -192,6 +208,7 @@ func (m *membership) stats() MembershipStats {
 	cs := m.core.Stats()
 	s.Incarnation, s.Health = m.core.Incarnation(), m.core.Health()
 	s.Ignored, s.Reconnects, s.Formers = cs.Ignored, cs.Reconnects, cs.Formers
+	s.ToAlive, s.ToSuspect, s.ToDead, s.ToLeft = m.changes[0].Load(), m.changes[1].Load(), m.changes[2].Load(), m.changes[3].Load()
 	return s
 }
 
@@ -214,11 +231,12 @@ type Counter struct {
 
 // statField is one number of Stats: where it is and its definition.
 type statField struct {
-	index []int
-	name  string
-	group string
-	kind  CounterKind
-	help  string
+	index  []int
+	name   string
+	metric string // the metric tag ("" = derived from name)
+	group  string
+	kind   CounterKind
+	help   string
 }
 
 var statFields = sync.OnceValue(func() []statField {
@@ -238,7 +256,7 @@ var statFields = sync.OnceValue(func() []statField {
 			}
 			name, kind, _ := strings.Cut(tag, ",")
 			group, _, _ := strings.Cut(name, ".")
-			out = append(out, statField{index: idx, name: name, group: group, kind: CounterKind(kind), help: f.Tag.Get("help")})
+			out = append(out, statField{index: idx, name: name, group: group, kind: CounterKind(kind), help: f.Tag.Get("help"), metric: f.Tag.Get("metric")})
 		}
 	}
 	walk(reflect.TypeOf(Stats{}), nil)
