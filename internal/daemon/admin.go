@@ -12,8 +12,14 @@ import (
 //   - GET /readyz: 200 "ready" once the node has joined a cluster or is the
 //     first node; otherwise 503 with the reason ("joining: attempt 3
 //     failed: …", "shutting down").
+//   - GET /metrics: Prometheus metrics (metrics.go, docs/METRICS.md).
+//   - /debug/pprof/: the Go profiler, when pprofOn (--pprof).
 func (d *daemon) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	d.handleMetrics(mux, d.registry())
+	if d.cfg.pprofOn(d.adminAddr) {
+		handlePprof(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if d.grpcStopped.Load() {
 			http.Error(w, "stopped", http.StatusServiceUnavailable)

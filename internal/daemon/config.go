@@ -38,7 +38,8 @@ type Config struct {
 	// 0700 if missing. Today it holds only a lock file (gossipd.lock, with
 	// the pid) that stops two daemons from sharing it. Empty: none.
 	DataDir string
-	// AdminListen is the HTTP address of /healthz and /readyz. Port 0
+	// AdminListen is the HTTP address of /healthz, /readyz, /metrics and
+	// /debug/pprof/ (see Pprof). Port 0
 	// picks a free port, logged with key admin_addr. Empty: no admin
 	// server. When no flag, variable or YAML key sets it, Load derives it
 	// from Listen (AdminListenFor: the same host, the gRPC port + 1, port
@@ -96,6 +97,12 @@ type Config struct {
 	StreamQueueBytes int
 	MaxQueuedBytes   int
 
+	// Pprof says whether the admin server serves the Go profiler under
+	// /debug/pprof/: PprofOn, PprofOff, or PprofAuto (the default): only
+	// when the admin listener is bound to a loopback address ("" in a
+	// Config built in code means PprofAuto too).
+	Pprof string
+
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
 	ConfigFile string
@@ -109,6 +116,11 @@ const (
 	DefaultFanout          = gossip.FanoutAll
 	DefaultMaxPayload      = 1 << 20
 	DefaultShutdownTimeout = 10 * time.Second
+
+	// Values of Config.Pprof (--pprof).
+	PprofAuto = "auto"
+	PprofOn   = "on"
+	PprofOff  = "off"
 
 	// MaxPayloadLimit bounds MaxPayload: a node's gRPC connections carry
 	// messages of at most 20 MiB (gossip.NewGossipClientFactory), and a
@@ -125,6 +137,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:           DefaultListen,
 		AdminListen:      DefaultAdminListen,
+		Pprof:            PprofAuto,
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        DefaultLogFormat,
 		Fanout:           DefaultFanout,
@@ -179,6 +192,11 @@ func (c *Config) Validate() error {
 		if err := checkAddr(j, addrSeed); err != nil {
 			return fmt.Errorf("invalid --join %q: %w", j, err)
 		}
+	}
+	switch c.Pprof {
+	case "", PprofAuto, PprofOn, PprofOff:
+	default:
+		return fmt.Errorf("invalid --pprof %q: want on, off or auto", c.Pprof)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("invalid --log-format %q: want json or text", c.LogFormat)
@@ -367,7 +385,7 @@ var settings = []setting{
 	},
 	{
 		name: "admin-listen", arg: "host:port", def: "--listen's host and port + 1, " + DefaultAdminListen,
-		usage: `address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason); port 0 picks a free port, logged with key admin_addr (the default is port 0 too when --listen's port is 0); empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
+		usage: `address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason), /metrics (Prometheus, docs/METRICS.md), /debug/pprof/ (see --pprof); port 0 picks a free port, logged with key admin_addr (the default is port 0 too when --listen's port is 0); empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
 		set: func(c *Config, v string) error {
 			if err := checkAddr(v, addrListen); err != nil {
 				return err
@@ -484,6 +502,24 @@ var settings = []setting{
 		func(c *Config) *int { return &c.StreamQueueBytes }),
 	bytesSetting("max-queued-bytes", lib.MaxQueuedBytes, "bytes queued for all streams past which the node is saturated: publishes wait, then fail with RESOURCE_EXHAUSTED",
 		func(c *Config) *int { return &c.MaxQueuedBytes }),
+	{
+		name: "pprof", arg: "when", def: PprofAuto,
+		usage: "serve the Go profiler under /debug/pprof/ on the admin server: on, off, or auto (only when --admin-listen is a loopback address, where only local users reach it)",
+		set: func(c *Config, v string) error {
+			switch v = strings.ToLower(v); v {
+			case PprofAuto, PprofOn, PprofOff:
+				c.Pprof = v
+				return nil
+			case "true":
+				c.Pprof = PprofOn
+				return nil
+			case "false":
+				c.Pprof = PprofOff
+				return nil
+			}
+			return errors.New("want on, off or auto")
+		},
+	},
 }
 
 func bytesSetting(name string, def int, usage string, field func(*Config) *int) setting {

@@ -56,6 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
 		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
+		Pprof: "auto",
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -141,6 +142,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"store-bytes":        {"16MiB", func(c *Config) { c.StoreBytes = 16 << 20 }},
 		"stream-queue-bytes": {"512KiB", func(c *Config) { c.StreamQueueBytes = 512 << 10 }},
 		"max-queued-bytes":   {"1048576", func(c *Config) { c.MaxQueuedBytes = 1 << 20 }},
+		"pprof":              {"off", func(c *Config) { c.Pprof = PprofOff }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))
