@@ -106,3 +106,55 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 }
 
 func duration(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
+
+// Watch streams the node's WatchEvents until the client goes away or the
+// node closes (then: Unavailable).
+func (s nodeService) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[pb.WatchEvent]) error {
+	w, err := s.n.Watch(int(req.GetBuffer()))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for {
+		select {
+		case e, ok := <-w.C():
+			if !ok {
+				return status.Error(codes.Unavailable, "node is shutting down")
+			}
+			if err := stream.Send(watchEventToProto(e)); err != nil {
+				return err
+			}
+		case <-stream.Context().Done():
+			return status.FromContextError(stream.Context().Err()).Err()
+		case <-s.n.ctx.Done():
+			return status.Error(codes.Unavailable, "node is shutting down")
+		}
+	}
+}
+
+// memberEventKinds maps MemberEventKind to the wire's kinds.
+var memberEventKinds = map[MemberEventKind]pb.WatchEventKind{
+	MemberJoined:      pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_JOINED,
+	MemberUpdated:     pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_UPDATED,
+	MemberSuspected:   pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_SUSPECT,
+	MemberAliveAgain:  pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_REFUTED,
+	MemberDied:        pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_DEAD,
+	MemberLeftCluster: pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_LEFT,
+	MemberReaped:      pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_REAPED,
+}
+
+func watchEventToProto(e WatchEvent) *pb.WatchEvent {
+	out := &pb.WatchEvent{At: timestamp(e.At), Peer: e.Peer, Address: e.Address, Message: e.Message, Missed: e.Missed}
+	switch e.Kind {
+	case WatchMember:
+		out.Kind = memberEventKinds[e.Member.Kind]
+		out.Member = membersToProto([]Member{e.Member.Member})[0]
+	case WatchNeighborAdded:
+		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_NEIGHBOR_ADDED
+	case WatchNeighborRemoved:
+		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_NEIGHBOR_REMOVED
+	case WatchWarning:
+		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_WARNING
+	}
+	return out
+}

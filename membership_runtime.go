@@ -176,9 +176,11 @@ func (m *membership) flush() {
 	}
 	m.updateLimit()
 	m.rebalance(false)
-	if m.handler != nil {
-		for _, e := range evs {
-			m.handler(MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At})
+	for _, e := range evs {
+		me := MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At}
+		m.n.emitWatch(WatchEvent{Kind: WatchMember, At: e.At, Member: me})
+		if m.handler != nil {
+			m.handler(me)
 		}
 	}
 }

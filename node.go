@@ -94,6 +94,7 @@ type GossipNode struct {
 	published       atomic.Uint64 // messages this node originated
 	deliveryLatency histogram     // origin's created time → delivery here, ns
 	deliveryHops    histogram     // hops of the first copy
+	watchState                    // watch.go
 
 	// The streaming transport (stream.go, link.go); streaming is false
 	// when Config.DisableStreaming is set.
@@ -179,7 +180,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		Hash:       selfHash,
 		Endpoint:   endpoint,
 		cfg:        cfg,
-		logger:     logger.With("node", selfHash),
+		logger:     logger, // wrapped below, for watchers
 		storage:    storage,
 		factory:    factory,
 		transport:  transport,
@@ -196,6 +197,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		deliveryLatency: newHistogram(deliveryLatencyBounds),
 		deliveryHops:    newHistogram(deliveryHopsBounds),
 	}
+	n.logger = slog.New(&watchHandler{inner: logger.Handler(), n: n}).With("node", selfHash)
 	n.links = make(map[string]*link)
 	n.inbound = make(map[string]map[*conn]struct{})
 	n.refusedBy = make(map[string]bool)
@@ -242,15 +244,18 @@ func (n *GossipNode) addNeighbor(nodeHash, endpoint string, chosen bool) error {
 		n.mu.Unlock()
 		return fmt.Errorf("gossip: AddNeighbor: %w", err)
 	}
-	if !n.streaming {
-		n.mu.Unlock()
-		return nil
-	}
 	known := false
 	for _, t := range old {
 		if t.ID == nodeHash && t.Addr == endpoint {
 			known = true
 		}
+	}
+	if !known {
+		defer n.emitWatch(WatchEvent{Kind: WatchNeighborAdded, Peer: nodeHash, Address: endpoint})
+	}
+	if !n.streaming {
+		n.mu.Unlock()
+		return nil
 	}
 	if known {
 		n.mu.Unlock()
@@ -288,6 +293,9 @@ func (n *GossipNode) RemoveNeighbor(nodeHash string) bool {
 	n.linksMu.Unlock()
 	if l != nil {
 		l.stop()
+	}
+	if ok {
+		n.emitWatch(WatchEvent{Kind: WatchNeighborRemoved, Peer: nodeHash})
 	}
 	return ok
 }
@@ -534,6 +542,7 @@ func (n *GossipNode) Close() error {
 	close(n.deliveries)
 	<-n.deliverDone
 	n.closeSubscriptions()
+	n.closeWatchers()
 	n.storage.detach(n)
 	return n.transport.Close()
 }

@@ -216,6 +216,7 @@ const (
 	NodeService_Members_FullMethodName   = "/gossip.v1.NodeService/Members"
 	NodeService_Neighbors_FullMethodName = "/gossip.v1.NodeService/Neighbors"
 	NodeService_Status_FullMethodName    = "/gossip.v1.NodeService/Status"
+	NodeService_Watch_FullMethodName     = "/gossip.v1.NodeService/Watch"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -246,6 +247,12 @@ type NodeServiceClient interface {
 	Neighbors(ctx context.Context, in *v1.NeighborsRequest, opts ...grpc.CallOption) (*v1.NeighborsResponse, error)
 	// Status reports the node's identity, uptime, counters and TTL.
 	Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error)
+	// Watch streams what happens on this node from now on, for people
+	// watching it: membership changes, neighbour changes and the warnings it
+	// logs. Like Subscribe it never slows the node down: a watcher that
+	// falls behind misses events, and the next one says how many. It ends
+	// with UNAVAILABLE when the node shuts down.
+	Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEvent], error)
 }
 
 type nodeServiceClient struct {
@@ -315,6 +322,25 @@ func (c *nodeServiceClient) Status(ctx context.Context, in *v1.StatusRequest, op
 	return out, nil
 }
 
+func (c *nodeServiceClient) Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[1], NodeService_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.WatchRequest, v1.WatchEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeService_WatchClient = grpc.ServerStreamingClient[v1.WatchEvent]
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -343,6 +369,12 @@ type NodeServiceServer interface {
 	Neighbors(context.Context, *v1.NeighborsRequest) (*v1.NeighborsResponse, error)
 	// Status reports the node's identity, uptime, counters and TTL.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
+	// Watch streams what happens on this node from now on, for people
+	// watching it: membership changes, neighbour changes and the warnings it
+	// logs. Like Subscribe it never slows the node down: a watcher that
+	// falls behind misses events, and the next one says how many. It ends
+	// with UNAVAILABLE when the node shuts down.
+	Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchEvent]) error
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -367,6 +399,9 @@ func (UnimplementedNodeServiceServer) Neighbors(context.Context, *v1.NeighborsRe
 }
 func (UnimplementedNodeServiceServer) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedNodeServiceServer) Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchEvent]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -472,6 +507,17 @@ func _NodeService_Status_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(v1.WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NodeServiceServer).Watch(m, &grpc.GenericServerStream[v1.WatchRequest, v1.WatchEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeService_WatchServer = grpc.ServerStreamingServer[v1.WatchEvent]
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -500,6 +546,11 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Subscribe",
 			Handler:       _NodeService_Subscribe_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _NodeService_Watch_Handler,
 			ServerStreams: true,
 		},
 	},
