@@ -40,7 +40,7 @@ func (m *membership) rpc(msg swim.Message) error {
 		if err != nil {
 			return err
 		}
-		m.probeRTT.observe(int64(time.Since(start)))
+		m.probed(msg.To, time.Since(start))
 		m.step(swim.Message{Kind: swim.KindAck, From: resp.GetFrom(), Seq: resp.GetSeq(), Updates: updatesFromProto(resp.GetUpdates())})
 	case swim.KindPingReq:
 		resp, err := cli.PingReq(ctx, &pb.PingReqRequest{Seq: msg.Seq, From: msg.From, FromAddress: msg.FromAddr, Target: msg.Target,

@@ -92,6 +92,7 @@ type GossipNode struct {
 
 	// Observability (metrics.go): counted where a message is delivered.
 	published       atomic.Uint64 // messages this node originated
+	deliveredBytes  atomic.Uint64 // their payload bytes
 	deliveryLatency histogram     // origin's created time → delivery here, ns
 	deliveryHops    histogram     // hops of the first copy
 	watchState                    // watch.go
@@ -409,6 +410,7 @@ func (n *GossipNode) delivered(fwd *pb.GossipMessage, hops uint32, now time.Time
 	if fwd.GetOrigin() == n.Hash {
 		n.published.Add(1)
 	}
+	n.deliveredBytes.Add(uint64(len(fwd.GetPayload()) + len(fwd.GetBinaryPayload())))
 	n.observeDelivery(fwd.GetCreatedUnixNano(), hops, now)
 }
 
@@ -564,12 +566,16 @@ type NeighborStats struct {
 	// proto); for a stream neighbour Sent and Acked count messages.
 	Transport   string
 	LazySources int // stream neighbours: sources whose messages it gets announced, not pushed
+	QueuedBytes int // stream neighbours: bytes queued for its stream
+	// ProbeRTT is the round trip of membership's last answered direct
+	// probe of the neighbour (0: none yet, or membership not running):
+	// the network's RTT, whatever the transport.
+	ProbeRTT time.Duration
 }
 
 // NeighborStats returns the per-neighbour ACK statistics, sorted by id.
 func (n *GossipNode) NeighborStats() []NeighborStats {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	addrs := make(map[string]string)
 	for _, t := range n.core.Neighbors() {
 		addrs[t.ID] = t.Addr
@@ -584,6 +590,17 @@ func (n *GossipNode) NeighborStats() []NeighborStats {
 		if k, _ := n.core.PeerKindOf(p.ID); k == core.KindStream {
 			out[len(out)-1].Transport = "stream"
 		}
+	}
+	n.mu.Unlock()
+	n.linksMu.Lock() // after n.mu, never inside it (as Stats)
+	queued := make(map[string]int, len(n.links))
+	for id, l := range n.links {
+		queued[id] = l.c.queuedBytes()
+	}
+	n.linksMu.Unlock()
+	for i := range out {
+		out[i].QueuedBytes = queued[out[i].ID]
+		out[i].ProbeRTT = n.mship.probeRTTOf(out[i].ID)
 	}
 	return out
 }

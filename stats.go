@@ -32,20 +32,21 @@ type Stats struct {
 	Ready     bool // joined a cluster, or marked ready (see MarkReady)
 	StartedAt time.Time
 
-	Published  uint64 `stat:"core.published,counter" metric:"gossip_messages_published_total" help:"messages this node originated (Publish, or a client's PutMessageToClient)"`
-	Received   uint64 `stat:"core.received,counter" metric:"gossip_messages_received_total" help:"valid copies received, first and duplicate"`
-	Delivered  uint64 `stat:"core.delivered,counter" metric:"gossip_messages_delivered_total" help:"messages accepted for the first time (delivered once)"`
-	Duplicates uint64 `stat:"core.duplicates,counter" metric:"gossip_messages_duplicate_total" help:"copies suppressed as already seen"`
-	Invalid    uint64 `stat:"core.invalid,counter" metric:"gossip_messages_rejected_total{reason=invalid}" help:"messages rejected by validation"`
-	Malformed  uint64 `stat:"core.malformed,counter" metric:"gossip_messages_rejected_total{reason=malformed}" help:"requests whose bytes did not decode as a GossipMessage"`
-	Forwards   uint64 `stat:"core.forwards,counter" help:"unary forwards planned: one per fresh message and chosen unary neighbour"`
-	Sent       uint64 `stat:"core.sent,counter" help:"unary RPCs sent: forward attempts, retries included"`
-	Acked      uint64 `stat:"core.acked,counter" help:"unary attempts acknowledged"`
-	AckFailed  uint64 `stat:"core.ack_failed,counter" help:"unary attempts failed or timed out"`
-	Retries    uint64 `stat:"core.retries,counter" help:"unary attempts after the first"`
-	GaveUp     uint64 `stat:"core.gave_up,counter" help:"unary forwards abandoned after MaxAttempts or a rejection"`
-	Forgotten  uint64 `stat:"core.forgotten,counter" help:"receipts undone because the application queue stayed full"`
-	Expired    uint64 `stat:"core.expired,counter" help:"hot entries retired by decay"`
+	Published      uint64 `stat:"core.published,counter" metric:"gossip_messages_published_total" help:"messages this node originated (Publish, or a client's PutMessageToClient)"`
+	Received       uint64 `stat:"core.received,counter" metric:"gossip_messages_received_total" help:"valid copies received, first and duplicate"`
+	Delivered      uint64 `stat:"core.delivered,counter" metric:"gossip_messages_delivered_total" help:"messages accepted for the first time (delivered once)"`
+	DeliveredBytes uint64 `stat:"core.delivered_bytes,counter" metric:"gossip_messages_delivered_payload_bytes_total" help:"payload bytes of the messages delivered"`
+	Duplicates     uint64 `stat:"core.duplicates,counter" metric:"gossip_messages_duplicate_total" help:"copies suppressed as already seen"`
+	Invalid        uint64 `stat:"core.invalid,counter" metric:"gossip_messages_rejected_total{reason=invalid}" help:"messages rejected by validation"`
+	Malformed      uint64 `stat:"core.malformed,counter" metric:"gossip_messages_rejected_total{reason=malformed}" help:"requests whose bytes did not decode as a GossipMessage"`
+	Forwards       uint64 `stat:"core.forwards,counter" help:"unary forwards planned: one per fresh message and chosen unary neighbour"`
+	Sent           uint64 `stat:"core.sent,counter" help:"unary RPCs sent: forward attempts, retries included"`
+	Acked          uint64 `stat:"core.acked,counter" help:"unary attempts acknowledged"`
+	AckFailed      uint64 `stat:"core.ack_failed,counter" help:"unary attempts failed or timed out"`
+	Retries        uint64 `stat:"core.retries,counter" help:"unary attempts after the first"`
+	GaveUp         uint64 `stat:"core.gave_up,counter" help:"unary forwards abandoned after MaxAttempts or a rejection"`
+	Forgotten      uint64 `stat:"core.forgotten,counter" help:"receipts undone because the application queue stayed full"`
+	Expired        uint64 `stat:"core.expired,counter" help:"hot entries retired by decay"`
 
 	SendsDropped  uint64 `stat:"core.sends_dropped,counter" help:"unary forwards never started: MaxInflightSends reached until the caller's deadline"`
 	InflightSends int    `stat:"core.inflight_sends,gauge" help:"unary forwards in flight"`
@@ -172,8 +173,8 @@ func (n *GossipNode) Stats() Stats {
 	ss.Refused, ss.Congested = n.sc.refused.Load(), n.congested.Load()
 	return Stats{
 		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: len(nbs), Uptime: time.Since(n.startedAt),
-		Published: n.published.Load(),
-		Received:  c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
+		Published: n.published.Load(), DeliveredBytes: n.deliveredBytes.Load(),
+		Received: c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
 		Malformed: n.malformed.Load(),
 		Forwards:  c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
 		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired,

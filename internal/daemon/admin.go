@@ -14,8 +14,11 @@ import (
 //     failed: …", "shutting down").
 //   - GET /metrics: Prometheus metrics (metrics.go, docs/METRICS.md).
 //   - /debug/pprof/: the Go profiler, when pprofOn (--pprof).
-func (d *daemon) adminHandler() http.Handler {
+//   - GET /: the live dashboard (internal/dashboard), with its assets
+//     under /static/ and its data under /api/.
+func (d *daemon) adminHandler(dash http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/", dash)
 	d.handleMetrics(mux, d.registry())
 	if d.cfg.pprofOn(d.adminAddr) {
 		handlePprof(mux)

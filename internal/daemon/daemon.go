@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/dashboard"
 
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
@@ -193,11 +194,13 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 		}
 	})
 	if adminLis != nil {
+		dash := dashboard.New(d.node)
 		d.admin = &http.Server{
-			Handler:           d.adminHandler(),
+			Handler:           d.adminHandler(dash),
 			ReadHeaderTimeout: 5 * time.Second,
 			ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
 		}
+		d.admin.RegisterOnShutdown(dash.Close) // its event streams end (Shutdown does not wait for them)
 		d.wg.Go(func() {
 			if err := d.admin.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
 				d.fail(fmt.Errorf("admin server on %s: %w", d.adminAddr, err))

@@ -164,3 +164,18 @@ func TestMetricsDocIncludesDaemonMetrics(t *testing.T) {
 		t.Error("docs/METRICS.md: no row for gossip_build_info")
 	}
 }
+
+// TestDashboardServed: the admin listener serves the dashboard at / and
+// its state under /api/state, next to the other endpoints.
+func TestDashboardServed(t *testing.T) {
+	r := runDaemon(t, testConfig("node-d"))
+	if code, body := get(t, r.adminAddr, "/"); code != http.StatusOK || !strings.Contains(body, "<title>gossip dashboard</title>") {
+		t.Errorf("GET /: %d %.100q", code, body)
+	}
+	if code, body := get(t, r.adminAddr, "/api/state"); code != http.StatusOK || !strings.Contains(body, `"id":"node-d"`) {
+		t.Errorf("GET /api/state: %d %.200q", code, body)
+	}
+	if code, _ := get(t, r.adminAddr, "/healthz"); code != http.StatusOK {
+		t.Errorf("GET /healthz: %d", code)
+	}
+}
