@@ -93,7 +93,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer dash.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 
-	// Publish a message every 50 ms from node-2 while the page is open.
+	// Publish from node-2 every 50 ms while the page is open.
 	stop := make(chan struct{})
 	var pubs sync.WaitGroup
 	pubs.Go(func() {
@@ -105,16 +105,20 @@ func TestDashboardInBrowser(t *testing.T) {
 				return
 			case <-tk.C:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			nodes[1].Publish(ctx, "", []byte(fmt.Sprintf("message %d", i)))
-			cancel()
+			// 1 to 4 messages per tick, changing every 2 s, so the
+			// charts show rates that move.
+			for range 1 + (i/40)%4 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				nodes[1].Publish(ctx, "", []byte(fmt.Sprintf("message %d", i)))
+				cancel()
+			}
 		}
 	})
 	defer pubs.Wait()
 	defer close(stop)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1440, 1000), chromedp.Flag("disable-dev-shm-usage", true))
+		chromedp.DisableGPU, chromedp.WindowSize(1400, 640), chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)

@@ -242,12 +242,13 @@ function drawChart(fig, lines, fmt) {
   const t0 = now - span;
   let max = 0;
   for (const l of lines) for (const p of l.pts) if (p.v !== null && p.v > max) max = p.v;
+  const top = max;
   max = max > 0 ? max * 1.15 : 1;
   // baseline and the max label
   ctx.strokeStyle = css('--line'); ctx.lineWidth = 1;
   ctx.beginPath(); ctx.moveTo(0, h - 0.5); ctx.lineTo(w, h - 0.5); ctx.stroke();
   ctx.fillStyle = css('--muted'); ctx.font = '10px system-ui, sans-serif';
-  ctx.fillText(fmt(max / 1.15), 2, 10);
+  if (top > 0) ctx.fillText(fmt(top), 2, 10);
   for (const l of lines) {
     ctx.strokeStyle = l.color; ctx.lineWidth = 1.6; ctx.beginPath();
     let started = false, first = null, last = null;
