@@ -24,7 +24,11 @@ type nodeService struct {
 }
 
 func (s nodeService) Publish(ctx context.Context, req *pb.PublishRequest) (*pb.PublishResponse, error) {
-	id, ack, err := s.n.Publish(ctx, req.GetId(), req.GetPayload())
+	var opts []PublishOption
+	if req.GetTrace() {
+		opts = append(opts, Traced())
+	}
+	id, ack, err := s.n.Publish(ctx, req.GetId(), req.GetPayload(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +159,43 @@ func watchEventToProto(e WatchEvent) *pb.WatchEvent {
 		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_NEIGHBOR_REMOVED
 	case WatchWarning:
 		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_WARNING
+	}
+	return out
+}
+
+// Trace returns the receipts of a traced message this node published.
+func (s nodeService) Trace(_ context.Context, req *pb.TraceRequest) (*pb.TraceResponse, error) {
+	t, ok := s.n.Trace(req.GetId())
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no trace of message %q on %s: it was not traced, not published here (ask its origin), or newer traces replaced it (the last %d are kept)",
+			logID(req.GetId()), s.n.Hash, maxTraces)
+	}
+	return s.traceToProto(t), nil
+}
+
+// Traces returns the most recent traces this node keeps.
+func (s nodeService) Traces(context.Context, *pb.TracesRequest) (*pb.TracesResponse, error) {
+	var out []*pb.TraceResponse
+	for _, t := range s.n.Traces(0) {
+		out = append(out, s.traceToProto(t))
+	}
+	return &pb.TracesResponse{Traces: out}, nil
+}
+
+func (s nodeService) traceToProto(t Trace) *pb.TraceResponse {
+	live := s.n.mship.numLive()
+	if live == 0 { // no membership: this node and its neighbours
+		for _, m := range s.n.Members() {
+			if m.State == MemberAlive || m.State == MemberSuspect {
+				live++
+			}
+		}
+	}
+	out := &pb.TraceResponse{Id: t.ID, Origin: s.n.Hash, PublishedAt: timestamp(t.PublishedAt),
+		LiveMembers: uint32(live), Dropped: t.Dropped}
+	for _, r := range t.Receipts {
+		out.Receipts = append(out.Receipts, &pb.Receipt{Id: t.ID, Node: r.Node, From: r.From, Hops: r.Hops,
+			DeliveredAt: timestamp(r.DeliveredAt), Repaired: r.Repaired})
 	}
 	return out
 }

@@ -96,6 +96,7 @@ type GossipNode struct {
 	deliveryLatency histogram     // origin's created time → delivery here, ns
 	deliveryHops    histogram     // hops of the first copy
 	watchState                    // watch.go
+	traceState                    // trace.go
 
 	// The streaming transport (stream.go, link.go); streaming is false
 	// when Config.DisableStreaming is set.
@@ -203,6 +204,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	n.inbound = make(map[string]map[*conn]struct{})
 	n.refusedBy = make(map[string]bool)
 	n.graftKick, n.lazyKick = make(chan struct{}, 1), make(chan struct{}, 1)
+	n.receipts = make(chan outReceipt, receiptQueue)
 	n.streaming = !cfg.DisableStreaming
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
 	var err error
@@ -219,6 +221,8 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	go n.deliveryLoop()
 	n.wg.Add(1)
 	go n.decayLoop()
+	n.wg.Add(1)
+	go n.receiptLoop()
 	if n.streaming {
 		n.wg.Add(1)
 		go n.streamLoop()
@@ -364,7 +368,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	if !res.Fresh {
 		return res.Ack, nil
 	}
-	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), now); err != nil {
+	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), res.Via, now); err != nil {
 		n.mu.Lock()
 		n.core.Forget(msg.GetHash())
 		n.mu.Unlock()
@@ -377,7 +381,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 
 // enqueue hands a fresh message to the delivery loop, waiting while the
 // queue is full until ctx or the node ends.
-func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, now time.Time) error {
+func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, via core.Via, now time.Time) error {
 	d := Delivery{
 		Hash: fwd.GetHash(), Origin: fwd.GetOrigin(), From: from, Payload: fwd.GetPayload(),
 		Hops: hops, ReceivedAt: now,
@@ -390,13 +394,13 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 	}
 	select {
 	case n.deliveries <- d:
-		n.delivered(fwd, hops, now)
+		n.delivered(fwd, from, hops, via, now)
 		return nil
 	default:
 	}
 	select {
 	case n.deliveries <- d:
-		n.delivered(fwd, hops, now)
+		n.delivered(fwd, from, hops, via, now)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
@@ -406,7 +410,10 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 }
 
 // delivered counts a message enqueue handed to the delivery loop.
-func (n *GossipNode) delivered(fwd *pb.GossipMessage, hops uint32, now time.Time) {
+func (n *GossipNode) delivered(fwd *pb.GossipMessage, from string, hops uint32, via core.Via, now time.Time) {
+	if fwd.GetTrace() {
+		n.receipt(fwd, from, hops, via, now)
+	}
 	if fwd.GetOrigin() == n.Hash {
 		n.published.Add(1)
 	}

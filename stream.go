@@ -275,7 +275,7 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) (core.StreamEvent
 		n.push(c, f)
 	}
 	for i, r := range res.Fresh {
-		if err := n.enqueue(n.ctx, r.Forward, r.From, r.Hops, now); err != nil {
+		if err := n.enqueue(n.ctx, r.Forward, r.From, r.Hops, r.Via, now); err != nil {
 			// Closing: what was not delivered is forgotten, so a peer's
 			// later copy counts as new.
 			n.mu.Lock()

@@ -30,6 +30,8 @@ type Result struct {
 	// count, for the application (Delivery.From, Delivery.Hops).
 	From string
 	Hops uint32
+	// Via is how the copy came (a repair, a stream push, a unary call).
+	Via Via
 	// Forward is the copy to send on: from_hash set to this node, hops
 	// incremented, origin filled in. It is shared by all targets and must
 	// not be modified.
@@ -282,6 +284,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		Origin:          origin,
 		Hops:            min(msg.GetHops(), math.MaxUint32-1) + 1, // saturate, never wrap to 0
 		CreatedUnixNano: msg.GetCreatedUnixNano(),
+		Trace:           msg.GetTrace(),
 	}
 	if fwd.CreatedUnixNano == 0 && origin == n.self {
 		fwd.CreatedUnixNano = now.UnixNano()
@@ -295,7 +298,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	fwd.SeqNode, fwd.SeqEpoch, fwd.Seq = key.Node, key.Epoch, seq
 	n.track(now, key).add(seq, now)
 
-	res := Result{Ack: ack, Fresh: true, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops()}
+	res := Result{Ack: ack, Fresh: true, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops(), Via: via}
 	candidates := make([]string, 0, len(n.order))
 	streams := 0
 	for _, id := range n.order {

@@ -102,6 +102,9 @@ type Config struct {
 	// when the admin listener is bound to a loopback address ("" in a
 	// Config built in code means PprofAuto too).
 	Pprof string
+	// TraceSample is gossip.Config.TraceSample: the fraction of the
+	// messages published on this node that are traced. Default 0.
+	TraceSample float64
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
@@ -520,6 +523,18 @@ var settings = []setting{
 			return errors.New("want on, off or auto")
 		},
 	},
+	{
+		name: "trace-sample", arg: "fraction", def: "0",
+		usage: "fraction (0 to 1) of the messages published on this node that are traced, as with gossipctl publish --trace: every node that delivers one reports a receipt here, and gossipctl trace ID shows the tree it took (receipts are bounded and never slow delivery down)",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f >= 0 && f <= 1) {
+				return errors.New("want a number between 0 and 1, e.g. 0.001")
+			}
+			c.TraceSample = f
+			return nil
+		},
+	},
 }
 
 func bytesSetting(name string, def int, usage string, field func(*Config) *int) setting {
@@ -748,6 +763,7 @@ func (c *Config) nodeConfig() gossip.Config {
 		StoreBytes:       c.StoreBytes,
 		StreamQueueBytes: c.StreamQueueBytes,
 		MaxQueuedBytes:   c.MaxQueuedBytes,
+		TraceSample:      c.TraceSample,
 	}
 }
 

@@ -143,6 +143,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"stream-queue-bytes": {"512KiB", func(c *Config) { c.StreamQueueBytes = 512 << 10 }},
 		"max-queued-bytes":   {"1048576", func(c *Config) { c.MaxQueuedBytes = 1 << 20 }},
 		"pprof":              {"off", func(c *Config) { c.Pprof = PprofOff }},
+		"trace-sample":       {"0.001", func(c *Config) { c.TraceSample = 0.001 }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))

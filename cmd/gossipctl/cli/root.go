@@ -147,6 +147,7 @@ lines with -o json).`,
 		newStatusCmd(g),
 		newHealthCmd(g),
 		newWatchCmd(g),
+		newTraceCmd(g),
 	)
 	return root
 }

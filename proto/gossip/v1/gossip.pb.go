@@ -204,9 +204,13 @@ type GossipMessage struct {
 	// numbers never repeat across restarts) and the message's number in that
 	// (node, epoch) sequence, from 1. 0 in seq means "not numbered". Nodes
 	// use it to announce and compare ranges of messages instead of ids.
-	SeqNode       string `protobuf:"bytes,8,opt,name=seq_node,json=seqNode,proto3" json:"seq_node,omitempty"`
-	SeqEpoch      uint64 `protobuf:"varint,9,opt,name=seq_epoch,json=seqEpoch,proto3" json:"seq_epoch,omitempty"`
-	Seq           uint64 `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
+	SeqNode  string `protobuf:"bytes,8,opt,name=seq_node,json=seqNode,proto3" json:"seq_node,omitempty"`
+	SeqEpoch uint64 `protobuf:"varint,9,opt,name=seq_epoch,json=seqEpoch,proto3" json:"seq_epoch,omitempty"`
+	Seq      uint64 `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Traced: every node that delivers the message sends a receipt to its
+	// origin (MembershipService.Receipts). Set by the origin (a traced or
+	// sampled publish), never changed afterwards.
+	Trace         bool `protobuf:"varint,140,opt,name=trace,proto3" json:"trace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -309,6 +313,13 @@ func (x *GossipMessage) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *GossipMessage) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
 }
 
 // GossipAck acknowledges receipt of one GossipMessage.
@@ -918,7 +929,10 @@ type PublishRequest struct {
 	// The application payload (any bytes), at most the node's max payload.
 	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	// An optional caller-chosen unique id; empty: the node assigns one.
-	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// Trace the message: every node that delivers it reports a receipt to
+	// this node, and NodeService.Trace shows the tree it took.
+	Trace         bool `protobuf:"varint,140,opt,name=trace,proto3" json:"trace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -965,6 +979,13 @@ func (x *PublishRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *PublishRequest) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
 }
 
 type PublishResponse struct {
@@ -2742,11 +2763,407 @@ func (x *WatchEvent) GetMissed() uint64 {
 	return 0
 }
 
+// Receipt says that a node delivered a traced message.
+type Receipt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The node that delivered it.
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// The neighbour its first copy came from (empty at the origin).
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// Node-to-node hops of that first copy.
+	Hops uint32 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
+	// When the node delivered it (the node's clock).
+	DeliveredAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	// How the first copy came: by the tree (eager push or unary forward) or
+	// by repair (GRAFT or anti-entropy).
+	Repaired      bool `protobuf:"varint,6,opt,name=repaired,proto3" json:"repaired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Receipt) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Receipt) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Receipt) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Receipt) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+func (x *Receipt) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+func (x *Receipt) GetRepaired() bool {
+	if x != nil {
+		return x.Repaired
+	}
+	return false
+}
+
+type ReceiptsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sending node's id.
+	From          string     `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Receipts      []*Receipt `protobuf:"bytes,2,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiptsRequest) Reset() {
+	*x = ReceiptsRequest{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiptsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiptsRequest) ProtoMessage() {}
+
+func (x *ReceiptsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiptsRequest.ProtoReflect.Descriptor instead.
+func (*ReceiptsRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReceiptsRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ReceiptsRequest) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+type ReceiptsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiptsResponse) Reset() {
+	*x = ReceiptsResponse{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiptsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiptsResponse) ProtoMessage() {}
+
+func (x *ReceiptsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiptsResponse.ProtoReflect.Descriptor instead.
+func (*ReceiptsResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{38}
+}
+
+type TraceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The traced message's id; this node must be its origin.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRequest) Reset() {
+	*x = TraceRequest{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRequest) ProtoMessage() {}
+
+func (x *TraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
+func (*TraceRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *TraceRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type TraceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The origin (this node) and when it published the message.
+	Origin      string                 `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	PublishedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=published_at,json=publishedAt,proto3" json:"published_at,omitempty"`
+	// Every receipt so far, the origin's own first, in arrival order.
+	Receipts []*Receipt `protobuf:"bytes,4,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	// Members this node counts alive or suspect now, itself included.
+	LiveMembers uint32 `protobuf:"varint,5,opt,name=live_members,json=liveMembers,proto3" json:"live_members,omitempty"`
+	// Receipts dropped because the trace already held its maximum.
+	Dropped       uint64 `protobuf:"varint,6,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceResponse) Reset() {
+	*x = TraceResponse{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceResponse) ProtoMessage() {}
+
+func (x *TraceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
+func (*TraceResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TraceResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetPublishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PublishedAt
+	}
+	return nil
+}
+
+func (x *TraceResponse) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+func (x *TraceResponse) GetLiveMembers() uint32 {
+	if x != nil {
+		return x.LiveMembers
+	}
+	return 0
+}
+
+func (x *TraceResponse) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+type TracesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracesRequest) Reset() {
+	*x = TracesRequest{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracesRequest) ProtoMessage() {}
+
+func (x *TracesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracesRequest.ProtoReflect.Descriptor instead.
+func (*TracesRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{41}
+}
+
+type TracesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most recent traces this node keeps (newest first), each with its
+	// receipts.
+	Traces        []*TraceResponse `protobuf:"bytes,1,rep,name=traces,proto3" json:"traces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracesResponse) Reset() {
+	*x = TracesResponse{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracesResponse) ProtoMessage() {}
+
+func (x *TracesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracesResponse.ProtoReflect.Descriptor instead.
+func (*TracesResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *TracesResponse) GetTraces() []*TraceResponse {
+	if x != nil {
+		return x.Traces
+	}
+	return nil
+}
+
 var File_gossip_v1_gossip_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\n" +
-	"\x16gossip/v1/gossip.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n" +
+	"\x16gossip/v1/gossip.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x02\n" +
 	"\rGossipMessage\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1b\n" +
 	"\tfrom_hash\x18\x02 \x01(\tR\bfromHash\x12\x18\n" +
@@ -2758,7 +3175,8 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\bseq_node\x18\b \x01(\tR\aseqNode\x12\x1b\n" +
 	"\tseq_epoch\x18\t \x01(\x04R\bseqEpoch\x12\x10\n" +
 	"\x03seq\x18\n" +
-	" \x01(\x04R\x03seq\"Q\n" +
+	" \x01(\x04R\x03seq\x12\x15\n" +
+	"\x05trace\x18\x8c\x01 \x01(\bR\x05trace\"Q\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1c\n" +
@@ -2802,10 +3220,11 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x04held\x18\b \x03(\v2\x0f.gossip.v1.SpanR\x04held\"0\n" +
 	"\x04Span\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\x04R\x05first\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\x04R\x04last\":\n" +
+	"\x04last\x18\x02 \x01(\x04R\x04last\"Q\n" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"I\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x15\n" +
+	"\x05trace\x18\x8c\x01 \x01(\bR\x05trace\"I\n" +
 	"\x0fPublishResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x03ack\x18\x02 \x01(\v2\x14.gossip.v1.GossipAckR\x03ack\"*\n" +
@@ -2934,7 +3353,30 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x04peer\x18\x04 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x18\n" +
 	"\amessage\x18\x06 \x01(\tR\amessage\x12\x16\n" +
-	"\x06missed\x18\a \x01(\x04R\x06missed*\x8b\x01\n" +
+	"\x06missed\x18\a \x01(\x04R\x06missed\"\xb0\x01\n" +
+	"\aReceipt\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hops\x12=\n" +
+	"\fdelivered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x12\x1a\n" +
+	"\brepaired\x18\x06 \x01(\bR\brepaired\"U\n" +
+	"\x0fReceiptsRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12.\n" +
+	"\breceipts\x18\x02 \x03(\v2\x12.gossip.v1.ReceiptR\breceipts\"\x12\n" +
+	"\x10ReceiptsResponse\"\x1e\n" +
+	"\fTraceRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xe3\x01\n" +
+	"\rTraceResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12=\n" +
+	"\fpublished_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\x12.\n" +
+	"\breceipts\x18\x04 \x03(\v2\x12.gossip.v1.ReceiptR\breceipts\x12!\n" +
+	"\flive_members\x18\x05 \x01(\rR\vliveMembers\x12\x18\n" +
+	"\adropped\x18\x06 \x01(\x04R\adropped\"\x0f\n" +
+	"\rTracesRequest\"B\n" +
+	"\x0eTracesResponse\x120\n" +
+	"\x06traces\x18\x01 \x03(\v2\x18.gossip.v1.TraceResponseR\x06traces*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
@@ -2968,7 +3410,7 @@ func file_gossip_v1_gossip_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_gossip_v1_gossip_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(WatchEventKind)(0),           // 1: gossip.v1.WatchEventKind
@@ -3008,8 +3450,15 @@ var file_gossip_v1_gossip_proto_goTypes = []any{
 	(*LinkResponse)(nil),          // 35: gossip.v1.LinkResponse
 	(*WatchRequest)(nil),          // 36: gossip.v1.WatchRequest
 	(*WatchEvent)(nil),            // 37: gossip.v1.WatchEvent
-	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 39: google.protobuf.Duration
+	(*Receipt)(nil),               // 38: gossip.v1.Receipt
+	(*ReceiptsRequest)(nil),       // 39: gossip.v1.ReceiptsRequest
+	(*ReceiptsResponse)(nil),      // 40: gossip.v1.ReceiptsResponse
+	(*TraceRequest)(nil),          // 41: gossip.v1.TraceRequest
+	(*TraceResponse)(nil),         // 42: gossip.v1.TraceResponse
+	(*TracesRequest)(nil),         // 43: gossip.v1.TracesRequest
+	(*TracesResponse)(nil),        // 44: gossip.v1.TracesResponse
+	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	5,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
@@ -3020,38 +3469,43 @@ var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	9,  // 5: gossip.v1.SeqSummary.skipped:type_name -> gossip.v1.Span
 	9,  // 6: gossip.v1.SeqSummary.held:type_name -> gossip.v1.Span
 	3,  // 7: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	38, // 8: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	38, // 9: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	45, // 8: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	45, // 9: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
 	16, // 10: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
 	0,  // 11: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	38, // 12: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	45, // 12: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
 	19, // 13: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	39, // 14: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	39, // 15: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	38, // 16: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	38, // 17: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	38, // 18: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	39, // 19: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	46, // 14: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	46, // 15: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	45, // 16: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	45, // 17: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	45, // 18: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	46, // 19: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
 	22, // 20: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
 	16, // 21: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
 	16, // 22: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
 	0,  // 23: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
 	25, // 24: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
 	25, // 25: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
-	39, // 26: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	46, // 26: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
 	25, // 27: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
 	25, // 28: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
 	25, // 29: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
 	25, // 30: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
 	25, // 31: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
 	1,  // 32: gossip.v1.WatchEvent.kind:type_name -> gossip.v1.WatchEventKind
-	38, // 33: gossip.v1.WatchEvent.at:type_name -> google.protobuf.Timestamp
+	45, // 33: gossip.v1.WatchEvent.at:type_name -> google.protobuf.Timestamp
 	16, // 34: gossip.v1.WatchEvent.member:type_name -> gossip.v1.Member
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	45, // 35: gossip.v1.Receipt.delivered_at:type_name -> google.protobuf.Timestamp
+	38, // 36: gossip.v1.ReceiptsRequest.receipts:type_name -> gossip.v1.Receipt
+	45, // 37: gossip.v1.TraceResponse.published_at:type_name -> google.protobuf.Timestamp
+	38, // 38: gossip.v1.TraceResponse.receipts:type_name -> gossip.v1.Receipt
+	42, // 39: gossip.v1.TracesResponse.traces:type_name -> gossip.v1.TraceResponse
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_proto_init() }
@@ -3065,7 +3519,7 @@ func file_gossip_v1_gossip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_proto_rawDesc), len(file_gossip_v1_gossip_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -217,6 +217,8 @@ const (
 	NodeService_Neighbors_FullMethodName = "/gossip.v1.NodeService/Neighbors"
 	NodeService_Status_FullMethodName    = "/gossip.v1.NodeService/Status"
 	NodeService_Watch_FullMethodName     = "/gossip.v1.NodeService/Watch"
+	NodeService_Trace_FullMethodName     = "/gossip.v1.NodeService/Trace"
+	NodeService_Traces_FullMethodName    = "/gossip.v1.NodeService/Traces"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -253,6 +255,12 @@ type NodeServiceClient interface {
 	// falls behind misses events, and the next one says how many. It ends
 	// with UNAVAILABLE when the node shuts down.
 	Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEvent], error)
+	// Trace returns the receipts of a traced message this node published
+	// (NOT_FOUND when it keeps no such trace: not traced, not published
+	// here, or evicted by newer traces).
+	Trace(ctx context.Context, in *v1.TraceRequest, opts ...grpc.CallOption) (*v1.TraceResponse, error)
+	// Traces returns the most recent traces this node keeps.
+	Traces(ctx context.Context, in *v1.TracesRequest, opts ...grpc.CallOption) (*v1.TracesResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -341,6 +349,26 @@ func (c *nodeServiceClient) Watch(ctx context.Context, in *v1.WatchRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeService_WatchClient = grpc.ServerStreamingClient[v1.WatchEvent]
 
+func (c *nodeServiceClient) Trace(ctx context.Context, in *v1.TraceRequest, opts ...grpc.CallOption) (*v1.TraceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.TraceResponse)
+	err := c.cc.Invoke(ctx, NodeService_Trace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeServiceClient) Traces(ctx context.Context, in *v1.TracesRequest, opts ...grpc.CallOption) (*v1.TracesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.TracesResponse)
+	err := c.cc.Invoke(ctx, NodeService_Traces_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -375,6 +403,12 @@ type NodeServiceServer interface {
 	// falls behind misses events, and the next one says how many. It ends
 	// with UNAVAILABLE when the node shuts down.
 	Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchEvent]) error
+	// Trace returns the receipts of a traced message this node published
+	// (NOT_FOUND when it keeps no such trace: not traced, not published
+	// here, or evicted by newer traces).
+	Trace(context.Context, *v1.TraceRequest) (*v1.TraceResponse, error)
+	// Traces returns the most recent traces this node keeps.
+	Traces(context.Context, *v1.TracesRequest) (*v1.TracesResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -402,6 +436,12 @@ func (UnimplementedNodeServiceServer) Status(context.Context, *v1.StatusRequest)
 }
 func (UnimplementedNodeServiceServer) Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchEvent]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedNodeServiceServer) Trace(context.Context, *v1.TraceRequest) (*v1.TraceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
+}
+func (UnimplementedNodeServiceServer) Traces(context.Context, *v1.TracesRequest) (*v1.TracesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Traces not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -518,6 +558,42 @@ func _NodeService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeService_WatchServer = grpc.ServerStreamingServer[v1.WatchEvent]
 
+func _NodeService_Trace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.TraceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Trace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Trace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Trace(ctx, req.(*v1.TraceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NodeService_Traces_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.TracesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Traces(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Traces_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Traces(ctx, req.(*v1.TracesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -540,6 +616,14 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _NodeService_Status_Handler,
+		},
+		{
+			MethodName: "Trace",
+			Handler:    _NodeService_Trace_Handler,
+		},
+		{
+			MethodName: "Traces",
+			Handler:    _NodeService_Traces_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
@@ -564,6 +648,7 @@ const (
 	MembershipService_PushUpdates_FullMethodName = "/gossip.v1.MembershipService/PushUpdates"
 	MembershipService_Sync_FullMethodName        = "/gossip.v1.MembershipService/Sync"
 	MembershipService_Link_FullMethodName        = "/gossip.v1.MembershipService/Link"
+	MembershipService_Receipts_FullMethodName    = "/gossip.v1.MembershipService/Receipts"
 )
 
 // MembershipServiceClient is the client API for MembershipService service.
@@ -599,6 +684,10 @@ type MembershipServiceClient interface {
 	// forms from membership is a two-way one, and a node is never left
 	// without anyone forwarding to it.
 	Link(ctx context.Context, in *v1.LinkRequest, opts ...grpc.CallOption) (*v1.LinkResponse, error)
+	// Receipts carries receipts of traced messages to their origin (the
+	// node the request is sent to). Best effort: a lost batch only makes a
+	// trace incomplete.
+	Receipts(ctx context.Context, in *v1.ReceiptsRequest, opts ...grpc.CallOption) (*v1.ReceiptsResponse, error)
 }
 
 type membershipServiceClient struct {
@@ -669,6 +758,16 @@ func (c *membershipServiceClient) Link(ctx context.Context, in *v1.LinkRequest, 
 	return out, nil
 }
 
+func (c *membershipServiceClient) Receipts(ctx context.Context, in *v1.ReceiptsRequest, opts ...grpc.CallOption) (*v1.ReceiptsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ReceiptsResponse)
+	err := c.cc.Invoke(ctx, MembershipService_Receipts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MembershipServiceServer is the server API for MembershipService service.
 // All implementations must embed UnimplementedMembershipServiceServer
 // for forward compatibility.
@@ -702,6 +801,10 @@ type MembershipServiceServer interface {
 	// forms from membership is a two-way one, and a node is never left
 	// without anyone forwarding to it.
 	Link(context.Context, *v1.LinkRequest) (*v1.LinkResponse, error)
+	// Receipts carries receipts of traced messages to their origin (the
+	// node the request is sent to). Best effort: a lost batch only makes a
+	// trace incomplete.
+	Receipts(context.Context, *v1.ReceiptsRequest) (*v1.ReceiptsResponse, error)
 	mustEmbedUnimplementedMembershipServiceServer()
 }
 
@@ -729,6 +832,9 @@ func (UnimplementedMembershipServiceServer) Sync(context.Context, *v1.SyncReques
 }
 func (UnimplementedMembershipServiceServer) Link(context.Context, *v1.LinkRequest) (*v1.LinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Link not implemented")
+}
+func (UnimplementedMembershipServiceServer) Receipts(context.Context, *v1.ReceiptsRequest) (*v1.ReceiptsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Receipts not implemented")
 }
 func (UnimplementedMembershipServiceServer) mustEmbedUnimplementedMembershipServiceServer() {}
 func (UnimplementedMembershipServiceServer) testEmbeddedByValue()                           {}
@@ -859,6 +965,24 @@ func _MembershipService_Link_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MembershipService_Receipts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ReceiptsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).Receipts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_Receipts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).Receipts(ctx, req.(*v1.ReceiptsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MembershipService_ServiceDesc is the grpc.ServiceDesc for MembershipService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -889,6 +1013,10 @@ var MembershipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Link",
 			Handler:    _MembershipService_Link_Handler,
+		},
+		{
+			MethodName: "Receipts",
+			Handler:    _MembershipService_Receipts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
