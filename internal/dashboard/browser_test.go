@@ -81,8 +81,9 @@ func cluster(t *testing.T, n int) []*gossip.GossipNode {
 // TestDashboardInBrowser opens node-1's dashboard of a 3-node cluster in
 // headless Chromium: the page loads with no console error, exception or
 // request to another host, lists the 3 members, draws the rate charts
-// while messages flow, and shows node-3 dead after it is killed (and the
-// event in its log). The screenshot is saved in the test's artifact
+// while messages flow, draws a traced message's tree (rooted at node-1,
+// 3 nodes), and shows node-3 dead after it is killed (and the event in its
+// log). The screenshot is saved in the test's artifact
 // directory (go test -artifacts -outputdir DIR keeps it).
 func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
@@ -199,6 +200,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	if strings.Join(ids, ",") != "node-1,node-2,node-3" {
 		t.Errorf("members listed: %v", ids)
 	}
+
+	// A traced message published on node-1 appears as a tree of the 3 nodes.
+	traced, _, err := nodes[0].Publish(ctx, "", []byte("traced"), gossip.Traced())
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll("the traced message's tree", `(() => {
+		const t = document.querySelector('.trace[data-trace="`+traced+`"]');
+		return t && t.dataset.receipts === '3' && t.querySelectorAll('li[data-node]').length === 3 &&
+			t.querySelector('ul.tree > li').dataset.node === 'node-1' &&
+			t.textContent.includes('3/3 members');
+	})()`, 20*time.Second)
 
 	// GOSSIP_DASHBOARD_WARMUP (a duration) lets the charts fill before the
 	// kill, for the README's screenshot (docs/dashboard.png):

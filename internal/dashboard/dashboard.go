@@ -98,6 +98,26 @@ type State struct {
 	Counters  Counters   `json:"counters"`
 	Latency   Histogram  `json:"latency"` // delivery latency, seconds, cumulative since start
 	Hops      Histogram  `json:"hops"`
+	Traces    []Trace    `json:"traces"` // the most recent traced messages this node published, newest first
+}
+
+// maxTraces is how many traces a State carries.
+const maxTraces = 3
+
+// Trace is a traced message and the receipts its origin (this node) got.
+type Trace struct {
+	ID          string        `json:"id"`
+	PublishedAt int64         `json:"published_at"` // unix milliseconds
+	Live        int           `json:"live_members"`
+	Receipts    []TraceRecord `json:"receipts"`
+}
+
+type TraceRecord struct {
+	Node     string  `json:"node"`
+	From     string  `json:"from,omitempty"`
+	Hops     uint32  `json:"hops"`
+	AfterMs  float64 `json:"after_ms"`
+	Repaired bool    `json:"repaired,omitempty"`
 }
 
 type NodeInfo struct {
@@ -232,6 +252,15 @@ func (s *Server) State() State {
 			LazySources: nb.LazySources, Sent: nb.Sent, Acked: nb.Acked})
 	}
 	sort.Slice(out.Neighbors, func(i, j int) bool { return out.Neighbors[i].ID < out.Neighbors[j].ID })
+	out.Traces = []Trace{}
+	for _, t := range n.Traces(maxTraces) {
+		tr := Trace{ID: t.ID, PublishedAt: t.PublishedAt.UnixMilli(), Live: out.Counts.Alive + out.Counts.Suspect}
+		for _, r := range t.Receipts {
+			tr.Receipts = append(tr.Receipts, TraceRecord{Node: r.Node, From: r.From, Hops: r.Hops,
+				AfterMs: float64(r.DeliveredAt.Sub(t.PublishedAt)) / float64(time.Millisecond), Repaired: r.Repaired})
+		}
+		out.Traces = append(out.Traces, tr)
+	}
 	return out
 }
 

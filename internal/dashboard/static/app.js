@@ -90,6 +90,7 @@ function onState(s) {
   renderHeader(s);
   renderMembers(s);
   renderNeighbors(s);
+  renderTraces(s);
   // Rates: one point per second or more (the extra states sent right
   // after a change would make noisy points).
   if (!base) {
@@ -198,6 +199,59 @@ function renderNeighbors(s) {
     tbody.appendChild(tr);
   }
   $('no-neighbors').hidden = s.neighbors.length > 0;
+}
+
+// renderTraces draws each recent trace as an indented tree: every node
+// under the neighbour its first copy came from.
+function renderTraces(s) {
+  const box = $('traces');
+  const live = new Set(s.members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id));
+  const key = JSON.stringify([s.traces.map((t) => [t.id, t.receipts ? t.receipts.length : 0, t.live_members]), [...live]]);
+  $('no-traces').hidden = s.traces.length > 0;
+  if (box.dataset.key === key) return; // unchanged: keep the DOM (and the reader's selection)
+  box.dataset.key = key;
+  box.replaceChildren();
+  for (const t of s.traces) {
+    const rs = t.receipts || [];
+    const have = new Set(rs.map((r) => r.node));
+    const kids = new Map();
+    const roots = [];
+    let last = 0, maxHops = 0, repairs = 0;
+    for (const r of rs) {
+      last = Math.max(last, r.after_ms); maxHops = Math.max(maxHops, r.hops); if (r.repaired) repairs++;
+      if (!r.from || !have.has(r.from)) roots.push(r);
+      else { if (!kids.has(r.from)) kids.set(r.from, []); kids.get(r.from).push(r); }
+    }
+    const div = el('div', 'trace');
+    div.dataset.trace = t.id;
+    div.dataset.receipts = rs.length;
+    const head = el('div', 'trace-head');
+    // Of the members live now, how many have it (as gossipctl trace).
+    const got = s.more_members ? rs.length : rs.filter((r) => live.has(r.node)).length;
+    const gone = rs.length - got;
+    head.append(el('span', 'mono', t.id.length > 12 ? t.id.slice(0, 12) + '…' : t.id),
+      el('b', '', `${got}/${t.live_members} members` + (gone > 0 ? ` (+${gone} gone since)` : '')),
+      el('span', '', `in ${fmtNum(last)} ms · ${maxHops} hops max · ${repairs} repairs`));
+    div.appendChild(head);
+    const ul = el('ul', 'tree');
+    const add = (parent, r) => {
+      const li = el('li');
+      const label = el('span', 'node mono', r.node);
+      li.appendChild(label);
+      li.appendChild(el('span', 'meta', r.from ? `${fmtNum(r.after_ms)} ms · hop ${r.hops}` + (r.repaired ? ' · repair' : '') : 'origin'));
+      li.dataset.node = r.node;
+      const ch = (kids.get(r.node) || []).sort((a, b) => a.after_ms - b.after_ms);
+      if (ch.length) {
+        const sub = el('ul');
+        for (const c of ch) add(sub, c);
+        li.appendChild(sub);
+      }
+      parent.appendChild(li);
+    };
+    for (const r of roots) add(ul, r);
+    div.appendChild(ul);
+    box.appendChild(div);
+  }
 }
 
 function describe(e) {
