@@ -1,11 +1,15 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/grpc-gossip/gossip/memnet"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
@@ -21,7 +25,14 @@ func sink(id string) memnet.Handler {
 // BenchmarkPutMessageToClient measures one node's cost per published
 // message: receive, record, deliver, and three forwards over memnet
 // (in-memory, zero delay) to neighbours that ACK at once.
-func BenchmarkPutMessageToClient(b *testing.B) {
+func BenchmarkPutMessageToClient(b *testing.B) { benchPut(b, false) }
+
+// BenchmarkPutMessageToClientTraced is BenchmarkPutMessageToClient with
+// every message traced: the node is the origin, so each delivery also
+// records the origin's receipt (a trace per message, the last 256 kept).
+func BenchmarkPutMessageToClientTraced(b *testing.B) { benchPut(b, true) }
+
+func benchPut(b *testing.B, traced bool) {
 	net := memnet.New(1)
 	delivered := make(chan struct{}, 1<<16)
 	n, err := New("bench", "mem-bench", nil, nil, nil, nil, WithTransport(net.Transport("mem-bench")), WithStreaming(false),
@@ -34,7 +45,7 @@ func BenchmarkPutMessageToClient(b *testing.B) {
 		net.Register(id, sink(id))
 		n.AddNeighbor(id, id)
 	}
-	msg := &pb.GossipMessage{FromHash: "bench", Payload: string(make([]byte, 100))}
+	msg := &pb.GossipMessage{FromHash: "bench", Payload: string(make([]byte, 100)), Trace: traced}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -187,5 +198,48 @@ func BenchmarkRelaySigned(b *testing.B) {
 				b.Fatalf("refused: %+v", st.Security)
 			}
 		})
+	}
+}
+
+// BenchmarkObserveDelivery is the metrics hook of the delivery path alone
+// (the published count, the payload bytes, the latency and hops
+// histograms): what every delivered message pays for the metrics.
+func BenchmarkObserveDelivery(b *testing.B) {
+	n, err := New("bench", "", nil, nil, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	fwd := &pb.GossipMessage{Hash: "m", Origin: "other", Payload: "x", CreatedUnixNano: time.Now().UnixNano()}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		n.delivered(fwd, "peer", 3, 0, now)
+	}
+}
+
+// BenchmarkScrape is one Prometheus scrape of a node's Collector: gather
+// and encode as text, what a /metrics request costs.
+func BenchmarkScrape(b *testing.B) {
+	n, err := New("bench", "", nil, nil, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(n.Collector())
+	b.ReportAllocs()
+	for b.Loop() {
+		mfs, err := reg.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

@@ -126,6 +126,11 @@ type Config struct {
 	// Seed seeds the node's random choices (targets, jitter). 0 picks a
 	// random seed.
 	Seed uint64
+	// TraceSample is the fraction (0 to 1) of the messages published on
+	// this node that are traced as if published with Traced(): every node
+	// that delivers one reports a receipt to this node (Trace, Traces).
+	// Default 0: only messages published with Traced().
+	TraceSample float64
 }
 
 // FanoutAll as Config.Fanout forwards every fresh message to all
@@ -170,6 +175,9 @@ func (c *Config) Validate() error {
 	setInt(&c.LogRetentionBytes, DefaultLogRetentionBytes)
 	if c.LogRetention < 0 || c.LogRetentionBytes < 0 {
 		return fmt.Errorf("gossip: invalid config: LogRetention and LogRetentionBytes must be positive")
+	}
+	if !(c.TraceSample >= 0 && c.TraceSample <= 1) {
+		return fmt.Errorf("gossip: invalid config: TraceSample %v is not between 0 and 1", c.TraceSample)
 	}
 	if c.DecayInterval < 0 || c.ShutdownTimeout < 0 || c.DeliveryBuffer < 0 || c.MaxInflightSends < 0 ||
 		c.StreamQueueBytes < 0 || c.MaxQueuedBytes < 0 {

@@ -72,3 +72,11 @@ func (s grpcMembershipServer) Sync(ctx context.Context, r *pb.SyncRequest) (*pb.
 func (s grpcMembershipServer) Link(ctx context.Context, r *pb.LinkRequest) (*pb.LinkResponse, error) {
 	return s.m.Link(ctx, r)
 }
+
+func (m grpcMembership) Receipts(ctx context.Context, r *pb.ReceiptsRequest) (*pb.ReceiptsResponse, error) {
+	return m.c.Receipts(ctx, r)
+}
+
+func (s grpcMembershipServer) Receipts(ctx context.Context, r *pb.ReceiptsRequest) (*pb.ReceiptsResponse, error) {
+	return s.m.Receipts(ctx, r)
+}

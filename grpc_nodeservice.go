@@ -31,7 +31,11 @@ type nodeService struct {
 }
 
 func (s nodeService) Publish(ctx context.Context, req *pb.PublishRequest) (*pb.PublishResponse, error) {
-	id, ack, err := s.n.Publish(ctx, req.GetId(), req.GetPayload())
+	var opts []PublishOption
+	if req.GetTrace() {
+		opts = append(opts, Traced())
+	}
+	id, ack, err := s.n.Publish(ctx, req.GetId(), req.GetPayload(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -135,3 +139,92 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 }
 
 func duration(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
+
+// Watch streams the node's WatchEvents until the client goes away or the
+// node closes (then: Unavailable).
+func (s nodeService) Watch(req *pb.WatchRequest, stream grpc.ServerStreamingServer[pb.WatchEvent]) error {
+	w, err := s.n.Watch(int(req.GetBuffer()))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for {
+		select {
+		case e, ok := <-w.C():
+			if !ok {
+				return status.Error(codes.Unavailable, "node is shutting down")
+			}
+			if err := stream.Send(watchEventToProto(e)); err != nil {
+				return err
+			}
+		case <-stream.Context().Done():
+			return status.FromContextError(stream.Context().Err()).Err()
+		case <-s.n.ctx.Done():
+			return status.Error(codes.Unavailable, "node is shutting down")
+		}
+	}
+}
+
+// memberEventKinds maps MemberEventKind to the wire's kinds.
+var memberEventKinds = map[MemberEventKind]pb.WatchEventKind{
+	MemberJoined:      pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_JOINED,
+	MemberUpdated:     pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_UPDATED,
+	MemberSuspected:   pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_SUSPECT,
+	MemberAliveAgain:  pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_REFUTED,
+	MemberDied:        pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_DEAD,
+	MemberLeftCluster: pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_LEFT,
+	MemberReaped:      pb.WatchEventKind_WATCH_EVENT_KIND_MEMBER_REAPED,
+}
+
+func watchEventToProto(e WatchEvent) *pb.WatchEvent {
+	out := &pb.WatchEvent{At: timestamp(e.At), Peer: e.Peer, Address: e.Address, Message: e.Message, Missed: e.Missed}
+	switch e.Kind {
+	case WatchMember:
+		out.Kind = memberEventKinds[e.Member.Kind]
+		out.Member = membersToProto([]Member{e.Member.Member})[0]
+	case WatchNeighborAdded:
+		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_NEIGHBOR_ADDED
+	case WatchNeighborRemoved:
+		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_NEIGHBOR_REMOVED
+	case WatchWarning:
+		out.Kind = pb.WatchEventKind_WATCH_EVENT_KIND_WARNING
+	}
+	return out
+}
+
+// Trace returns the receipts of a traced message this node published.
+func (s nodeService) Trace(_ context.Context, req *pb.TraceRequest) (*pb.TraceResponse, error) {
+	t, ok := s.n.Trace(req.GetId())
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no trace of message %q on %s: it was not traced, not published here (ask its origin), or newer traces replaced it (the last %d are kept)",
+			logID(req.GetId()), s.n.Hash, maxTraces)
+	}
+	return s.traceToProto(t), nil
+}
+
+// Traces returns the most recent traces this node keeps.
+func (s nodeService) Traces(context.Context, *pb.TracesRequest) (*pb.TracesResponse, error) {
+	var out []*pb.TraceResponse
+	for _, t := range s.n.Traces(0) {
+		out = append(out, s.traceToProto(t))
+	}
+	return &pb.TracesResponse{Traces: out}, nil
+}
+
+func (s nodeService) traceToProto(t Trace) *pb.TraceResponse {
+	live := s.n.mship.numLive()
+	if live == 0 { // no membership: this node and its neighbours
+		for _, m := range s.n.Members() {
+			if m.State == MemberAlive || m.State == MemberSuspect {
+				live++
+			}
+		}
+	}
+	out := &pb.TraceResponse{Id: t.ID, Origin: s.n.Hash, PublishedAt: timestamp(t.PublishedAt),
+		LiveMembers: uint32(live), Dropped: t.Dropped}
+	for _, r := range t.Receipts {
+		out.Receipts = append(out.Receipts, &pb.Receipt{Id: t.ID, Node: r.Node, From: r.From, Hops: r.Hops,
+			DeliveredAt: timestamp(r.DeliveredAt), Repaired: r.Repaired})
+	}
+	return out
+}

@@ -35,10 +35,12 @@ func (m *membership) rpc(msg swim.Message) error {
 	defer cancel()
 	switch msg.Kind {
 	case swim.KindPing:
+		start := time.Now()
 		resp, err := cli.Ping(ctx, &pb.PingRequest{Seq: msg.Seq, From: msg.From, FromAddress: msg.FromAddr, Target: msg.Target, Updates: updatesToProto(msg.Updates)})
 		if err != nil {
 			return err
 		}
+		m.probed(msg.To, time.Since(start))
 		m.step(swim.Message{Kind: swim.KindAck, From: resp.GetFrom(), Seq: resp.GetSeq(), Updates: updatesFromProto(resp.GetUpdates())})
 	case swim.KindPingReq:
 		resp, err := cli.PingReq(ctx, &pb.PingReqRequest{Seq: msg.Seq, From: msg.From, FromAddress: msg.FromAddr, Target: msg.Target,

@@ -41,6 +41,12 @@ type membership struct {
 	wg    sync.WaitGroup
 
 	limit atomic.Pointer[clusterLimit] // the cluster's payload limit (updateLimit)
+
+	changes  [4]atomic.Uint64 // members moved to alive, suspect, dead, left (MembershipStats.ToAlive…)
+	probeRTT histogram        // direct probes' round trips, ns (gossip_probe_rtt_seconds)
+
+	rttMu sync.Mutex
+	rtts  map[string]time.Duration // member id → its last answered direct probe's round trip (until reaped)
 }
 
 // maxMembershipSends bounds the membership RPCs in flight; beyond it a
@@ -57,6 +63,7 @@ func newMembership(n *GossipNode, o membershipOptions) (*membership, error) {
 		rng:   rand.New(rand.NewPCG(membershipSeed(n), 0x5157)),
 		added: make(map[string]string), out: make(map[string]bool),
 		wake: make(chan struct{}, 1), sends: make(chan struct{}, maxMembershipSends),
+		probeRTT: newHistogram(probeRTTBounds), rtts: make(map[string]time.Duration),
 	}, nil
 }
 
@@ -164,16 +171,58 @@ func (m *membership) flush() {
 		return
 	}
 	for _, e := range evs {
+		if i := stateChange(e.Kind); i >= 0 {
+			m.changes[i].Add(1)
+		}
+		if e.Kind == swim.EventReap {
+			m.rttMu.Lock()
+			delete(m.rtts, e.Member.ID)
+			m.rttMu.Unlock()
+		}
 		m.n.logger.Info("member "+e.Kind.String(), "peer", e.Member.ID, "endpoint", e.Member.Addr,
 			"state", e.Member.State.String(), "incarnation", e.Member.Incarnation)
 	}
 	m.updateLimit()
 	m.rebalance(false)
-	if m.handler != nil {
-		for _, e := range evs {
-			m.handler(MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At})
+	for _, e := range evs {
+		me := MemberEvent{Kind: MemberEventKind(e.Kind), Member: memberFromSwim(e.Member), At: e.At}
+		m.n.emitWatch(WatchEvent{Kind: WatchMember, At: e.At, Member: me})
+		if m.handler != nil {
+			m.handler(me)
 		}
 	}
+}
+
+// probed records the round trip of an answered direct probe of member id.
+func (m *membership) probed(id string, rtt time.Duration) {
+	m.probeRTT.observe(int64(rtt))
+	m.rttMu.Lock()
+	m.rtts[id] = rtt
+	m.rttMu.Unlock()
+}
+
+// probeRTTOf is the round trip of member id's last answered direct
+// probe; 0 when none.
+func (m *membership) probeRTTOf(id string) time.Duration {
+	m.rttMu.Lock()
+	defer m.rttMu.Unlock()
+	return m.rtts[id]
+}
+
+// stateChange is the index in membership.changes of the state an event
+// moved a member to, or -1 for an event that is not a state change.
+func stateChange(k swim.EventKind) int {
+	switch MemberEventKind(k) {
+	case MemberJoined, MemberAliveAgain:
+		return 0
+	case MemberSuspected:
+		return 1
+	case MemberDied:
+		return 2
+	case MemberLeftCluster:
+		return 3
+	}
+	return -1
 }
 
 // clusterLimit is the largest payload every live member accepts, and the

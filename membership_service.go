@@ -156,3 +156,12 @@ func (s membershipService) Link(ctx context.Context, req *pb.LinkRequest) (*pb.L
 	}
 	return &pb.LinkResponse{}, nil
 }
+
+// Receipts records receipts of traced messages this node published.
+func (s membershipService) Receipts(_ context.Context, req *pb.ReceiptsRequest) (*pb.ReceiptsResponse, error) {
+	if len(req.GetReceipts()) > receiptBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "receipts: %d in one request, at most %d", len(req.GetReceipts()), receiptBatch)
+	}
+	s.n.addReceipts(req.GetReceipts())
+	return &pb.ReceiptsResponse{}, nil
+}

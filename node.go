@@ -109,6 +109,14 @@ type GossipNode struct {
 	sendsDropped atomic.Uint64
 	malformed    atomic.Uint64 // requests whose bytes did not decode
 
+	// Observability (metrics.go): counted where a message is delivered.
+	published       atomic.Uint64 // messages this node originated
+	deliveredBytes  atomic.Uint64 // their payload bytes
+	deliveryLatency histogram     // origin's created time → delivery here, ns
+	deliveryHops    histogram     // hops of the first copy
+	watchState                    // watch.go
+	traceState                    // trace.go
+
 	// The streaming transport (stream.go, link.go); streaming is false
 	// when Config.DisableStreaming is set.
 	streaming bool
@@ -193,7 +201,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		Hash:       selfHash,
 		Endpoint:   endpoint,
 		cfg:        cfg,
-		logger:     logger.With("node", selfHash),
+		logger:     logger, // wrapped below, for watchers
 		storage:    storage,
 		factory:    factory,
 		transport:  transport,
@@ -208,11 +216,16 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		sem:        make(chan struct{}, cfg.MaxInflightSends),
 		subs:       make(map[*Subscription]struct{}),
 		qtotal:     newQueueTotal(cfg.MaxQueuedBytes),
+
+		deliveryLatency: newHistogram(deliveryLatencyBounds),
+		deliveryHops:    newHistogram(deliveryHopsBounds),
 	}
+	n.logger = slog.New(&watchHandler{inner: logger.Handler(), n: n}).With("node", selfHash)
 	n.links = make(map[string]*link)
 	n.inbound = make(map[string]map[*conn]struct{})
 	n.refusedBy = make(map[string]bool)
 	n.graftKick, n.lazyKick = make(chan struct{}, 1), make(chan struct{}, 1)
+	n.receipts = make(chan outReceipt, receiptQueue)
 	n.streaming = !cfg.DisableStreaming
 	n.core = core.NewNode(selfHash, &cc, core.NewStorage(&cc), router, seed)
 	if o.sec != nil && o.sec.Signing() {
@@ -243,6 +256,8 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	go n.dispatchLoop()
 	n.wg.Add(1)
 	go n.decayLoop()
+	n.wg.Add(1)
+	go n.receiptLoop()
 	if n.streaming {
 		n.wg.Add(1)
 		go n.streamLoop()
@@ -269,15 +284,18 @@ func (n *GossipNode) addNeighbor(nodeHash, endpoint string, chosen bool) error {
 		n.mu.Unlock()
 		return fmt.Errorf("gossip: AddNeighbor: %w", err)
 	}
-	if !n.streaming {
-		n.mu.Unlock()
-		return nil
-	}
 	known := false
 	for _, t := range old {
 		if t.ID == nodeHash && t.Addr == endpoint {
 			known = true
 		}
+	}
+	if !known {
+		defer n.emitWatch(WatchEvent{Kind: WatchNeighborAdded, Peer: nodeHash, Address: endpoint})
+	}
+	if !n.streaming {
+		n.mu.Unlock()
+		return nil
 	}
 	if known {
 		n.mu.Unlock()
@@ -315,6 +333,9 @@ func (n *GossipNode) RemoveNeighbor(nodeHash string) bool {
 	n.linksMu.Unlock()
 	if l != nil {
 		l.stop()
+	}
+	if ok {
+		n.emitWatch(WatchEvent{Kind: WatchNeighborRemoved, Peer: nodeHash})
 	}
 	return ok
 }
@@ -398,7 +419,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	if msg.GetOrigin() == "" {
 		committed = make(chan error, 1)
 	}
-	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), now, committed); err != nil {
+	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), res.Via, now, committed); err != nil {
 		n.mu.Lock()
 		n.core.Forget(msg.GetHash())
 		n.mu.Unlock()
@@ -417,7 +438,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 
 // enqueue hands a fresh message to the delivery loop, waiting while the
 // queue is full until ctx or the node ends.
-func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, now time.Time, committed chan error) error {
+func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, via core.Via, now time.Time, committed chan error) error {
 	d := Delivery{
 		Hash: fwd.GetHash(), Origin: fwd.GetOrigin(), From: from, Payload: fwd.GetPayload(),
 		Hops: hops, ReceivedAt: now,
@@ -431,17 +452,31 @@ func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from st
 	p := pendingDelivery{d: d, fwd: fwd, ack: committed}
 	select {
 	case n.deliveries <- p:
+		n.delivered(fwd, from, hops, via, now)
 		return nil
 	default:
 	}
 	select {
 	case n.deliveries <- p:
+		n.delivered(fwd, from, hops, via, now)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
 	case <-n.ctx.Done():
 		return ErrClosed
 	}
+}
+
+// delivered counts a message enqueue handed to the delivery loop.
+func (n *GossipNode) delivered(fwd *pb.GossipMessage, from string, hops uint32, via core.Via, now time.Time) {
+	if fwd.GetTrace() {
+		n.receipt(fwd, from, hops, via, now)
+	}
+	if fwd.GetOrigin() == n.Hash {
+		n.published.Add(1)
+	}
+	n.deliveredBytes.Add(uint64(len(fwd.GetPayload()) + len(fwd.GetBinaryPayload())))
+	n.observeDelivery(fwd.GetCreatedUnixNano(), hops, now)
 }
 
 // deliveryLoop appends every first receipt to the log, in order; the
@@ -579,6 +614,7 @@ func (n *GossipNode) Close() error {
 	close(n.dispatchQ)
 	<-n.dispatchDone
 	n.closeSubscriptions()
+	n.closeWatchers()
 	n.storage.detach(n)
 	return errors.Join(n.transport.Close(), lerr)
 }
@@ -600,12 +636,16 @@ type NeighborStats struct {
 	// proto); for a stream neighbour Sent and Acked count messages.
 	Transport   string
 	LazySources int // stream neighbours: sources whose messages it gets announced, not pushed
+	QueuedBytes int // stream neighbours: bytes queued for its stream
+	// ProbeRTT is the round trip of membership's last answered direct
+	// probe of the neighbour (0: none yet, or membership not running):
+	// the network's RTT, whatever the transport.
+	ProbeRTT time.Duration
 }
 
 // NeighborStats returns the per-neighbour ACK statistics, sorted by id.
 func (n *GossipNode) NeighborStats() []NeighborStats {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	addrs := make(map[string]string)
 	for _, t := range n.core.Neighbors() {
 		addrs[t.ID] = t.Addr
@@ -620,6 +660,17 @@ func (n *GossipNode) NeighborStats() []NeighborStats {
 		if k, _ := n.core.PeerKindOf(p.ID); k == core.KindStream {
 			out[len(out)-1].Transport = "stream"
 		}
+	}
+	n.mu.Unlock()
+	n.linksMu.Lock() // after n.mu, never inside it (as Stats)
+	queued := make(map[string]int, len(n.links))
+	for id, l := range n.links {
+		queued[id] = l.c.queuedBytes()
+	}
+	n.linksMu.Unlock()
+	for i := range out {
+		out[i].QueuedBytes = queued[out[i].ID]
+		out[i].ProbeRTT = n.mship.probeRTTOf(out[i].ID)
 	}
 	return out
 }

@@ -15,12 +15,18 @@ import (
 // node's ACK. With an empty id the node assigns a unique one (128 random
 // bits, hex). payload may be any bytes: valid UTF-8 travels in the seed's
 // payload field, anything else in binary_payload. An id the node has
-// already seen fails with ErrAlreadySeen (nothing is sent again).
-func (n *GossipNode) Publish(ctx context.Context, id string, payload []byte) (string, *pb.GossipAck, error) {
+// already seen fails with ErrAlreadySeen (nothing is sent again). With
+// Traced() (or when Config.TraceSample picks it) the message is traced:
+// see Trace.
+func (n *GossipNode) Publish(ctx context.Context, id string, payload []byte, opts ...PublishOption) (string, *pb.GossipAck, error) {
 	if id == "" {
 		id = newMessageID()
 	}
-	msg := &pb.GossipMessage{Hash: id, FromHash: n.Hash, CreatedUnixNano: time.Now().UnixNano()}
+	var o publishOptions
+	for _, opt := range opts {
+		opt.applyPublish(&o)
+	}
+	msg := &pb.GossipMessage{Hash: id, FromHash: n.Hash, CreatedUnixNano: time.Now().UnixNano(), Trace: n.sample(o)}
 	if utf8.Valid(payload) {
 		msg.Payload = string(payload)
 	} else {

@@ -15,9 +15,15 @@ import (
 // is defined once, here: its `stat` tag names it (group.name) and says
 // whether it is a counter (only grows) or a gauge, its `help` tag says
 // what it counts. Counters() lists them from these definitions, and the
-// Status RPC, gossipctl status and (later) the metrics are built from
-// that list, so a counter added here appears everywhere; TestStatsDefined
-// fails for a number without a definition.
+// Status RPC, gossipctl status and the Prometheus metrics (Collector) are
+// built from that list, so a counter added here appears everywhere;
+// TestStatsDefined fails for a number without a definition.
+//
+// The metric of a number is gossip_<group>_<name> (plus _total for a
+// counter) unless a `metric` tag names it: `metric:"family"` or
+// `metric:"family{label=value}"`, several numbers sharing one family with
+// one label (the family's help is in metricFamilyHelp). docs/METRICS.md
+// describes every metric; TestMetricsDocumented checks it.
 type Stats struct {
 	ID        string
 	Endpoint  string
@@ -26,22 +32,24 @@ type Stats struct {
 	Ready     bool // joined a cluster, or marked ready (see MarkReady)
 	StartedAt time.Time
 
-	Received   uint64 `stat:"core.received,counter" help:"valid copies received, first and duplicate"`
-	Delivered  uint64 `stat:"core.delivered,counter" help:"messages accepted for the first time (delivered once)"`
-	Duplicates uint64 `stat:"core.duplicates,counter" help:"copies suppressed as already seen"`
-	Invalid    uint64 `stat:"core.invalid,counter" help:"messages rejected by validation"`
-	Malformed  uint64 `stat:"core.malformed,counter" help:"requests whose bytes did not decode as a GossipMessage"`
-	Forwards   uint64 `stat:"core.forwards,counter" help:"unary forwards planned: one per fresh message and chosen unary neighbour"`
-	Sent       uint64 `stat:"core.sent,counter" help:"unary RPCs sent: forward attempts, retries included"`
-	Acked      uint64 `stat:"core.acked,counter" help:"unary attempts acknowledged"`
-	AckFailed  uint64 `stat:"core.ack_failed,counter" help:"unary attempts failed or timed out"`
-	Retries    uint64 `stat:"core.retries,counter" help:"unary attempts after the first"`
-	GaveUp     uint64 `stat:"core.gave_up,counter" help:"unary forwards abandoned after MaxAttempts or a rejection"`
-	Forgotten  uint64 `stat:"core.forgotten,counter" help:"receipts undone because the application queue stayed full"`
-	Expired    uint64 `stat:"core.expired,counter" help:"hot entries retired by decay"`
-	Historic   uint64 `stat:"core.historic,counter" help:"first receipts not delivered: published before this node's history horizon (a new node without --catch-up)"`
-	LogFirst   uint64 `stat:"core.log_first,gauge" help:"the earliest offset the delivery log retains"`
-	LogHead    uint64 `stat:"core.log_head,gauge" help:"the last offset the delivery log committed"`
+	Published      uint64 `stat:"core.published,counter" metric:"gossip_messages_published_total" help:"messages this node originated (Publish, or a client's PutMessageToClient)"`
+	Received       uint64 `stat:"core.received,counter" metric:"gossip_messages_received_total" help:"valid copies received, first and duplicate"`
+	Delivered      uint64 `stat:"core.delivered,counter" metric:"gossip_messages_delivered_total" help:"messages accepted for the first time (delivered once)"`
+	DeliveredBytes uint64 `stat:"core.delivered_bytes,counter" metric:"gossip_messages_delivered_payload_bytes_total" help:"payload bytes of the messages delivered"`
+	Duplicates     uint64 `stat:"core.duplicates,counter" metric:"gossip_messages_duplicate_total" help:"copies suppressed as already seen"`
+	Invalid        uint64 `stat:"core.invalid,counter" metric:"gossip_messages_rejected_total{reason=invalid}" help:"messages rejected by validation"`
+	Malformed      uint64 `stat:"core.malformed,counter" metric:"gossip_messages_rejected_total{reason=malformed}" help:"requests whose bytes did not decode as a GossipMessage"`
+	Forwards       uint64 `stat:"core.forwards,counter" help:"unary forwards planned: one per fresh message and chosen unary neighbour"`
+	Sent           uint64 `stat:"core.sent,counter" help:"unary RPCs sent: forward attempts, retries included"`
+	Acked          uint64 `stat:"core.acked,counter" help:"unary attempts acknowledged"`
+	AckFailed      uint64 `stat:"core.ack_failed,counter" help:"unary attempts failed or timed out"`
+	Retries        uint64 `stat:"core.retries,counter" help:"unary attempts after the first"`
+	GaveUp         uint64 `stat:"core.gave_up,counter" help:"unary forwards abandoned after MaxAttempts or a rejection"`
+	Forgotten      uint64 `stat:"core.forgotten,counter" help:"receipts undone because the application queue stayed full"`
+	Expired        uint64 `stat:"core.expired,counter" help:"hot entries retired by decay"`
+	Historic       uint64 `stat:"core.historic,counter" metric:"gossip_messages_historic_total" help:"first receipts not delivered: published before this node's history horizon (a new node without --catch-up)"`
+	LogFirst       uint64 `stat:"core.log_first,gauge" metric:"gossip_log_first_offset" help:"the earliest offset the delivery log retains"`
+	LogHead        uint64 `stat:"core.log_head,gauge" metric:"gossip_log_head_offset" help:"the last offset the delivery log committed"`
 
 	SendsDropped  uint64 `stat:"core.sends_dropped,counter" help:"unary forwards never started: MaxInflightSends reached until the caller's deadline"`
 	InflightSends int    `stat:"core.inflight_sends,gauge" help:"unary forwards in flight"`
@@ -49,6 +57,9 @@ type Stats struct {
 
 	Subscribers      int    `stat:"core.subscribers,gauge" help:"live subscriptions"`
 	SubscriberMissed uint64 `stat:"core.subscriber_missed,counter" help:"messages subscriptions missed because they fell behind"`
+	ReceiptsSent     uint64 `stat:"core.trace_receipts_sent,counter" help:"receipts of traced messages sent to their origins"`
+	ReceiptsDropped  uint64 `stat:"core.trace_receipts_dropped,counter" help:"receipts of traced messages not sent: queue full, origin unknown or unreachable"`
+	Watchers         int    `stat:"core.watchers,gauge" help:"live watchers of the node's events (Watch: gossipctl watch, the dashboard)"`
 
 	Active       int           `stat:"core.active,gauge" help:"messages in hot state"`
 	Seen         int           `stat:"core.seen,gauge" help:"ids in the long-TTL cache (estimate)"`
@@ -84,7 +95,7 @@ type StreamStats struct {
 	DigestsSent    uint64 `stat:"stream.digests_sent,counter" help:"anti-entropy digests sent"`
 	DigestsRecv    uint64 `stat:"stream.digests_received,counter" help:"anti-entropy digests received"`
 	SyncSent       uint64 `stat:"stream.sync_sent,counter" help:"messages sent in answer to digests"`
-	Repaired       uint64 `stat:"stream.repaired,counter" help:"messages first received by GRAFT or anti-entropy"`
+	Repaired       uint64 `stat:"stream.repaired,counter" metric:"gossip_messages_repaired_total" help:"messages first received by GRAFT or anti-entropy"`
 	HolesSkipped   uint64 `stat:"stream.holes_skipped,counter" help:"message numbers given up: no stream neighbour can send them any more (each logged)"`
 	Missing        uint64 `stat:"stream.missing,gauge" help:"message numbers wanted and not yet received (below the highest received of their sequence)"`
 
@@ -95,7 +106,7 @@ type StreamStats struct {
 	Resent         uint64 `stat:"stream.resent,counter" help:"messages re-sent because their stream broke before the ACK"`
 	Reconnects     uint64 `stat:"stream.reconnects,counter" help:"streams re-opened after a failure"`
 	UnaryFallbacks uint64 `stat:"stream.unary_fallbacks,counter" help:"neighbours that answered the stream with Unimplemented"`
-	BadFrames      uint64 `stat:"stream.bad_frames,counter" help:"stream frames or messages that did not decode or validate"`
+	BadFrames      uint64 `stat:"stream.bad_frames,counter" metric:"gossip_messages_rejected_total{reason=bad_frame}" help:"stream frames or messages that did not decode or validate"`
 	Refused        uint64 `stat:"stream.refused,counter" help:"messages a peer cannot take (larger than it accepts): never sent to it"`
 
 	QueuedBytes     int    `stat:"stream.queued_bytes,gauge" help:"bytes queued for streams"`
@@ -103,7 +114,7 @@ type StreamStats struct {
 	Withdrawn       uint64 `stat:"stream.withdrawn,counter" help:"queued messages announced instead of pushed: the peer PRUNEd their source meanwhile"`
 	FramesDropped   uint64 `stat:"stream.frames_dropped,counter" help:"frames dropped: a queue over 4×StreamQueueBytes, or no stream to the peer (repair covers them)"`
 	PublishWaits    uint64 `stat:"stream.publish_waits,counter" help:"publishes that waited because the node or the cluster was saturated"`
-	PublishRejected uint64 `stat:"stream.publish_rejected,counter" help:"publishes refused with ResourceExhausted: still saturated at their deadline"`
+	PublishRejected uint64 `stat:"stream.publish_rejected,counter" metric:"gossip_publish_saturated_total" help:"publishes refused with ResourceExhausted: still saturated at their deadline"`
 	Congested       bool   `stat:"stream.congested,gauge" help:"1 while the store is over StoreBytes with messages a neighbour still lacks (publishers wait)"`
 
 	Stored             int    `stat:"stream.stored,gauge" help:"messages kept for repair"`
@@ -114,15 +125,23 @@ type StreamStats struct {
 
 // MembershipStats are the counters of membership (SWIM).
 type MembershipStats struct {
-	Alive       int    `stat:"membership.alive,gauge" help:"members alive, this node included"`
-	Suspect     int    `stat:"membership.suspect,gauge" help:"members suspected"`
-	Dead        int    `stat:"membership.dead,gauge" help:"members declared dead, until reaped"`
-	Left        int    `stat:"membership.left,gauge" help:"members that left, until reaped"`
+	Alive       int    `stat:"membership.alive,gauge" metric:"gossip_members{state=alive}" help:"members alive, this node included"`
+	Suspect     int    `stat:"membership.suspect,gauge" metric:"gossip_members{state=suspect}" help:"members suspected"`
+	Dead        int    `stat:"membership.dead,gauge" metric:"gossip_members{state=dead}" help:"members declared dead, until reaped"`
+	Left        int    `stat:"membership.left,gauge" metric:"gossip_members{state=left}" help:"members that left, until reaped"`
 	Incarnation uint64 `stat:"membership.incarnation,gauge" help:"this node's incarnation"`
 	Health      int    `stat:"membership.local_health,gauge" help:"Lifeguard's local health multiplier (0 is healthy)"`
 	Ignored     uint64 `stat:"membership.ignored_updates,counter" help:"updates ignored: they raised an incarnation by more than 2^32"`
 	Reconnects  uint64 `stat:"membership.reconnect_attempts,counter" help:"syncs sent to seeds and reaped members (partition healing)"`
 	Formers     int    `stat:"membership.reconnect_candidates,gauge" help:"reaped dead members still tried"`
+
+	// Changes by the state a member moved to: joined or alive again
+	// (alive), suspected, declared dead, left. New incarnations of a live
+	// member and reaps are not state changes.
+	ToAlive   uint64 `stat:"membership.changes_to_alive,counter" metric:"gossip_member_state_changes_total{to=alive}" help:"members that joined or became alive again"`
+	ToSuspect uint64 `stat:"membership.changes_to_suspect,counter" metric:"gossip_member_state_changes_total{to=suspect}" help:"members suspected"`
+	ToDead    uint64 `stat:"membership.changes_to_dead,counter" metric:"gossip_member_state_changes_total{to=dead}" help:"members declared dead"`
+	ToLeft    uint64 `stat:"membership.changes_to_left,counter" metric:"gossip_member_state_changes_total{to=left}" help:"members that left"`
 }
 
 // Stats returns a snapshot of the node's counters and state.
@@ -161,12 +180,13 @@ func (n *GossipNode) Stats() Stats {
 	logFirst, logHead := n.dlog.Bounds()
 	return Stats{
 		ID: n.Hash, Endpoint: n.Endpoint, Neighbors: len(nbs), Uptime: time.Since(n.startedAt),
+		Published: n.published.Load(), DeliveredBytes: n.deliveredBytes.Load(),
 		Received: c.Received, Delivered: c.Delivered, Duplicates: c.Duplicates, Invalid: c.Invalid,
 		Malformed: n.malformed.Load(),
 		Forwards:  c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
 		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired, Historic: c.Historic, LogFirst: logFirst, LogHead: logHead,
 		SendsDropped: n.sendsDropped.Load(), InflightSends: len(n.sem), DeliveryQueue: len(n.deliveries),
-		Subscribers: n.subscriberCount(), SubscriberMissed: n.subMissed.Load(), Ready: n.ready.Load(), StartedAt: n.startedAt,
+		Subscribers: n.subscriberCount(), Watchers: int(n.watching.Load()), ReceiptsSent: n.sentRcpt.Load(), ReceiptsDropped: n.droppedRcpt.Load(), SubscriberMissed: n.subMissed.Load(), Ready: n.ready.Load(), StartedAt: n.startedAt,
 		Active: st.Active, Seen: st.Seen, SeenEvicted: st.SeenEvicted, RetiredEarly: st.RetiredEarly,
 		TTL: st.TTL, Diameter: st.Diameter, HopLatency: st.HopLatency,
 		Stream:     ss,
@@ -181,7 +201,7 @@ func (m *membership) stats() MembershipStats {
 	defer m.mu.Unlock()
 	var s MembershipStats
 	if m.core == nil {
-		return s
+		return s // no changes either: they come from the core
 	}
 	m.core.Each(func(mb swim.Member) {
 		switch mb.State {
@@ -198,6 +218,7 @@ func (m *membership) stats() MembershipStats {
 	cs := m.core.Stats()
 	s.Incarnation, s.Health = m.core.Incarnation(), m.core.Health()
 	s.Ignored, s.Reconnects, s.Formers = cs.Ignored, cs.Reconnects, cs.Formers
+	s.ToAlive, s.ToSuspect, s.ToDead, s.ToLeft = m.changes[0].Load(), m.changes[1].Load(), m.changes[2].Load(), m.changes[3].Load()
 	return s
 }
 
@@ -220,11 +241,12 @@ type Counter struct {
 
 // statField is one number of Stats: where it is and its definition.
 type statField struct {
-	index []int
-	name  string
-	group string
-	kind  CounterKind
-	help  string
+	index  []int
+	name   string
+	metric string // the metric tag ("" = derived from name)
+	group  string
+	kind   CounterKind
+	help   string
 }
 
 var statFields = sync.OnceValue(func() []statField {
@@ -244,7 +266,7 @@ var statFields = sync.OnceValue(func() []statField {
 			}
 			name, kind, _ := strings.Cut(tag, ",")
 			group, _, _ := strings.Cut(name, ".")
-			out = append(out, statField{index: idx, name: name, group: group, kind: CounterKind(kind), help: f.Tag.Get("help")})
+			out = append(out, statField{index: idx, name: name, group: group, kind: CounterKind(kind), help: f.Tag.Get("help"), metric: f.Tag.Get("metric")})
 		}
 	}
 	walk(reflect.TypeOf(Stats{}), nil)

@@ -54,6 +54,13 @@ func (c *conn) do(f func(*core.Stream)) {
 
 func (c *conn) signal() { signal(c.wake) }
 
+// queuedBytes is the bytes queued on the stream.
+func (c *conn) queuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.Bytes()
+}
+
 // signal wakes whoever waits on ch (capacity 1) without blocking.
 func signal(ch chan struct{}) {
 	select {

@@ -61,3 +61,7 @@ func (noMembership) Sync(context.Context, *gossipv1.SyncRequest) (*gossipv1.Sync
 func (noMembership) Link(context.Context, *gossipv1.LinkRequest) (*gossipv1.LinkResponse, error) {
 	return nil, errNoMembership()
 }
+
+func (noMembership) Receipts(context.Context, *gossipv1.ReceiptsRequest) (*gossipv1.ReceiptsResponse, error) {
+	return nil, errNoMembership()
+}

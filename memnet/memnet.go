@@ -611,6 +611,12 @@ func (m membershipClient) Link(ctx context.Context, r *gossipv1.LinkRequest) (*g
 	})
 }
 
+func (m membershipClient) Receipts(ctx context.Context, r *gossipv1.ReceiptsRequest) (*gossipv1.ReceiptsResponse, error) {
+	return call(m.e, ctx, m.to, r, func(h Handler, ctx context.Context, r *gossipv1.ReceiptsRequest) (*gossipv1.ReceiptsResponse, error) {
+		return h.Membership().Receipts(ctx, r)
+	})
+}
+
 // wait sleeps d unless ctx ends or the endpoint closes first.
 func (e *Endpoint) wait(ctx context.Context, to string, d time.Duration) error {
 	if d <= 0 {

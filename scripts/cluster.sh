@@ -8,7 +8,8 @@
 #                                   made by gossipctl tls in $LOG_DIR/pki
 #
 # Node i (1-based) serves gRPC on 127.0.0.1:$((BASE_PORT + 2*(i-1))) and HTTP
-# (/healthz, /readyz) on the port after it; logs go to $LOG_DIR/node-i.log.
+# (/healthz, /readyz, /metrics, the dashboard at /) on the port after it;
+# logs go to $LOG_DIR/node-i.log.
 set -euo pipefail
 
 N=${1:-${N:-5}}
@@ -90,6 +91,11 @@ for i in $(seq 1 "$N"); do
 done
 
 last=$((BASE_PORT + 2 * (N - 1)))
+echo
+echo "live dashboards (members, neighbours, rates, latency, events):"
+for i in $(seq 1 "$N"); do
+	echo "  node-$i  http://$HOST:$((BASE_PORT + 2 * (i - 1) + 1))/"
+done
 if [ "$TLS" = 1 ]; then
 	cat <<MSG
 
@@ -119,6 +125,8 @@ $N gossipd nodes are running: node-1 on $seed ... node-$N on $HOST:$last (logs: 
   $BIN/gossipctl --addr $seed status
   grpcurl -plaintext -d '{"hash":"h1","fromHash":"x","payload":"hi"}' $seed gossip.v1.Gossip/PutMessageToClient
   curl -s http://$HOST:$((BASE_PORT + 1))/readyz
+  curl -s http://$HOST:$((BASE_PORT + 1))/metrics | grep ^gossip_messages
+  $BIN/gossipctl --addr $seed watch                            # live membership events, neighbour changes, warnings
 
 Ctrl-C stops them all.
 MSG

@@ -77,6 +77,8 @@ type Membership interface {
 	PushUpdates(context.Context, *pb.PushUpdatesRequest) (*pb.PushUpdatesResponse, error)
 	Sync(context.Context, *pb.SyncRequest) (*pb.SyncResponse, error)
 	Link(context.Context, *pb.LinkRequest) (*pb.LinkResponse, error)
+	// Receipts carries receipts of traced messages to their origin.
+	Receipts(context.Context, *pb.ReceiptsRequest) (*pb.ReceiptsResponse, error)
 }
 
 // Handler is the receiving side of a node: what a transport hands incoming

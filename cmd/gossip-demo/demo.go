@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	gossip "github.com/grpc-gossip/gossip"
 	"github.com/grpc-gossip/gossip/auth"
+	"github.com/grpc-gossip/gossip/internal/dashboard"
 	"github.com/grpc-gossip/gossip/internal/topology"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
@@ -275,7 +277,7 @@ wait:
 	writeSummary(stdout, &s)
 
 	if cfg.Serve && ctx.Err() == nil {
-		serve(ctx, &cfg, &s, tr, stdout)
+		serve(ctx, &cfg, &s, tr, nodes[0], stdout, logger)
 	}
 	return s, nil
 }
@@ -502,8 +504,29 @@ func writeSummary(w io.Writer, s *summary) {
 
 // serve keeps the cluster up until ctx ends, telling the user how to reach
 // it and reporting messages published from outside.
-func serve(ctx context.Context, cfg *config, s *summary, tr *tracker, w io.Writer) {
+func serve(ctx context.Context, cfg *config, s *summary, tr *tracker, first *gossip.GossipNode, w io.Writer, logger *slog.Logger) {
 	fmt.Fprintln(w)
+	// The live dashboard of the first node, on a free port.
+	if lis, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, "0")); err != nil {
+		logger.Warn("no dashboard: cannot listen", "err", err)
+	} else {
+		dash := dashboard.New(first)
+		srv := &http.Server{Handler: dash, ReadHeaderTimeout: 5 * time.Second}
+		srv.RegisterOnShutdown(dash.Close)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			srv.Serve(lis)
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			srv.Shutdown(sctx)
+			cancel()
+			dash.Close()
+			<-done
+		}()
+		fmt.Fprintf(w, "dashboard of %s: http://%s/\n", first.Hash, lis.Addr())
+	}
 	if last := len(s.Endpoints) - 1; cfg.BasePort > 0 && last > 0 {
 		fmt.Fprintf(w, "serving %d nodes: %s on %s … %s on %s; Ctrl-C or SIGTERM stops them\n",
 			s.Nodes, tr.ids[0], s.Endpoints[0], tr.ids[last], s.Endpoints[last])

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -325,6 +326,16 @@ func TestServe(t *testing.T) {
 	}()
 	deadline := time.After(30 * time.Second)
 	out.waitLine(t, "result: OK", deadline)
+	dline := out.waitLine(t, "dashboard of node-01: http://", deadline)
+	url := strings.Fields(dline)[len(strings.Fields(dline))-1]
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("dashboard %s: %v", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d", url, resp.StatusCode)
+	}
 	line := out.waitLine(t, "grpcurl -plaintext", deadline)
 	f := strings.Fields(line)
 	addr := f[len(f)-2] // … '{json}' <addr> gossip.v1.Gossip/PutMessageToClient

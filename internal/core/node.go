@@ -34,6 +34,8 @@ type Result struct {
 	// count, for the application (Delivery.From, Delivery.Hops).
 	From string
 	Hops uint32
+	// Via is how the copy came (a repair, a stream push, a unary call).
+	Via Via
 	// Forward is the copy to send on: from_hash set to this node, hops
 	// incremented, origin filled in. It is shared by all targets and must
 	// not be modified.
@@ -322,6 +324,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		Origin:          origin,
 		Hops:            min(msg.GetHops(), math.MaxUint32-1) + 1, // saturate, never wrap to 0
 		CreatedUnixNano: msg.GetCreatedUnixNano(),
+		Trace:           msg.GetTrace(),
 	}
 	fwd.Signature, fwd.OriginCertificate = msg.GetSignature(), msg.GetOriginCertificate() // set by the origin, never changed
 	if fwd.CreatedUnixNano == 0 && origin == n.self {
@@ -339,7 +342,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	fwd.SeqNode, fwd.SeqEpoch, fwd.Seq = key.Node, key.Epoch, seq
 	n.track(now, key).add(seq, now)
 
-	res := Result{Fresh: true, Historic: historic, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops()}
+	res := Result{Fresh: true, Historic: historic, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops(), Via: via}
 	var candidates []string // unary neighbours; allocated only when there are some
 	streams := 0
 	for _, id := range n.order {

@@ -55,7 +55,8 @@ type Config struct {
 	// messages published before it started. Default 0: only messages
 	// published after. A node restarted on its state ignores it.
 	CatchUp time.Duration
-	// AdminListen is the HTTP address of /healthz and /readyz. Port 0
+	// AdminListen is the HTTP address of /healthz, /readyz, /metrics and
+	// /debug/pprof/ (see Pprof). Port 0
 	// picks a free port, logged with key admin_addr. Empty: no admin
 	// server. When no flag, variable or YAML key sets it, Load derives it
 	// from Listen (AdminListenFor: the same host, the gRPC port + 1, port
@@ -149,6 +150,15 @@ type Config struct {
 	PublishRate  float64
 	PublishBurst int
 
+	// Pprof says whether the admin server serves the Go profiler under
+	// /debug/pprof/: PprofOn, PprofOff, or PprofAuto (the default): only
+	// when the admin listener is bound to a loopback address ("" in a
+	// Config built in code means PprofAuto too).
+	Pprof string
+	// TraceSample is gossip.Config.TraceSample: the fraction of the
+	// messages published on this node that are traced. Default 0.
+	TraceSample float64
+
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
 	ConfigFile string
@@ -162,6 +172,11 @@ const (
 	DefaultFanout          = gossip.FanoutAll
 	DefaultMaxPayload      = 1 << 20
 	DefaultShutdownTimeout = 10 * time.Second
+
+	// Values of Config.Pprof (--pprof).
+	PprofAuto = "auto"
+	PprofOn   = "on"
+	PprofOff  = "off"
 
 	// MaxPayloadLimit bounds MaxPayload: a node's gRPC connections carry
 	// messages of at most 20 MiB (gossip.NewGossipClientFactory), and a
@@ -181,6 +196,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:           DefaultListen,
 		AdminListen:      DefaultAdminListen,
+		Pprof:            PprofAuto,
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        DefaultLogFormat,
 		Fanout:           DefaultFanout,
@@ -243,6 +259,11 @@ func (c *Config) Validate() error {
 		if err := checkAddr(j, addrSeed); err != nil {
 			return fmt.Errorf("invalid --join %q: %w", j, err)
 		}
+	}
+	switch c.Pprof {
+	case "", PprofAuto, PprofOn, PprofOff:
+	default:
+		return fmt.Errorf("invalid --pprof %q: want on, off or auto", c.Pprof)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("invalid --log-format %q: want json or text", c.LogFormat)
@@ -465,7 +486,7 @@ var settings = []setting{
 	},
 	{
 		name: "admin-listen", arg: "host:port", def: "--listen's host and port + 1, " + DefaultAdminListen,
-		usage: `address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason); port 0 picks a free port, logged with key admin_addr (the default is port 0 too when --listen's port is 0); empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
+		usage: `address of the HTTP admin server: /healthz (200 while serving), /readyz (200 once joined or the first node, else 503 and the reason), /metrics (Prometheus, docs/METRICS.md), /debug/pprof/ (see --pprof); port 0 picks a free port, logged with key admin_addr (the default is port 0 too when --listen's port is 0); empty (--admin-listen "", GOSSIPD_ADMIN_LISTEN= or admin_listen: "") disables it`,
 		set: func(c *Config, v string) error {
 			if err := checkAddr(v, addrListen); err != nil {
 				return err
@@ -582,6 +603,36 @@ var settings = []setting{
 		func(c *Config) *int { return &c.StreamQueueBytes }),
 	bytesSetting("max-queued-bytes", lib.MaxQueuedBytes, "bytes queued for all streams past which the node is saturated: publishes wait, then fail with RESOURCE_EXHAUSTED",
 		func(c *Config) *int { return &c.MaxQueuedBytes }),
+	{
+		name: "pprof", arg: "when", def: PprofAuto,
+		usage: "serve the Go profiler under /debug/pprof/ on the admin server: on, off, or auto (only when --admin-listen is a loopback address, where only local users reach it)",
+		set: func(c *Config, v string) error {
+			switch v = strings.ToLower(v); v {
+			case PprofAuto, PprofOn, PprofOff:
+				c.Pprof = v
+				return nil
+			case "true":
+				c.Pprof = PprofOn
+				return nil
+			case "false":
+				c.Pprof = PprofOff
+				return nil
+			}
+			return errors.New("want on, off or auto")
+		},
+	},
+	{
+		name: "trace-sample", arg: "fraction", def: "0",
+		usage: "fraction (0 to 1) of the messages published on this node that are traced, as with gossipctl publish --trace: every node that delivers one reports a receipt here, and gossipctl trace ID shows the tree it took (receipts are bounded and never slow delivery down)",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f >= 0 && f <= 1) {
+				return errors.New("want a number between 0 and 1, e.g. 0.001")
+			}
+			c.TraceSample = f
+			return nil
+		},
+	},
 	fileSetting("tls-cert", "this node's certificate (PEM), with the URI SAN spiffe://<trust-domain>/node/<id>; with --tls-key and --tls-ca it turns on mutual TLS for everything node-to-node and TLS for clients (without them the cluster is open: anyone who can reach --listen is a member); re-read for new connections when it changes, and --id defaults to its node id",
 		func(c *Config) *string { return &c.TLSCert }),
 	fileSetting("tls-key", "the private key of --tls-cert (PEM)", func(c *Config) *string { return &c.TLSKey }),
@@ -928,6 +979,7 @@ func (c *Config) nodeConfig() gossip.Config {
 		StoreBytes:        c.StoreBytes,
 		StreamQueueBytes:  c.StreamQueueBytes,
 		MaxQueuedBytes:    c.MaxQueuedBytes,
+		TraceSample:       c.TraceSample,
 		LogRetention:      c.Retention,
 		LogRetentionBytes: c.RetentionBytes,
 	}

@@ -56,6 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
 		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
+		Pprof:       "auto",
 		TrustDomain: "gossip", PublishBurst: 100,
 		Sync: gossip.SyncAlways, Retention: 10 * time.Minute, RetentionBytes: 64 << 20,
 	}
@@ -141,6 +142,8 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"max-payload":        {"65536", func(c *Config) { c.MaxPayload = 65536 }},
 		"shutdown-timeout":   {"1m30s", func(c *Config) { c.ShutdownTimeout = 90 * time.Second }},
 		"probe-interval":     {"2s", func(c *Config) { c.ProbeInterval = 2 * time.Second }},
+		"pprof":              {"off", func(c *Config) { c.Pprof = PprofOff }},
+		"trace-sample":       {"0.001", func(c *Config) { c.TraceSample = 0.001 }},
 		"probe-timeout":      {"300ms", func(c *Config) { c.ProbeTimeout = 300 * time.Millisecond }},
 		"suspicion-mult":     {"6", func(c *Config) { c.SuspicionMult = 6 }},
 		"dead-reap-after":    {"1h", func(c *Config) { c.DeadReapAfter = time.Hour }},

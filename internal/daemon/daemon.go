@@ -23,6 +23,7 @@ import (
 
 	gossip "github.com/grpc-gossip/gossip"
 	"github.com/grpc-gossip/gossip/auth"
+	"github.com/grpc-gossip/gossip/internal/dashboard"
 
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
@@ -238,11 +239,13 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 		d.wg.Go(d.reloadOnHUP)
 	}
 	if adminLis != nil {
+		dash := dashboard.New(d.node)
 		d.admin = &http.Server{
-			Handler:           d.adminHandler(),
+			Handler:           d.adminHandler(dash),
 			ReadHeaderTimeout: 5 * time.Second,
 			ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn),
 		}
+		d.admin.RegisterOnShutdown(dash.Close) // its event streams end (Shutdown does not wait for them)
 		d.wg.Go(func() {
 			if err := d.admin.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
 				d.fail(fmt.Errorf("admin server on %s: %w", d.adminAddr, err))

@@ -405,7 +405,16 @@ func (n *Node) finishProbe(now time.Time, p *probe) {
 	if n.members[t.ID] != t || t.State.gone() || t.Incarnation != p.targetIncn {
 		return // reaped, replaced, declared or refuted meanwhile
 	}
-	n.apply(now, t, Update{ID: t.ID, Addr: t.Addr, State: Suspect, Incarnation: t.Incarnation, From: n.self.ID})
+	u := Update{ID: t.ID, Addr: t.Addr, State: Suspect, Incarnation: t.Incarnation, From: n.self.ID}
+	if t.State == Suspect {
+		// Already suspect: this failed probe confirms the running
+		// suspicion; applying it again would restart its timer (and a
+		// member probed every round, as in a 3-node cluster, would never
+		// be declared dead).
+		n.confirm(t, u)
+		return
+	}
+	n.apply(now, t, u)
 }
 
 func (n *Node) adjustHealth(delta int) {

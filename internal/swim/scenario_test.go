@@ -94,6 +94,38 @@ func TestSimKill(t *testing.T) {
 	}
 }
 
+// TestSimKillSmall: in clusters of 2 to 5 one member crashes; every
+// survivor marks it dead within Config.DetectionBound. (A failed probe of
+// a member already suspect used to restart its suspicion: with so few
+// members each survivor probes it every round or two, and a crashed
+// member of a 3-node cluster stayed suspect forever.)
+func TestSimKillSmall(t *testing.T) {
+	for n := 2; n <= 5; n++ {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := newSimNet(t, DefaultLANConfig(), uint64(n)+70)
+			nodes := convergedCluster(t, s, n)
+			victim := nodes[n-1]
+			victim.down = true
+			killedAt := s.now
+			dead := map[string]time.Duration{}
+			s.onEvent = func(obs *simNode, e Event) {
+				if e.Kind == EventDead && e.Member.ID == victim.n.ID() {
+					dead[obs.n.ID()] = e.At.Sub(killedAt)
+				}
+			}
+			bound := s.cfg.DetectionBound(n)
+			if !s.run(killedAt.Add(3*bound), 100*time.Millisecond, func() bool { return len(dead) == n-1 }) {
+				t.Fatalf("after %v, %d of %d survivors marked the crashed member dead (%v)", s.now.Sub(killedAt), len(dead), n-1, dead)
+			}
+			for id, d := range dead {
+				if d > bound {
+					t.Errorf("%s marked it dead after %v, bound %v", id, d, bound)
+				}
+			}
+		})
+	}
+}
+
 // TestSimPacketLoss: 10% of all messages lost, for a long run: no live
 // member is declared dead. Reports the false-suspicion rate.
 func TestSimPacketLoss(t *testing.T) {

@@ -31,8 +31,9 @@ const (
 
 func newPublishCmd(g *globals) *cobra.Command {
 	var id string
+	var trace bool
 	cmd := &cobra.Command{
-		Use:   "publish [--id ID] PAYLOAD|-",
+		Use:   "publish [--id ID] [--trace] PAYLOAD|-",
 		Short: "Publish a message (the payload is the argument, or stdin with -)",
 		Long: fmt.Sprintf(`Publish injects one message at the node, which gossips it to the cluster,
 and prints its id. The payload is the argument, or everything on stdin when
@@ -40,7 +41,9 @@ the argument is "-". The node refuses a payload larger than its
 --max-payload (gossipd's default: %s) and nothing is published;
 gossipctl reads at most %s from stdin, the largest --max-payload gossipd
 allows. Without --id the node assigns a unique id; publishing an id the
-node has already seen fails (AlreadyExists).`, sizeText(daemonDefaultMaxPayload), sizeText(maxStdinPayload)),
+node has already seen fails (AlreadyExists). With --trace every node that
+delivers the message reports a receipt to this node: gossipctl trace ID
+(against this node) then shows the tree the message took.`, sizeText(daemonDefaultMaxPayload), sizeText(maxStdinPayload)),
 		Example: `  gossipctl publish hello
   date | gossipctl publish --id tick-1 -`,
 		Args: cobra.ExactArgs(1),
@@ -67,7 +70,7 @@ node has already seen fails (AlreadyExists).`, sizeText(daemonDefaultMaxPayload)
 				}
 				return resp, err
 			}
-			resp, err := unary(cmd.Context(), g, "publish", publish, &pb.PublishRequest{Id: id, Payload: payload})
+			resp, err := unary(cmd.Context(), g, "publish", publish, &pb.PublishRequest{Id: id, Payload: payload, Trace: trace})
 			if err != nil {
 				return err
 			}
@@ -86,6 +89,7 @@ node has already seen fails (AlreadyExists).`, sizeText(daemonDefaultMaxPayload)
 		},
 	}
 	cmd.Flags().StringVar(&id, "id", "", "the message id (default: assigned by the node)")
+	cmd.Flags().BoolVar(&trace, "trace", false, "trace the message: see gossipctl trace")
 	return cmd
 }
 

@@ -113,12 +113,13 @@ func newRootCmd(g *globals) *cobra.Command {
 		Use:   "gossipctl",
 		Short: "Control and observe a gossipd node",
 		Long: `gossipctl talks to a gossipd node over its gRPC API: it publishes
-messages, follows the messages the node delivers, and shows the node's
-members, neighbours, status and health.
+messages, follows the messages the node delivers and the events it sees
+(watch), and shows the node's members, neighbours, status and health.
 
 The node's address is --addr, else $` + EnvAddr + `, else ` + DefaultAddr + `.
 Output is a table for people; -o json prints JSON for scripts (subscribe
-always prints one JSON object per line).`,
+always prints one JSON object per line; watch prints text lines, or JSON
+lines with -o json).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          unknownCommand,
@@ -146,6 +147,8 @@ always prints one JSON object per line).`,
 		newMembersCmd(g),
 		newNeighborsCmd(g),
 		newStatusCmd(g),
+		newWatchCmd(g),
+		newTraceCmd(g),
 		newHealthCmd(g),
 		newTLSCmd(g),
 	)

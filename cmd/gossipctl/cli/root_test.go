@@ -16,7 +16,7 @@ import (
 // allCommands are the subcommands that talk to the daemon, with valid
 // arguments.
 var allCommands = [][]string{
-	{"publish", "x"}, {"subscribe"}, {"members"}, {"neighbors"}, {"status"}, {"health"},
+	{"publish", "x"}, {"subscribe"}, {"members"}, {"neighbors"}, {"status"}, {"health"}, {"watch"},
 }
 
 func TestDaemonNotRunning(t *testing.T) {
@@ -105,7 +105,7 @@ func TestUsageErrors(t *testing.T) {
 func TestHelp(t *testing.T) {
 	r := gossipctl(t, "--help")
 	wantOK(t, r)
-	for _, c := range []string{"publish", "subscribe", "members", "neighbors", "status", "health", "--addr", "--output", "--timeout", EnvAddr} {
+	for _, c := range []string{"publish", "subscribe", "members", "neighbors", "status", "health", "watch", "--addr", "--output", "--timeout", EnvAddr} {
 		if !strings.Contains(r.stdout, c) {
 			t.Errorf("help does not mention %s:\n%s", c, r.stdout)
 		}

@@ -88,6 +88,91 @@ func (MemberState) EnumDescriptor() ([]byte, []int) {
 	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{0}
 }
 
+// WatchEventKind is what a WatchEvent reports.
+type WatchEventKind int32
+
+const (
+	WatchEventKind_WATCH_EVENT_KIND_UNSPECIFIED WatchEventKind = 0
+	// A member was heard of for the first time (alive).
+	WatchEventKind_WATCH_EVENT_KIND_MEMBER_JOINED WatchEventKind = 1
+	// An alive member has a new incarnation or address (a restart).
+	WatchEventKind_WATCH_EVENT_KIND_MEMBER_UPDATED WatchEventKind = 2
+	// A member missed a probe: dead unless it refutes.
+	WatchEventKind_WATCH_EVENT_KIND_MEMBER_SUSPECT WatchEventKind = 3
+	// A suspect, dead or left member is alive again: it refuted the
+	// suspicion with a higher incarnation, or came back.
+	WatchEventKind_WATCH_EVENT_KIND_MEMBER_REFUTED WatchEventKind = 4
+	// A member was declared dead.
+	WatchEventKind_WATCH_EVENT_KIND_MEMBER_DEAD WatchEventKind = 5
+	// A member left gracefully.
+	WatchEventKind_WATCH_EVENT_KIND_MEMBER_LEFT WatchEventKind = 6
+	// A dead or left member was forgotten.
+	WatchEventKind_WATCH_EVENT_KIND_MEMBER_REAPED WatchEventKind = 7
+	// A neighbour was added (or re-addressed): peer, address.
+	WatchEventKind_WATCH_EVENT_KIND_NEIGHBOR_ADDED WatchEventKind = 8
+	// A neighbour was removed: peer.
+	WatchEventKind_WATCH_EVENT_KIND_NEIGHBOR_REMOVED WatchEventKind = 9
+	// The node logged a warning or an error: message.
+	WatchEventKind_WATCH_EVENT_KIND_WARNING WatchEventKind = 10
+)
+
+// Enum value maps for WatchEventKind.
+var (
+	WatchEventKind_name = map[int32]string{
+		0:  "WATCH_EVENT_KIND_UNSPECIFIED",
+		1:  "WATCH_EVENT_KIND_MEMBER_JOINED",
+		2:  "WATCH_EVENT_KIND_MEMBER_UPDATED",
+		3:  "WATCH_EVENT_KIND_MEMBER_SUSPECT",
+		4:  "WATCH_EVENT_KIND_MEMBER_REFUTED",
+		5:  "WATCH_EVENT_KIND_MEMBER_DEAD",
+		6:  "WATCH_EVENT_KIND_MEMBER_LEFT",
+		7:  "WATCH_EVENT_KIND_MEMBER_REAPED",
+		8:  "WATCH_EVENT_KIND_NEIGHBOR_ADDED",
+		9:  "WATCH_EVENT_KIND_NEIGHBOR_REMOVED",
+		10: "WATCH_EVENT_KIND_WARNING",
+	}
+	WatchEventKind_value = map[string]int32{
+		"WATCH_EVENT_KIND_UNSPECIFIED":      0,
+		"WATCH_EVENT_KIND_MEMBER_JOINED":    1,
+		"WATCH_EVENT_KIND_MEMBER_UPDATED":   2,
+		"WATCH_EVENT_KIND_MEMBER_SUSPECT":   3,
+		"WATCH_EVENT_KIND_MEMBER_REFUTED":   4,
+		"WATCH_EVENT_KIND_MEMBER_DEAD":      5,
+		"WATCH_EVENT_KIND_MEMBER_LEFT":      6,
+		"WATCH_EVENT_KIND_MEMBER_REAPED":    7,
+		"WATCH_EVENT_KIND_NEIGHBOR_ADDED":   8,
+		"WATCH_EVENT_KIND_NEIGHBOR_REMOVED": 9,
+		"WATCH_EVENT_KIND_WARNING":          10,
+	}
+)
+
+func (x WatchEventKind) Enum() *WatchEventKind {
+	p := new(WatchEventKind)
+	*p = x
+	return p
+}
+
+func (x WatchEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_gossip_v1_gossip_proto_enumTypes[1].Descriptor()
+}
+
+func (WatchEventKind) Type() protoreflect.EnumType {
+	return &file_gossip_v1_gossip_proto_enumTypes[1]
+}
+
+func (x WatchEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchEventKind.Descriptor instead.
+func (WatchEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{1}
+}
+
 // GossipMessage is one broadcast message as it travels one hop.
 type GossipMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -130,8 +215,12 @@ type GossipMessage struct {
 	// afterwards; empty when the origin does not sign.
 	Signature         []byte `protobuf:"bytes,100,opt,name=signature,proto3" json:"signature,omitempty"`
 	OriginCertificate []byte `protobuf:"bytes,101,opt,name=origin_certificate,json=originCertificate,proto3" json:"origin_certificate,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Traced: every node that delivers the message sends a receipt to its
+	// origin (MembershipService.Receipts). Set by the origin (a traced or
+	// sampled publish), never changed afterwards.
+	Trace         bool `protobuf:"varint,140,opt,name=trace,proto3" json:"trace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GossipMessage) Reset() {
@@ -246,6 +335,13 @@ func (x *GossipMessage) GetOriginCertificate() []byte {
 		return x.OriginCertificate
 	}
 	return nil
+}
+
+func (x *GossipMessage) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
 }
 
 // GossipAck acknowledges receipt of one GossipMessage.
@@ -855,7 +951,10 @@ type PublishRequest struct {
 	// The application payload (any bytes), at most the node's max payload.
 	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	// An optional caller-chosen unique id; empty: the node assigns one.
-	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// Trace the message: every node that delivers it reports a receipt to
+	// this node, and NodeService.Trace shows the tree it took.
+	Trace         bool `protobuf:"varint,140,opt,name=trace,proto3" json:"trace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -902,6 +1001,13 @@ func (x *PublishRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *PublishRequest) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
 }
 
 type PublishResponse struct {
@@ -2620,11 +2726,550 @@ func (*LinkResponse) Descriptor() ([]byte, []int) {
 	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{33}
 }
 
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events buffered for this watcher before it starts missing them; 0
+	// means the node's default (256).
+	Buffer        uint32 `protobuf:"varint,1,opt,name=buffer,proto3" json:"buffer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *WatchRequest) GetBuffer() uint32 {
+	if x != nil {
+		return x.Buffer
+	}
+	return 0
+}
+
+// WatchEvent is one thing that happened on the node.
+type WatchEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  WatchEventKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=gossip.v1.WatchEventKind" json:"kind,omitempty"`
+	At    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// Membership events: the member as it is after the change.
+	Member *Member `protobuf:"bytes,3,opt,name=member,proto3" json:"member,omitempty"`
+	// Neighbour events: the neighbour's id and (added) address.
+	Peer    string `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`
+	Address string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	// Warnings: the log line (level, message, key=value attributes).
+	Message string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	// Events this watcher missed (buffer full) just before this one.
+	Missed        uint64 `protobuf:"varint,7,opt,name=missed,proto3" json:"missed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *WatchEvent) GetKind() WatchEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return WatchEventKind_WATCH_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *WatchEvent) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetMissed() uint64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+// Receipt says that a node delivered a traced message.
+type Receipt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The node that delivered it.
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// The neighbour its first copy came from (empty at the origin).
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// Node-to-node hops of that first copy.
+	Hops uint32 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
+	// When the node delivered it (the node's clock).
+	DeliveredAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	// How the first copy came: by the tree (eager push or unary forward) or
+	// by repair (GRAFT or anti-entropy).
+	Repaired      bool `protobuf:"varint,6,opt,name=repaired,proto3" json:"repaired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Receipt) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Receipt) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Receipt) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Receipt) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+func (x *Receipt) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+func (x *Receipt) GetRepaired() bool {
+	if x != nil {
+		return x.Repaired
+	}
+	return false
+}
+
+type ReceiptsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sending node's id.
+	From          string     `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	Receipts      []*Receipt `protobuf:"bytes,2,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiptsRequest) Reset() {
+	*x = ReceiptsRequest{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiptsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiptsRequest) ProtoMessage() {}
+
+func (x *ReceiptsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiptsRequest.ProtoReflect.Descriptor instead.
+func (*ReceiptsRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReceiptsRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ReceiptsRequest) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+type ReceiptsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceiptsResponse) Reset() {
+	*x = ReceiptsResponse{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceiptsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceiptsResponse) ProtoMessage() {}
+
+func (x *ReceiptsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceiptsResponse.ProtoReflect.Descriptor instead.
+func (*ReceiptsResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{38}
+}
+
+type TraceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The traced message's id; this node must be its origin.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRequest) Reset() {
+	*x = TraceRequest{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRequest) ProtoMessage() {}
+
+func (x *TraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
+func (*TraceRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *TraceRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type TraceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The origin (this node) and when it published the message.
+	Origin      string                 `protobuf:"bytes,2,opt,name=origin,proto3" json:"origin,omitempty"`
+	PublishedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=published_at,json=publishedAt,proto3" json:"published_at,omitempty"`
+	// Every receipt so far, the origin's own first, in arrival order.
+	Receipts []*Receipt `protobuf:"bytes,4,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	// Members this node counts alive or suspect now, itself included.
+	LiveMembers uint32 `protobuf:"varint,5,opt,name=live_members,json=liveMembers,proto3" json:"live_members,omitempty"`
+	// Receipts dropped because the trace already held its maximum.
+	Dropped       uint64 `protobuf:"varint,6,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceResponse) Reset() {
+	*x = TraceResponse{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceResponse) ProtoMessage() {}
+
+func (x *TraceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
+func (*TraceResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TraceResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetPublishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PublishedAt
+	}
+	return nil
+}
+
+func (x *TraceResponse) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+func (x *TraceResponse) GetLiveMembers() uint32 {
+	if x != nil {
+		return x.LiveMembers
+	}
+	return 0
+}
+
+func (x *TraceResponse) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+type TracesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracesRequest) Reset() {
+	*x = TracesRequest{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracesRequest) ProtoMessage() {}
+
+func (x *TracesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracesRequest.ProtoReflect.Descriptor instead.
+func (*TracesRequest) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{41}
+}
+
+type TracesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most recent traces this node keeps (newest first), each with its
+	// receipts.
+	Traces        []*TraceResponse `protobuf:"bytes,1,rep,name=traces,proto3" json:"traces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TracesResponse) Reset() {
+	*x = TracesResponse{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracesResponse) ProtoMessage() {}
+
+func (x *TracesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracesResponse.ProtoReflect.Descriptor instead.
+func (*TracesResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *TracesResponse) GetTraces() []*TraceResponse {
+	if x != nil {
+		return x.Traces
+	}
+	return nil
+}
+
 var File_gossip_v1_gossip_proto protoreflect.FileDescriptor
 
 const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\n" +
-	"\x16gossip/v1/gossip.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
+	"\x16gossip/v1/gossip.proto\x12\tgossip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x03\n" +
 	"\rGossipMessage\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1b\n" +
 	"\tfrom_hash\x18\x02 \x01(\tR\bfromHash\x12\x18\n" +
@@ -2638,7 +3283,8 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x03seq\x18\n" +
 	" \x01(\x04R\x03seq\x12\x1c\n" +
 	"\tsignature\x18d \x01(\fR\tsignature\x12-\n" +
-	"\x12origin_certificate\x18e \x01(\fR\x11originCertificate\"Q\n" +
+	"\x12origin_certificate\x18e \x01(\fR\x11originCertificate\x12\x15\n" +
+	"\x05trace\x18\x8c\x01 \x01(\bR\x05trace\"Q\n" +
 	"\tGossipAck\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1c\n" +
@@ -2682,10 +3328,11 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x04held\x18\b \x03(\v2\x0f.gossip.v1.SpanR\x04held\"0\n" +
 	"\x04Span\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\x04R\x05first\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\x04R\x04last\":\n" +
+	"\x04last\x18\x02 \x01(\x04R\x04last\"Q\n" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"I\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x15\n" +
+	"\x05trace\x18\x8c\x01 \x01(\bR\x05trace\"I\n" +
 	"\x0fPublishResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x03ack\x18\x02 \x01(\v2\x14.gossip.v1.GossipAckR\x03ack\"\xb8\x01\n" +
@@ -2809,13 +3456,60 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12!\n" +
 	"\ffrom_address\x18\x02 \x01(\tR\vfromAddress\x12\x16\n" +
 	"\x06unlink\x18\x03 \x01(\bR\x06unlink\"\x0e\n" +
-	"\fLinkResponse*\x8b\x01\n" +
+	"\fLinkResponse\"&\n" +
+	"\fWatchRequest\x12\x16\n" +
+	"\x06buffer\x18\x01 \x01(\rR\x06buffer\"\xf2\x01\n" +
+	"\n" +
+	"WatchEvent\x12-\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x19.gossip.v1.WatchEventKindR\x04kind\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12)\n" +
+	"\x06member\x18\x03 \x01(\v2\x11.gossip.v1.MemberR\x06member\x12\x12\n" +
+	"\x04peer\x18\x04 \x01(\tR\x04peer\x12\x18\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\x12\x16\n" +
+	"\x06missed\x18\a \x01(\x04R\x06missed\"\xb0\x01\n" +
+	"\aReceipt\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hops\x12=\n" +
+	"\fdelivered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x12\x1a\n" +
+	"\brepaired\x18\x06 \x01(\bR\brepaired\"U\n" +
+	"\x0fReceiptsRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12.\n" +
+	"\breceipts\x18\x02 \x03(\v2\x12.gossip.v1.ReceiptR\breceipts\"\x12\n" +
+	"\x10ReceiptsResponse\"\x1e\n" +
+	"\fTraceRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xe3\x01\n" +
+	"\rTraceResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06origin\x18\x02 \x01(\tR\x06origin\x12=\n" +
+	"\fpublished_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\x12.\n" +
+	"\breceipts\x18\x04 \x03(\v2\x12.gossip.v1.ReceiptR\breceipts\x12!\n" +
+	"\flive_members\x18\x05 \x01(\rR\vliveMembers\x12\x18\n" +
+	"\adropped\x18\x06 \x01(\x04R\adropped\"\x0f\n" +
+	"\rTracesRequest\"B\n" +
+	"\x0eTracesResponse\x120\n" +
+	"\x06traces\x18\x01 \x03(\v2\x18.gossip.v1.TraceResponseR\x06traces*\x8b\x01\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x04B8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
+	"\x11MEMBER_STATE_LEFT\x10\x04*\x97\x03\n" +
+	"\x0eWatchEventKind\x12 \n" +
+	"\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eWATCH_EVENT_KIND_MEMBER_JOINED\x10\x01\x12#\n" +
+	"\x1fWATCH_EVENT_KIND_MEMBER_UPDATED\x10\x02\x12#\n" +
+	"\x1fWATCH_EVENT_KIND_MEMBER_SUSPECT\x10\x03\x12#\n" +
+	"\x1fWATCH_EVENT_KIND_MEMBER_REFUTED\x10\x04\x12 \n" +
+	"\x1cWATCH_EVENT_KIND_MEMBER_DEAD\x10\x05\x12 \n" +
+	"\x1cWATCH_EVENT_KIND_MEMBER_LEFT\x10\x06\x12\"\n" +
+	"\x1eWATCH_EVENT_KIND_MEMBER_REAPED\x10\a\x12#\n" +
+	"\x1fWATCH_EVENT_KIND_NEIGHBOR_ADDED\x10\b\x12%\n" +
+	"!WATCH_EVENT_KIND_NEIGHBOR_REMOVED\x10\t\x12\x1c\n" +
+	"\x18WATCH_EVENT_KIND_WARNING\x10\n" +
+	"B8Z6github.com/grpc-gossip/gossip/proto/gossip/v1;gossipv1b\x06proto3"
 
 var (
 	file_gossip_v1_gossip_proto_rawDescOnce sync.Once
@@ -2829,86 +3523,104 @@ func file_gossip_v1_gossip_proto_rawDescGZIP() []byte {
 	return file_gossip_v1_gossip_proto_rawDescData
 }
 
-var file_gossip_v1_gossip_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_gossip_v1_gossip_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_gossip_v1_gossip_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
-	(*GossipMessage)(nil),         // 1: gossip.v1.GossipMessage
-	(*GossipAck)(nil),             // 2: gossip.v1.GossipAck
-	(*Envelope)(nil),              // 3: gossip.v1.Envelope
-	(*Hello)(nil),                 // 4: gossip.v1.Hello
-	(*SeqRange)(nil),              // 5: gossip.v1.SeqRange
-	(*Digest)(nil),                // 6: gossip.v1.Digest
-	(*SeqSummary)(nil),            // 7: gossip.v1.SeqSummary
-	(*Span)(nil),                  // 8: gossip.v1.Span
-	(*PublishRequest)(nil),        // 9: gossip.v1.PublishRequest
-	(*PublishResponse)(nil),       // 10: gossip.v1.PublishResponse
-	(*SubscribeRequest)(nil),      // 11: gossip.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 12: gossip.v1.SubscribeResponse
-	(*MembersRequest)(nil),        // 13: gossip.v1.MembersRequest
-	(*MembersResponse)(nil),       // 14: gossip.v1.MembersResponse
-	(*Member)(nil),                // 15: gossip.v1.Member
-	(*NeighborsRequest)(nil),      // 16: gossip.v1.NeighborsRequest
-	(*NeighborsResponse)(nil),     // 17: gossip.v1.NeighborsResponse
-	(*Neighbor)(nil),              // 18: gossip.v1.Neighbor
-	(*StatusRequest)(nil),         // 19: gossip.v1.StatusRequest
-	(*StatusResponse)(nil),        // 20: gossip.v1.StatusResponse
-	(*Counter)(nil),               // 21: gossip.v1.Counter
-	(*JoinRequest)(nil),           // 22: gossip.v1.JoinRequest
-	(*JoinResponse)(nil),          // 23: gossip.v1.JoinResponse
-	(*MemberUpdate)(nil),          // 24: gossip.v1.MemberUpdate
-	(*PingRequest)(nil),           // 25: gossip.v1.PingRequest
-	(*PingResponse)(nil),          // 26: gossip.v1.PingResponse
-	(*PingReqRequest)(nil),        // 27: gossip.v1.PingReqRequest
-	(*PingReqResponse)(nil),       // 28: gossip.v1.PingReqResponse
-	(*PushUpdatesRequest)(nil),    // 29: gossip.v1.PushUpdatesRequest
-	(*PushUpdatesResponse)(nil),   // 30: gossip.v1.PushUpdatesResponse
-	(*SyncRequest)(nil),           // 31: gossip.v1.SyncRequest
-	(*SyncResponse)(nil),          // 32: gossip.v1.SyncResponse
-	(*LinkRequest)(nil),           // 33: gossip.v1.LinkRequest
-	(*LinkResponse)(nil),          // 34: gossip.v1.LinkResponse
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
+	(WatchEventKind)(0),           // 1: gossip.v1.WatchEventKind
+	(*GossipMessage)(nil),         // 2: gossip.v1.GossipMessage
+	(*GossipAck)(nil),             // 3: gossip.v1.GossipAck
+	(*Envelope)(nil),              // 4: gossip.v1.Envelope
+	(*Hello)(nil),                 // 5: gossip.v1.Hello
+	(*SeqRange)(nil),              // 6: gossip.v1.SeqRange
+	(*Digest)(nil),                // 7: gossip.v1.Digest
+	(*SeqSummary)(nil),            // 8: gossip.v1.SeqSummary
+	(*Span)(nil),                  // 9: gossip.v1.Span
+	(*PublishRequest)(nil),        // 10: gossip.v1.PublishRequest
+	(*PublishResponse)(nil),       // 11: gossip.v1.PublishResponse
+	(*SubscribeRequest)(nil),      // 12: gossip.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 13: gossip.v1.SubscribeResponse
+	(*MembersRequest)(nil),        // 14: gossip.v1.MembersRequest
+	(*MembersResponse)(nil),       // 15: gossip.v1.MembersResponse
+	(*Member)(nil),                // 16: gossip.v1.Member
+	(*NeighborsRequest)(nil),      // 17: gossip.v1.NeighborsRequest
+	(*NeighborsResponse)(nil),     // 18: gossip.v1.NeighborsResponse
+	(*Neighbor)(nil),              // 19: gossip.v1.Neighbor
+	(*StatusRequest)(nil),         // 20: gossip.v1.StatusRequest
+	(*StatusResponse)(nil),        // 21: gossip.v1.StatusResponse
+	(*Counter)(nil),               // 22: gossip.v1.Counter
+	(*JoinRequest)(nil),           // 23: gossip.v1.JoinRequest
+	(*JoinResponse)(nil),          // 24: gossip.v1.JoinResponse
+	(*MemberUpdate)(nil),          // 25: gossip.v1.MemberUpdate
+	(*PingRequest)(nil),           // 26: gossip.v1.PingRequest
+	(*PingResponse)(nil),          // 27: gossip.v1.PingResponse
+	(*PingReqRequest)(nil),        // 28: gossip.v1.PingReqRequest
+	(*PingReqResponse)(nil),       // 29: gossip.v1.PingReqResponse
+	(*PushUpdatesRequest)(nil),    // 30: gossip.v1.PushUpdatesRequest
+	(*PushUpdatesResponse)(nil),   // 31: gossip.v1.PushUpdatesResponse
+	(*SyncRequest)(nil),           // 32: gossip.v1.SyncRequest
+	(*SyncResponse)(nil),          // 33: gossip.v1.SyncResponse
+	(*LinkRequest)(nil),           // 34: gossip.v1.LinkRequest
+	(*LinkResponse)(nil),          // 35: gossip.v1.LinkResponse
+	(*WatchRequest)(nil),          // 36: gossip.v1.WatchRequest
+	(*WatchEvent)(nil),            // 37: gossip.v1.WatchEvent
+	(*Receipt)(nil),               // 38: gossip.v1.Receipt
+	(*ReceiptsRequest)(nil),       // 39: gossip.v1.ReceiptsRequest
+	(*ReceiptsResponse)(nil),      // 40: gossip.v1.ReceiptsResponse
+	(*TraceRequest)(nil),          // 41: gossip.v1.TraceRequest
+	(*TraceResponse)(nil),         // 42: gossip.v1.TraceResponse
+	(*TracesRequest)(nil),         // 43: gossip.v1.TracesRequest
+	(*TracesResponse)(nil),        // 44: gossip.v1.TracesResponse
+	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_proto_depIdxs = []int32{
-	4,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
-	5,  // 1: gossip.v1.Envelope.ihave:type_name -> gossip.v1.SeqRange
-	5,  // 2: gossip.v1.Envelope.graft:type_name -> gossip.v1.SeqRange
-	6,  // 3: gossip.v1.Envelope.digest:type_name -> gossip.v1.Digest
-	7,  // 4: gossip.v1.Digest.sequences:type_name -> gossip.v1.SeqSummary
-	8,  // 5: gossip.v1.SeqSummary.skipped:type_name -> gossip.v1.Span
-	8,  // 6: gossip.v1.SeqSummary.held:type_name -> gossip.v1.Span
-	2,  // 7: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	35, // 8: gossip.v1.SubscribeRequest.from_time:type_name -> google.protobuf.Timestamp
-	35, // 9: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	35, // 10: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
-	15, // 11: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
+	5,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
+	6,  // 1: gossip.v1.Envelope.ihave:type_name -> gossip.v1.SeqRange
+	6,  // 2: gossip.v1.Envelope.graft:type_name -> gossip.v1.SeqRange
+	7,  // 3: gossip.v1.Envelope.digest:type_name -> gossip.v1.Digest
+	8,  // 4: gossip.v1.Digest.sequences:type_name -> gossip.v1.SeqSummary
+	9,  // 5: gossip.v1.SeqSummary.skipped:type_name -> gossip.v1.Span
+	9,  // 6: gossip.v1.SeqSummary.held:type_name -> gossip.v1.Span
+	3,  // 7: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
+	45, // 8: gossip.v1.SubscribeRequest.from_time:type_name -> google.protobuf.Timestamp
+	45, // 9: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	45, // 10: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	16, // 11: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
 	0,  // 12: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	35, // 13: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
-	18, // 14: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	36, // 15: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	36, // 16: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	35, // 17: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	35, // 18: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	35, // 19: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	36, // 20: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	21, // 21: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
-	15, // 22: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
-	15, // 23: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	45, // 13: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	19, // 14: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
+	46, // 15: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	46, // 16: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	45, // 17: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	45, // 18: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	45, // 19: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	46, // 20: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	22, // 21: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
+	16, // 22: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	16, // 23: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
 	0,  // 24: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
-	24, // 25: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 26: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
-	36, // 27: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
-	24, // 28: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 29: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 30: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
-	24, // 31: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
-	24, // 32: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	25, // 25: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
+	25, // 26: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
+	46, // 27: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	25, // 28: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
+	25, // 29: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
+	25, // 30: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
+	25, // 31: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
+	25, // 32: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
+	1,  // 33: gossip.v1.WatchEvent.kind:type_name -> gossip.v1.WatchEventKind
+	45, // 34: gossip.v1.WatchEvent.at:type_name -> google.protobuf.Timestamp
+	16, // 35: gossip.v1.WatchEvent.member:type_name -> gossip.v1.Member
+	45, // 36: gossip.v1.Receipt.delivered_at:type_name -> google.protobuf.Timestamp
+	38, // 37: gossip.v1.ReceiptsRequest.receipts:type_name -> gossip.v1.Receipt
+	45, // 38: gossip.v1.TraceResponse.published_at:type_name -> google.protobuf.Timestamp
+	38, // 39: gossip.v1.TraceResponse.receipts:type_name -> gossip.v1.Receipt
+	42, // 40: gossip.v1.TracesResponse.traces:type_name -> gossip.v1.TraceResponse
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_proto_init() }
@@ -2926,8 +3638,8 @@ func file_gossip_v1_gossip_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_proto_rawDesc), len(file_gossip_v1_gossip_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   34,
+			NumEnums:      2,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

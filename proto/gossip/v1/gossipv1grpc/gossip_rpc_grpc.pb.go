@@ -216,6 +216,9 @@ const (
 	NodeService_Members_FullMethodName   = "/gossip.v1.NodeService/Members"
 	NodeService_Neighbors_FullMethodName = "/gossip.v1.NodeService/Neighbors"
 	NodeService_Status_FullMethodName    = "/gossip.v1.NodeService/Status"
+	NodeService_Watch_FullMethodName     = "/gossip.v1.NodeService/Watch"
+	NodeService_Trace_FullMethodName     = "/gossip.v1.NodeService/Trace"
+	NodeService_Traces_FullMethodName    = "/gossip.v1.NodeService/Traces"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -252,6 +255,18 @@ type NodeServiceClient interface {
 	Neighbors(ctx context.Context, in *v1.NeighborsRequest, opts ...grpc.CallOption) (*v1.NeighborsResponse, error)
 	// Status reports the node's identity, uptime, counters and TTL.
 	Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error)
+	// Watch streams what happens on this node from now on, for people
+	// watching it: membership changes, neighbour changes and the warnings it
+	// logs. Like Subscribe it never slows the node down: a watcher that
+	// falls behind misses events, and the next one says how many. It ends
+	// with UNAVAILABLE when the node shuts down.
+	Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEvent], error)
+	// Trace returns the receipts of a traced message this node published
+	// (NOT_FOUND when it keeps no such trace: not traced, not published
+	// here, or evicted by newer traces).
+	Trace(ctx context.Context, in *v1.TraceRequest, opts ...grpc.CallOption) (*v1.TraceResponse, error)
+	// Traces returns the most recent traces this node keeps.
+	Traces(ctx context.Context, in *v1.TracesRequest, opts ...grpc.CallOption) (*v1.TracesResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -321,6 +336,45 @@ func (c *nodeServiceClient) Status(ctx context.Context, in *v1.StatusRequest, op
 	return out, nil
 }
 
+func (c *nodeServiceClient) Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[1], NodeService_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.WatchRequest, v1.WatchEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeService_WatchClient = grpc.ServerStreamingClient[v1.WatchEvent]
+
+func (c *nodeServiceClient) Trace(ctx context.Context, in *v1.TraceRequest, opts ...grpc.CallOption) (*v1.TraceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.TraceResponse)
+	err := c.cc.Invoke(ctx, NodeService_Trace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeServiceClient) Traces(ctx context.Context, in *v1.TracesRequest, opts ...grpc.CallOption) (*v1.TracesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.TracesResponse)
+	err := c.cc.Invoke(ctx, NodeService_Traces_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -355,6 +409,18 @@ type NodeServiceServer interface {
 	Neighbors(context.Context, *v1.NeighborsRequest) (*v1.NeighborsResponse, error)
 	// Status reports the node's identity, uptime, counters and TTL.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
+	// Watch streams what happens on this node from now on, for people
+	// watching it: membership changes, neighbour changes and the warnings it
+	// logs. Like Subscribe it never slows the node down: a watcher that
+	// falls behind misses events, and the next one says how many. It ends
+	// with UNAVAILABLE when the node shuts down.
+	Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchEvent]) error
+	// Trace returns the receipts of a traced message this node published
+	// (NOT_FOUND when it keeps no such trace: not traced, not published
+	// here, or evicted by newer traces).
+	Trace(context.Context, *v1.TraceRequest) (*v1.TraceResponse, error)
+	// Traces returns the most recent traces this node keeps.
+	Traces(context.Context, *v1.TracesRequest) (*v1.TracesResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -379,6 +445,15 @@ func (UnimplementedNodeServiceServer) Neighbors(context.Context, *v1.NeighborsRe
 }
 func (UnimplementedNodeServiceServer) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedNodeServiceServer) Watch(*v1.WatchRequest, grpc.ServerStreamingServer[v1.WatchEvent]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedNodeServiceServer) Trace(context.Context, *v1.TraceRequest) (*v1.TraceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
+}
+func (UnimplementedNodeServiceServer) Traces(context.Context, *v1.TracesRequest) (*v1.TracesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Traces not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -484,6 +559,53 @@ func _NodeService_Status_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(v1.WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NodeServiceServer).Watch(m, &grpc.GenericServerStream[v1.WatchRequest, v1.WatchEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeService_WatchServer = grpc.ServerStreamingServer[v1.WatchEvent]
+
+func _NodeService_Trace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.TraceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Trace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Trace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Trace(ctx, req.(*v1.TraceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NodeService_Traces_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.TracesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Traces(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Traces_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Traces(ctx, req.(*v1.TracesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -507,11 +629,24 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Status",
 			Handler:    _NodeService_Status_Handler,
 		},
+		{
+			MethodName: "Trace",
+			Handler:    _NodeService_Trace_Handler,
+		},
+		{
+			MethodName: "Traces",
+			Handler:    _NodeService_Traces_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Subscribe",
 			Handler:       _NodeService_Subscribe_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _NodeService_Watch_Handler,
 			ServerStreams: true,
 		},
 	},
@@ -525,6 +660,7 @@ const (
 	MembershipService_PushUpdates_FullMethodName = "/gossip.v1.MembershipService/PushUpdates"
 	MembershipService_Sync_FullMethodName        = "/gossip.v1.MembershipService/Sync"
 	MembershipService_Link_FullMethodName        = "/gossip.v1.MembershipService/Link"
+	MembershipService_Receipts_FullMethodName    = "/gossip.v1.MembershipService/Receipts"
 )
 
 // MembershipServiceClient is the client API for MembershipService service.
@@ -560,6 +696,10 @@ type MembershipServiceClient interface {
 	// forms from membership is a two-way one, and a node is never left
 	// without anyone forwarding to it.
 	Link(ctx context.Context, in *v1.LinkRequest, opts ...grpc.CallOption) (*v1.LinkResponse, error)
+	// Receipts carries receipts of traced messages to their origin (the
+	// node the request is sent to). Best effort: a lost batch only makes a
+	// trace incomplete.
+	Receipts(ctx context.Context, in *v1.ReceiptsRequest, opts ...grpc.CallOption) (*v1.ReceiptsResponse, error)
 }
 
 type membershipServiceClient struct {
@@ -630,6 +770,16 @@ func (c *membershipServiceClient) Link(ctx context.Context, in *v1.LinkRequest, 
 	return out, nil
 }
 
+func (c *membershipServiceClient) Receipts(ctx context.Context, in *v1.ReceiptsRequest, opts ...grpc.CallOption) (*v1.ReceiptsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ReceiptsResponse)
+	err := c.cc.Invoke(ctx, MembershipService_Receipts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MembershipServiceServer is the server API for MembershipService service.
 // All implementations must embed UnimplementedMembershipServiceServer
 // for forward compatibility.
@@ -663,6 +813,10 @@ type MembershipServiceServer interface {
 	// forms from membership is a two-way one, and a node is never left
 	// without anyone forwarding to it.
 	Link(context.Context, *v1.LinkRequest) (*v1.LinkResponse, error)
+	// Receipts carries receipts of traced messages to their origin (the
+	// node the request is sent to). Best effort: a lost batch only makes a
+	// trace incomplete.
+	Receipts(context.Context, *v1.ReceiptsRequest) (*v1.ReceiptsResponse, error)
 	mustEmbedUnimplementedMembershipServiceServer()
 }
 
@@ -690,6 +844,9 @@ func (UnimplementedMembershipServiceServer) Sync(context.Context, *v1.SyncReques
 }
 func (UnimplementedMembershipServiceServer) Link(context.Context, *v1.LinkRequest) (*v1.LinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Link not implemented")
+}
+func (UnimplementedMembershipServiceServer) Receipts(context.Context, *v1.ReceiptsRequest) (*v1.ReceiptsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Receipts not implemented")
 }
 func (UnimplementedMembershipServiceServer) mustEmbedUnimplementedMembershipServiceServer() {}
 func (UnimplementedMembershipServiceServer) testEmbeddedByValue()                           {}
@@ -820,6 +977,24 @@ func _MembershipService_Link_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MembershipService_Receipts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ReceiptsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServiceServer).Receipts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MembershipService_Receipts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServiceServer).Receipts(ctx, req.(*v1.ReceiptsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MembershipService_ServiceDesc is the grpc.ServiceDesc for MembershipService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -850,6 +1025,10 @@ var MembershipService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Link",
 			Handler:    _MembershipService_Link_Handler,
+		},
+		{
+			MethodName: "Receipts",
+			Handler:    _MembershipService_Receipts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
