@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/version"
 )
 
 // load runs Load with args, the environment env and, when yamlText is not
@@ -362,7 +362,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if _, err := Load([]string{"--version"}, nil, &out); !errors.Is(err, ErrHelp) || !strings.Contains(out.String(), gossip.Version) {
+	if _, err := Load([]string{"--version"}, nil, &out); !errors.Is(err, ErrHelp) || out.String() != "gossipd version "+version.Get().String()+"\n" {
 		t.Errorf("--version: %v, %q", err, out.String())
 	}
 }

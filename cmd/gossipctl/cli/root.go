@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/grpc-gossip/gossip/internal/version"
 )
 
 // Exit statuses of Main.
@@ -118,6 +120,7 @@ members, neighbours, status and health.
 The node's address is --addr, else $` + EnvAddr + `, else ` + DefaultAddr + `.
 Output is a table for people; -o json prints JSON for scripts (subscribe
 always prints one JSON object per line).`,
+		Version:       version.Get().String(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          unknownCommand,
