@@ -94,6 +94,13 @@ release: ## Static gossipd and gossipctl for linux/amd64 and linux/arm64 into di
 	cd $(DIST) && sha256sum $(foreach p,$(RELEASE_PLATFORMS),$(foreach c,$(RELEASE_CMDS),$(c)-$(subst /,-,$(p)))) > SHA256SUMS
 	@cat $(DIST)/SHA256SUMS
 
+# The container image (deploy/docker/Dockerfile): FROM scratch with the
+# static binaries built here, since nothing can be pulled from a registry.
+IMAGE ?= gossip:dev
+.PHONY: image
+image: ## Build the container image $(IMAGE) (FROM scratch, static gossipd + gossipctl, non-root, /data) and print its size.
+	IMAGE=$(IMAGE) scripts/image.sh
+
 N ?= 5
 .PHONY: cluster
 cluster: ## Run N gossipd processes on loopback joined through the first (make cluster N=5); Ctrl-C stops them.
