@@ -43,7 +43,7 @@ test: ## vet, race tests (library and bench module), the 200-node scenarios, pro
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run '$(SCENARIOS)' -scenario.nodes=200 .
-	$(MAKE) bench-test proto-lint proto-check
+	$(MAKE) bench-test proto-lint proto-check k8s-validate
 	@if docker info >/dev/null 2>&1; then \
 		$(MAKE) test-docker; \
 	elif [ "$(REQUIRE_DOCKER)" = 1 ]; then \
@@ -53,12 +53,28 @@ test: ## vet, race tests (library and bench module), the 200-node scenarios, pro
 		echo "make test: NOTE: no Docker Engine is reachable: the multi-host fault suite (make test-docker) did NOT run" >&2; \
 	fi
 
+# The Kubernetes manifests, rendered with the kustomize library and
+# decoded strictly into the k8s.io/api types, without a cluster. Its own
+# module (deploy/kubernetes/validate/go.mod): the Kubernetes libraries stay
+# out of the gossip module.
+.PHONY: k8s-validate
+k8s-validate: ## Render deploy/kubernetes (base, overlays/tls) and validate every object strictly against the Kubernetes API types.
+	cd deploy/kubernetes/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
+
 # The multi-host fault suite (e2e/docker, build tag docker): builds the
 # image, runs 5 containers and its fault scenarios; about 1.5 minutes.
 # Needs a Docker Engine, and root with nsenter, iptables and tc on the
 # host; fails (does not skip) without them.
 .PHONY: test-docker
-test-docker: ## The multi-host fault suite on the Docker Engine (kill, partition, rolling restart, loss); fails if Docker is unreachable.
+test-docker: ## The Kubernetes manifests, rendered with the kustomize library and
+# decoded strictly into the k8s.io/api types, without a cluster. Its own
+# module (deploy/kubernetes/validate/go.mod): the Kubernetes libraries stay
+# out of the gossip module.
+.PHONY: k8s-validate
+k8s-validate: ## Render deploy/kubernetes (base, overlays/tls) and validate every object strictly against the Kubernetes API types.
+	cd deploy/kubernetes/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# The multi-host fault suite on the Docker Engine (kill, partition, rolling restart, loss); fails if Docker is unreachable.
 	$(GO) vet -tags docker ./e2e/docker
 	$(GO) test -tags docker -count=1 -v -timeout 10m ./e2e/docker
 
