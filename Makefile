@@ -66,15 +66,7 @@ k8s-validate: ## Render deploy/kubernetes (base, overlays/tls) and validate ever
 # Needs a Docker Engine, and root with nsenter, iptables and tc on the
 # host; fails (does not skip) without them.
 .PHONY: test-docker
-test-docker: ## The Kubernetes manifests, rendered with the kustomize library and
-# decoded strictly into the k8s.io/api types, without a cluster. Its own
-# module (deploy/kubernetes/validate/go.mod): the Kubernetes libraries stay
-# out of the gossip module.
-.PHONY: k8s-validate
-k8s-validate: ## Render deploy/kubernetes (base, overlays/tls) and validate every object strictly against the Kubernetes API types.
-	cd deploy/kubernetes/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
-
-# The multi-host fault suite on the Docker Engine (kill, partition, rolling restart, loss); fails if Docker is unreachable.
+test-docker: ## The multi-host fault suite on the Docker Engine (kill, partition, rolling restart, loss); fails if Docker is unreachable.
 	$(GO) vet -tags docker ./e2e/docker
 	$(GO) test -tags docker -count=1 -v -timeout 10m ./e2e/docker
 

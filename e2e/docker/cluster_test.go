@@ -10,11 +10,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,6 +118,17 @@ func run(m *testing.M) int {
 	suite.image = "gossip:" + suite.prefix
 	suite.netMain = suite.prefix + "-net"
 	defer cleanup()
+	// An interrupted run (Ctrl-C, go test's timeout) removes what it made.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(os.Stderr, "e2e/docker: interrupted: removing the containers, volumes and network")
+			cleanup()
+			os.Exit(1)
+		}
+	}()
 
 	root, err := repoRoot()
 	if err != nil {
