@@ -39,11 +39,36 @@ proto-check: proto ## Fail if the committed generated code differs from a fresh 
 SCENARIOS := TestScenario|TestEveryNodeHasAnEagerParent|TestLoadLargePayloadsNoLoss
 
 .PHONY: test
-test: ## vet, race tests (library and bench module), the 200-node scenarios, proto lint and drift check; stops at the first failure.
+test: ## vet, race tests (library and bench module), the 200-node scenarios, proto lint and drift check, and test-docker when a Docker Engine is reachable (REQUIRE_DOCKER=1: fail when it is not); stops at the first failure.
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run '$(SCENARIOS)' -scenario.nodes=200 .
-	$(MAKE) bench-test proto-lint proto-check
+	$(MAKE) bench-test proto-lint proto-check k8s-validate
+	@if docker info >/dev/null 2>&1; then \
+		$(MAKE) test-docker; \
+	elif [ "$(REQUIRE_DOCKER)" = 1 ]; then \
+		echo "make test: FAILED: REQUIRE_DOCKER=1 but no Docker Engine is reachable ('docker info' fails): the multi-host fault suite cannot run" >&2; \
+		exit 1; \
+	else \
+		echo "make test: NOTE: no Docker Engine is reachable: the multi-host fault suite (make test-docker) did NOT run" >&2; \
+	fi
+
+# The Kubernetes manifests, rendered with the kustomize library and
+# decoded strictly into the k8s.io/api types, without a cluster. Its own
+# module (deploy/kubernetes/validate/go.mod): the Kubernetes libraries stay
+# out of the gossip module.
+.PHONY: k8s-validate
+k8s-validate: ## Render deploy/kubernetes (base, overlays/tls) and validate every object strictly against the Kubernetes API types.
+	cd deploy/kubernetes/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# The multi-host fault suite (e2e/docker, build tag docker): builds the
+# image, runs 5 containers and its fault scenarios; about 1.5 minutes.
+# Needs a Docker Engine, and root with nsenter, iptables and tc on the
+# host; fails (does not skip) without them.
+.PHONY: test-docker
+test-docker: ## The multi-host fault suite on the Docker Engine (kill, partition, rolling restart, loss); fails if Docker is unreachable.
+	$(GO) vet -tags docker ./e2e/docker
+	$(GO) test -tags docker -count=1 -v -timeout 10m ./e2e/docker
 
 SCENARIO_NODES ?= 200
 .PHONY: scenarios
@@ -80,6 +105,47 @@ demo: ## Run the demo.
 .PHONY: build
 build: ## Build gossipd, gossipctl and gossip-demo into bin/.
 	$(GO) build -o bin/ ./cmd/...
+
+# Release binaries: static (CGO_ENABLED=0, so the pure-Go DNS resolver
+# and no libc), -trimpath (no build paths in them), VCS-stamped
+# (-buildvcs=true: this machine's go env may turn stamping off; --version
+# reads it back), stripped of the symbol table (-s -w; the build info
+# that --version reads stays). dist/NAME-OS-ARCH plus dist/SHA256SUMS.
+DIST ?= dist
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
+RELEASE_CMDS := gossipd gossipctl
+RELEASE_FLAGS := -trimpath -buildvcs=true -ldflags='-s -w'
+.PHONY: release
+release: ## Static gossipd and gossipctl for linux/amd64 and linux/arm64 into dist/, with dist/SHA256SUMS.
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		for c in $(RELEASE_CMDS); do \
+			echo "build $(DIST)/$$c-$$os-$$arch"; \
+			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(RELEASE_FLAGS) -o $(DIST)/$$c-$$os-$$arch ./cmd/$$c; \
+		done; \
+	done
+	cd $(DIST) && sha256sum $(foreach p,$(RELEASE_PLATFORMS),$(foreach c,$(RELEASE_CMDS),$(c)-$(subst /,-,$(p)))) > SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
+# The container image (deploy/docker/Dockerfile): FROM scratch with the
+# static binaries built here, since nothing can be pulled from a registry.
+IMAGE ?= gossip:dev
+.PHONY: image
+image: ## Build the container image $(IMAGE) (FROM scratch, static gossipd + gossipctl, non-root, /data) and print its size.
+	IMAGE=$(IMAGE) scripts/image.sh
+
+# Compose: `docker compose` (v2) where it exists, else docker-compose (v1).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_PROJECT ?= gossip
+.PHONY: compose-up
+compose-up: image ## Build the image and start the 5-node cluster of deploy/compose.yaml (gRPC on 127.0.0.1:19001-19005, admin on :19101-19105).
+	GOSSIP_IMAGE=$(IMAGE) $(COMPOSE) -f deploy/compose.yaml -p $(COMPOSE_PROJECT) up -d
+	@echo "try: gossipctl --addr 127.0.0.1:19001 members"
+
+.PHONY: compose-down
+compose-down: ## Stop and remove the Compose cluster (its volumes stay; add COMPOSE_DOWN_FLAGS=-v to remove them).
+	GOSSIP_IMAGE=$(IMAGE) $(COMPOSE) -f deploy/compose.yaml -p $(COMPOSE_PROJECT) down $(COMPOSE_DOWN_FLAGS)
 
 N ?= 5
 .PHONY: cluster

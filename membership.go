@@ -170,6 +170,30 @@ func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
 	return 0, fmt.Errorf("%w: %w", ErrNotJoined, errors.Join(errs...))
 }
 
+// SetSeeds replaces the addresses that membership's reconnection tries
+// besides the members reaped as dead (MembershipConfig.ReconnectInterval:
+// one full-state exchange per interval with a seed that is not a live
+// member, each seed backing off while it does not answer). Join sets them
+// to its seeds; a caller whose seeds move (host names or DNS SRV records
+// re-resolved, as gossipd does) calls SetSeeds with the new addresses, and
+// a first node that joined nobody calls it so that it still finds a
+// cluster that formed elsewhere. It starts membership if Join has not.
+// Addresses equal to the node's Endpoint are skipped.
+func (n *GossipNode) SetSeeds(seeds []string) error {
+	if n.Endpoint == "" {
+		return errors.New("gossip: SetSeeds needs the node's Endpoint (its advertised address)")
+	}
+	core, err := n.mship.start()
+	if err != nil {
+		return err
+	}
+	n.mship.mu.Lock()
+	core.SetSeeds(seeds)
+	n.mship.mu.Unlock()
+	n.mship.poke()
+	return nil
+}
+
 // Leave announces that this node leaves the cluster: its members mark it
 // left (not dead, and not after a timeout) and stop probing it. It waits
 // until the news has been delivered to GossipNodes members (or all, when

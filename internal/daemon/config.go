@@ -32,8 +32,12 @@ type Config struct {
 	// bound listen address, which is refused when Listen binds all
 	// interfaces (0.0.0.0, ::, or no host).
 	Advertise string
-	// Join lists seed addresses (host:port; host names are resolved by
-	// gRPC at each connection attempt). Empty: this is the first node.
+	// Join lists the seeds: host:port (a host name stands for every
+	// address it resolves to, e.g. a Kubernetes headless Service) or
+	// SRVPrefix + an SRV record name (every target and port of the
+	// record). They are resolved again before each join attempt and every
+	// ReconnectInterval after (see joinLoop). Empty: this is the first
+	// node.
 	Join []string
 	// DataDir is a directory for the daemon's state, created with mode
 	// 0700 if missing: a lock file (gossipd.lock, with the pid) that stops
@@ -98,6 +102,10 @@ type Config struct {
 	DeadReapAfter time.Duration
 	// FanoutExtra is c in the neighbour count ceil(ln N) + c. Default 2.
 	FanoutExtra int
+	// ReconnectInterval is the period of membership's reconnection to the
+	// seeds and to members reaped as dead, and of the re-resolution of
+	// Join. Default 30 s.
+	ReconnectInterval time.Duration
 
 	// Dissemination (gossip.Config; docs/DESIGN.md §6a).
 
@@ -162,6 +170,9 @@ type Config struct {
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	// Informational: Run does not read it.
 	ConfigFile string
+
+	// resolver resolves Join; nil is net.DefaultResolver. Tests set it.
+	resolver Resolver
 }
 
 // Defaults of Config.
@@ -194,29 +205,30 @@ const (
 // DefaultConfig returns the defaults: every setting not given anywhere.
 func DefaultConfig() Config {
 	return Config{
-		Listen:           DefaultListen,
-		AdminListen:      DefaultAdminListen,
-		Pprof:            PprofAuto,
-		LogLevel:         slog.LevelInfo,
-		LogFormat:        DefaultLogFormat,
-		Fanout:           DefaultFanout,
-		MaxPayload:       DefaultMaxPayload,
-		ShutdownTimeout:  DefaultShutdownTimeout,
-		ProbeInterval:    lan.ProbeInterval,
-		ProbeTimeout:     lan.ProbeTimeout,
-		SuspicionMult:    lan.SuspicionMult,
-		DeadReapAfter:    lan.DeadReapAfter,
-		FanoutExtra:      lan.FanoutExtra,
-		GraftTimeout:     lib.GraftTimeout,
-		SyncInterval:     lib.SyncInterval,
-		StoreBytes:       lib.StoreBytes,
-		StreamQueueBytes: lib.StreamQueueBytes,
-		MaxQueuedBytes:   lib.MaxQueuedBytes,
-		TrustDomain:      auth.DefaultTrustDomain,
-		PublishBurst:     DefaultPublishBurst,
-		Sync:             gossip.SyncAlways,
-		Retention:        lib.LogRetention,
-		RetentionBytes:   lib.LogRetentionBytes,
+		Listen:            DefaultListen,
+		AdminListen:       DefaultAdminListen,
+		Pprof:             PprofAuto,
+		LogLevel:          slog.LevelInfo,
+		LogFormat:         DefaultLogFormat,
+		Fanout:            DefaultFanout,
+		MaxPayload:        DefaultMaxPayload,
+		ShutdownTimeout:   DefaultShutdownTimeout,
+		ProbeInterval:     lan.ProbeInterval,
+		ProbeTimeout:      lan.ProbeTimeout,
+		SuspicionMult:     lan.SuspicionMult,
+		DeadReapAfter:     lan.DeadReapAfter,
+		FanoutExtra:       lan.FanoutExtra,
+		ReconnectInterval: lan.ReconnectInterval,
+		GraftTimeout:      lib.GraftTimeout,
+		SyncInterval:      lib.SyncInterval,
+		StoreBytes:        lib.StoreBytes,
+		StreamQueueBytes:  lib.StreamQueueBytes,
+		MaxQueuedBytes:    lib.MaxQueuedBytes,
+		TrustDomain:       auth.DefaultTrustDomain,
+		PublishBurst:      DefaultPublishBurst,
+		Sync:              gossip.SyncAlways,
+		Retention:         lib.LogRetention,
+		RetentionBytes:    lib.LogRetentionBytes,
 	}
 }
 
@@ -249,6 +261,7 @@ func (c *Config) Validate() error {
 		{"trust-domain", checkTrustDomain(c.TrustDomain)},
 		{"retention", checkPositive(c.Retention)},
 		{"retention-bytes", checkPositiveInt(c.RetentionBytes)},
+		{"reconnect-interval", checkPositive(c.ReconnectInterval)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -256,7 +269,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, j := range c.Join {
-		if err := checkAddr(j, addrSeed); err != nil {
+		if err := checkSeed(j); err != nil {
 			return fmt.Errorf("invalid --join %q: %w", j, err)
 		}
 	}
@@ -441,7 +454,7 @@ var settings = []setting{
 	},
 	{
 		name: "join", arg: "host:port,...", def: "none: the first node", list: true,
-		usage: fmt.Sprintf("seed addresses, comma-separated; host names are resolved, and joining is retried with backoff (%v to %v) until one answers, so nodes can start in any order; the node gets the whole membership from the seed, and SWIM then picks its neighbours (ceil(ln N) + --fanout-extra random live members)", joinBackoffMin, joinBackoffMax),
+		usage: fmt.Sprintf("seeds, comma-separated: host:port, where a host name stands for every address it resolves to (a Kubernetes headless Service: every pod), or %s followed by a DNS SRV record name (e.g. %s_grpc._tcp.gossip.default.svc.cluster.local: every target and port of the record); the entries are resolved again before each attempt, and joining is retried with backoff (%v to %v) until a seed answers, so nodes can start in any order; a node whose entries all resolve to itself is the first node; the node gets the whole membership from the seed, and SWIM then picks its neighbours (ceil(ln N) + --fanout-extra random live members); once joined, the entries are re-resolved every --reconnect-interval for membership's reconnection", SRVPrefix, SRVPrefix, joinBackoffMin, joinBackoffMax),
 		set: func(c *Config, v string) error {
 			seeds, err := parseJoin(v)
 			if err != nil {
@@ -579,6 +592,8 @@ var settings = []setting{
 		func(c *Config) *int { return &c.SuspicionMult }),
 	durationSetting("dead-reap-after", lan.DeadReapAfter, "how long dead and left members are listed (and a partition that heals within it merges back by itself) before they are forgotten",
 		func(c *Config) *time.Duration { return &c.DeadReapAfter }),
+	durationSetting("reconnect-interval", lan.ReconnectInterval, "period of reconnection: a full-state exchange with one --join seed or member reaped as dead that is not a live member (each backing off, up to 32 intervals, while it does not answer), so that a partition longer than --dead-reap-after heals and a node left alone finds the cluster again; --join is re-resolved as often",
+		func(c *Config) *time.Duration { return &c.ReconnectInterval }),
 	intSetting("fanout-extra", lan.FanoutExtra, "c in the number of neighbours the node keeps, ceil(ln N) + c, chosen at random among alive members (two-way links)",
 		func(c *Config) *int { return &c.FanoutExtra }),
 	{
@@ -897,13 +912,29 @@ func parseJoin(v string) ([]string, error) {
 		if s == "" || seen[s] {
 			continue
 		}
-		if err := checkAddr(s, addrSeed); err != nil {
+		if err := checkSeed(s); err != nil {
 			return nil, fmt.Errorf("seed %q: %w", s, err)
 		}
 		seen[s] = true
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// checkSeed checks one --join entry: host:port or SRVPrefix + a DNS name.
+func checkSeed(s string) error {
+	name, ok := strings.CutPrefix(s, SRVPrefix)
+	if !ok {
+		return checkAddr(s, addrSeed)
+	}
+	name = strings.TrimSuffix(name, ".")
+	switch {
+	case name == "":
+		return fmt.Errorf("want %s followed by an SRV record name, e.g. %s_grpc._tcp.gossip.default.svc.cluster.local", SRVPrefix, SRVPrefix)
+	case strings.ContainsAny(name, ":/ "):
+		return fmt.Errorf("%q is not a DNS name (an SRV record carries its own port: give no port)", name)
+	}
+	return nil
 }
 
 func checkFanout(n int) error {
@@ -990,5 +1021,6 @@ func (c *Config) membershipConfig() gossip.MembershipConfig {
 	m := gossip.DefaultLANMembershipConfig()
 	m.ProbeInterval, m.ProbeTimeout, m.SuspicionMult = c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult
 	m.DeadReapAfter, m.FanoutExtra = c.DeadReapAfter, c.FanoutExtra
+	m.ReconnectInterval = c.ReconnectInterval
 	return m
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/version"
 )
 
 // load runs Load with args, the environment env and, when yamlText is not
@@ -55,7 +56,8 @@ func TestLoadDefaults(t *testing.T) {
 		Listen: "127.0.0.1:9001", AdminListen: "127.0.0.1:9002", LogLevel: slog.LevelInfo, LogFormat: "json",
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
-		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
+		ReconnectInterval: 30 * time.Second,
+		GraftTimeout:      200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
 		Pprof:       "auto",
 		TrustDomain: "gossip", PublishBurst: 100,
 		Sync: gossip.SyncAlways, Retention: 10 * time.Minute, RetentionBytes: 64 << 20,
@@ -130,10 +132,13 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		v    string
 		want func(*Config)
 	}{
-		"id":                 {"node-7", func(c *Config) { c.ID = "node-7" }},
-		"listen":             {"127.0.0.1:7001", func(c *Config) { c.Listen, c.AdminListen = "127.0.0.1:7001", "127.0.0.1:7002" }},
-		"advertise":          {"gossip.example:7001", func(c *Config) { c.Advertise = "gossip.example:7001" }},
-		"join":               {"seed1.example:9001, 127.0.0.2:9001", func(c *Config) { c.Join = []string{"seed1.example:9001", "127.0.0.2:9001"} }},
+		"id":        {"node-7", func(c *Config) { c.ID = "node-7" }},
+		"listen":    {"127.0.0.1:7001", func(c *Config) { c.Listen, c.AdminListen = "127.0.0.1:7001", "127.0.0.1:7002" }},
+		"advertise": {"gossip.example:7001", func(c *Config) { c.Advertise = "gossip.example:7001" }},
+		"join": {"seed1.example:9001, 127.0.0.2:9001,dnssrv+_grpc._tcp.gossip.default.svc.cluster.local", func(c *Config) {
+			c.Join = []string{"seed1.example:9001", "127.0.0.2:9001", "dnssrv+_grpc._tcp.gossip.default.svc.cluster.local"}
+		}},
+		"reconnect-interval": {"5s", func(c *Config) { c.ReconnectInterval = 5 * time.Second }},
 		"data-dir":           {"/var/lib/gossipd", func(c *Config) { c.DataDir = "/var/lib/gossipd" }},
 		"admin-listen":       {"127.0.0.1:0", func(c *Config) { c.AdminListen = "127.0.0.1:0" }},
 		"log-level":          {"warn", func(c *Config) { c.LogLevel = slog.LevelWarn }},
@@ -233,6 +238,8 @@ func TestLoadBadValues(t *testing.T) {
 		{"advertise unspecified", nil, map[string]string{"GOSSIPD_ADVERTISE": "0.0.0.0:9001"}, "", []string{"--advertise", "GOSSIPD_ADVERTISE", "0.0.0.0"}},
 		{"join no port", nil, nil, "join: [a:1, seed]\n", []string{"--join", "seed", "line 1"}},
 		{"join port 0", []string{"--join", "a:0"}, nil, "", []string{"--join", "port 0"}},
+		{"join srv empty", []string{"--join", "dnssrv+"}, nil, "", []string{"--join", "SRV record name"}},
+		{"join srv with port", nil, map[string]string{"GOSSIPD_JOIN": "dnssrv+gossip.default.svc:9001"}, "", []string{"--join", "GOSSIPD_JOIN", "give no port"}},
 		{"admin bad", []string{"--admin-listen", "nope"}, nil, "", []string{"--admin-listen", "host:port"}},
 		{"log level", []string{"--log-level", "verbose"}, nil, "", []string{"--log-level", "debug, info, warn or error"}},
 		{"log format", nil, map[string]string{"GOSSIPD_LOG_FORMAT": "xml"}, "", []string{"--log-format", "GOSSIPD_LOG_FORMAT", "json or text"}},
@@ -398,7 +405,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if _, err := Load([]string{"--version"}, nil, &out); !errors.Is(err, ErrHelp) || !strings.Contains(out.String(), gossip.Version) {
+	if _, err := Load([]string{"--version"}, nil, &out); !errors.Is(err, ErrHelp) || out.String() != "gossipd version "+version.Get().String()+"\n" {
 		t.Errorf("--version: %v, %q", err, out.String())
 	}
 }

@@ -81,7 +81,8 @@ type daemon struct {
 	id        string
 	addr      string // bound gRPC address
 	advertise string
-	adminAddr string // bound HTTP address; "" when disabled
+	resolver  Resolver // resolves --join
+	adminAddr string   // bound HTTP address; "" when disabled
 
 	node    *gossip.GossipNode
 	sec     *auth.Security              // nil without TLS
@@ -115,7 +116,10 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 			}
 		}
 	}()
-	d := &daemon{cfg: cfg, failed: make(chan error, 2)}
+	d := &daemon{cfg: cfg, failed: make(chan error, 2), resolver: cfg.resolver}
+	if d.resolver == nil {
+		d.resolver = net.DefaultResolver
+	}
 	if cfg.DataDir != "" {
 		unlock, err := lockDataDir(cfg.DataDir)
 		if err != nil {
@@ -285,7 +289,7 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	var joinCtx context.Context
 	joinCtx, d.stopJoin = context.WithCancel(context.Background())
 	d.joinDone = make(chan struct{})
-	d.wg.Go(func() { d.joinLoop(joinCtx, seeds) })
+	d.wg.Go(func() { d.joinLoop(joinCtx) })
 	return d, nil
 }
 

@@ -38,6 +38,15 @@
 // connections reconnect on the same schedule, so a seed that starts late
 // is found within about one backoff interval of its start.
 //
+// Seeds are resolved before every attempt (join.go): a host name stands
+// for every address it resolves to (a Kubernetes headless Service lists
+// every pod), and dnssrv+NAME for every target and port of the SRV record
+// NAME. A node whose entries all resolve to itself alone is the first
+// node. Once ready, the daemon resolves them again every
+// --reconnect-interval and hands changed seeds to membership's
+// reconnection (gossip.GossipNode.SetSeeds), so a node left alone, or two
+// that both started as first nodes, find the cluster by name.
+//
 // # Membership and topology: SWIM, and Plumtree over a sparse overlay
 //
 // Join gives the node the seed's whole membership; from then on SWIM

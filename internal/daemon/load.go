@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	gossip "github.com/grpc-gossip/gossip"
+	"github.com/grpc-gossip/gossip/internal/version"
 )
 
 // ErrHelp is returned by Load when it printed --help or --version to
@@ -112,7 +112,7 @@ func Load(args, env []string, stdout io.Writer) (Config, error) {
 		Use:           "gossipd [flags]",
 		Short:         "gossipd runs one node of a gossip-broadcast cluster",
 		Long:          longHelp(),
-		Version:       gossip.Version,
+		Version:       version.Get().String(),
 		Args:          cobra.NoArgs,
 		SilenceErrors: true,
 		SilenceUsage:  true,

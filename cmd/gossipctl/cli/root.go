@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/grpc-gossip/gossip/internal/version"
 )
 
 // Exit statuses of Main.
@@ -120,6 +122,7 @@ The node's address is --addr, else $` + EnvAddr + `, else ` + DefaultAddr + `.
 Output is a table for people; -o json prints JSON for scripts (subscribe
 always prints one JSON object per line; watch prints text lines, or JSON
 lines with -o json).`,
+		Version:       version.Get().String(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          unknownCommand,

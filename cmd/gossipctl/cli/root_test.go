@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/grpc-gossip/gossip/internal/daemon"
+	"github.com/grpc-gossip/gossip/internal/version"
 )
 
 // allCommands are the subcommands that talk to the daemon, with valid
@@ -111,6 +112,16 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	wantOK(t, gossipctl(t, "publish", "-h"))
+}
+
+// TestVersion: --version prints the build information (internal/version),
+// not a hard-coded string.
+func TestVersion(t *testing.T) {
+	r := gossipctl(t, "--version")
+	wantOK(t, r)
+	if want := "gossipctl version " + version.Get().String() + "\n"; r.stdout != want {
+		t.Errorf("--version printed %q, want %q", r.stdout, want)
+	}
 }
 
 func TestMainUsage(t *testing.T) {
