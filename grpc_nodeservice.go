@@ -31,15 +31,19 @@ type nodeService struct {
 }
 
 func (s nodeService) Publish(ctx context.Context, req *pb.PublishRequest) (*pb.PublishResponse, error) {
-	var opts []PublishOption
-	if req.GetTrace() {
-		opts = append(opts, Traced())
-	}
-	id, ack, err := s.n.Publish(ctx, req.GetId(), req.GetPayload(), opts...)
+	id, ack, err := s.n.Publish(ctx, req.GetId(), req.GetPayload(), requestOptions(req)...)
 	if err != nil {
 		return nil, err
 	}
 	return &pb.PublishResponse{Id: id, Ack: ack}, nil
+}
+
+// requestOptions are the PublishOptions a request asks for.
+func requestOptions(req *pb.PublishRequest) []PublishOption {
+	if req.GetTrace() {
+		return []PublishOption{Traced()}
+	}
+	return nil
 }
 
 // Subscribe streams deliveries until the client goes away or the node

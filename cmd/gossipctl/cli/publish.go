@@ -31,9 +31,9 @@ const (
 
 func newPublishCmd(g *globals) *cobra.Command {
 	var id string
-	var trace bool
+	var trace, lines bool
 	cmd := &cobra.Command{
-		Use:   "publish [--id ID] [--trace] PAYLOAD|-",
+		Use:   "publish [--id ID] [--trace] PAYLOAD|-  |  publish --lines [--trace] -",
 		Short: "Publish a message (the payload is the argument, or stdin with -)",
 		Long: fmt.Sprintf(`Publish injects one message at the node, which gossips it to the cluster,
 and prints its id. The payload is the argument, or everything on stdin when
@@ -43,11 +43,29 @@ gossipctl reads at most %s from stdin, the largest --max-payload gossipd
 allows. Without --id the node assigns a unique id; publishing an id the
 node has already seen fails (AlreadyExists). With --trace every node that
 delivers the message reports a receipt to this node: gossipctl trace ID
-(against this node) then shows the tree the message took.`, sizeText(daemonDefaultMaxPayload), sizeText(maxStdinPayload)),
+(against this node) then shows the tree the message took.
+
+With --lines, every non-empty line on stdin (without its newline) is one
+message, with an id the node assigns, all published over one stream
+(NodeService.PublishStream) as fast as the node acknowledges them; it
+prints how many were published and how fast, names failed lines on stderr,
+and fails when any line was not published.`, sizeText(daemonDefaultMaxPayload), sizeText(maxStdinPayload)),
 		Example: `  gossipctl publish hello
-  date | gossipctl publish --id tick-1 -`,
+  date | gossipctl publish --id tick-1 -
+  seq 100000 | gossipctl publish --lines -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if lines {
+				if args[0] != "-" || id != "" {
+					return fmt.Errorf("--lines reads the messages from stdin: give \"-\" as the argument, and no --id (the node assigns each line's)")
+				}
+				conn, err := g.dial()
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				return g.publishLines(cmd.Context(), pbgrpc.NewNodeServiceClient(conn), g.stdin, trace)
+			}
 			payload := []byte(args[0])
 			if args[0] == "-" {
 				var err error
@@ -90,6 +108,7 @@ delivers the message reports a receipt to this node: gossipctl trace ID
 	}
 	cmd.Flags().StringVar(&id, "id", "", "the message id (default: assigned by the node)")
 	cmd.Flags().BoolVar(&trace, "trace", false, "trace the message: see gossipctl trace")
+	cmd.Flags().BoolVar(&lines, "lines", false, "publish each line of stdin as one message, over one stream")
 	return cmd
 }
 

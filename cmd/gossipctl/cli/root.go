@@ -76,6 +76,7 @@ type globals struct {
 	getenv func(string) string
 	stdin  io.Reader
 	stdout io.Writer
+	stderr io.Writer // for lines that go with a result (publish --lines' failed lines)
 }
 
 func (g *globals) json() bool { return g.output == outputJSON }
@@ -83,7 +84,7 @@ func (g *globals) json() bool { return g.output == outputJSON }
 // run is Main with the context and the environment injected (tests cancel
 // ctx instead of sending a signal).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	g := &globals{getenv: getenv, stdin: stdin, stdout: stdout}
+	g := &globals{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	root.SetIn(stdin)

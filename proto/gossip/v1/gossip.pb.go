@@ -1010,6 +1010,88 @@ func (x *PublishRequest) GetTrace() bool {
 	return false
 }
 
+// PublishStreamResponse answers one request of NodeService.PublishStream.
+type PublishStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request's position in the stream: 1 for the first.
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// When code is 0 (OK): the message id and the node's acknowledgement, as
+	// in PublishResponse; nothing else is set otherwise.
+	Id  string     `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Ack *GossipAck `protobuf:"bytes,3,opt,name=ack,proto3" json:"ack,omitempty"`
+	// The gRPC status code (google.rpc.Code) and message Publish would have
+	// failed with; 0 when the message was published.
+	Code          uint32 `protobuf:"varint,4,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishStreamResponse) Reset() {
+	*x = PublishStreamResponse{}
+	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishStreamResponse) ProtoMessage() {}
+
+func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishStreamResponse.ProtoReflect.Descriptor instead.
+func (*PublishStreamResponse) Descriptor() ([]byte, []int) {
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PublishStreamResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PublishStreamResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PublishStreamResponse) GetAck() *GossipAck {
+	if x != nil {
+		return x.Ack
+	}
+	return nil
+}
+
+func (x *PublishStreamResponse) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *PublishStreamResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type PublishResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The message's id (the caller's, or the one the node assigned).
@@ -1022,7 +1104,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1116,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[9]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1129,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{9}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PublishResponse) GetId() string {
@@ -1086,7 +1168,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1180,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[10]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1193,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{10}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubscribeRequest) GetBuffer() uint32 {
@@ -1212,7 +1294,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1306,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[11]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1319,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{11}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubscribeResponse) GetId() string {
@@ -1311,7 +1393,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1405,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[12]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1418,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{12}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{13}
 }
 
 type MembersResponse struct {
@@ -1348,7 +1430,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1442,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[13]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1455,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{13}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1405,7 +1487,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1499,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[14]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1512,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{14}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Member) GetId() string {
@@ -1490,7 +1572,7 @@ type NeighborsRequest struct {
 
 func (x *NeighborsRequest) Reset() {
 	*x = NeighborsRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1584,7 @@ func (x *NeighborsRequest) String() string {
 func (*NeighborsRequest) ProtoMessage() {}
 
 func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[15]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1597,7 @@ func (x *NeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsRequest.ProtoReflect.Descriptor instead.
 func (*NeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{15}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{16}
 }
 
 type NeighborsResponse struct {
@@ -1527,7 +1609,7 @@ type NeighborsResponse struct {
 
 func (x *NeighborsResponse) Reset() {
 	*x = NeighborsResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1621,7 @@ func (x *NeighborsResponse) String() string {
 func (*NeighborsResponse) ProtoMessage() {}
 
 func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[16]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1634,7 @@ func (x *NeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborsResponse.ProtoReflect.Descriptor instead.
 func (*NeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{16}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NeighborsResponse) GetNeighbors() []*Neighbor {
@@ -1591,7 +1673,7 @@ type Neighbor struct {
 
 func (x *Neighbor) Reset() {
 	*x = Neighbor{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1685,7 @@ func (x *Neighbor) String() string {
 func (*Neighbor) ProtoMessage() {}
 
 func (x *Neighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[17]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1698,7 @@ func (x *Neighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbor.ProtoReflect.Descriptor instead.
 func (*Neighbor) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{17}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Neighbor) GetId() string {
@@ -1718,7 +1800,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1812,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[18]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1825,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{18}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{19}
 }
 
 type StatusResponse struct {
@@ -1768,7 +1850,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1862,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[19]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1875,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{19}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -1871,7 +1953,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1883,7 +1965,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[20]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1896,7 +1978,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{20}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Counter) GetName() string {
@@ -1944,7 +2026,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2038,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[21]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2051,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{21}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -1989,7 +2071,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2083,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[22]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2096,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{22}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *JoinResponse) GetMembers() []*Member {
@@ -2045,7 +2127,7 @@ type MemberUpdate struct {
 
 func (x *MemberUpdate) Reset() {
 	*x = MemberUpdate{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2139,7 @@ func (x *MemberUpdate) String() string {
 func (*MemberUpdate) ProtoMessage() {}
 
 func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[23]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2152,7 @@ func (x *MemberUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberUpdate.ProtoReflect.Descriptor instead.
 func (*MemberUpdate) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{23}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MemberUpdate) GetId() string {
@@ -2131,7 +2213,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2225,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[24]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2238,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{24}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PingRequest) GetSeq() uint64 {
@@ -2206,7 +2288,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2300,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[25]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2313,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{25}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PingResponse) GetSeq() uint64 {
@@ -2272,7 +2354,7 @@ type PingReqRequest struct {
 
 func (x *PingReqRequest) Reset() {
 	*x = PingReqRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2366,7 @@ func (x *PingReqRequest) String() string {
 func (*PingReqRequest) ProtoMessage() {}
 
 func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[26]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2379,7 @@ func (x *PingReqRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingReqRequest.ProtoReflect.Descriptor instead.
 func (*PingReqRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{26}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PingReqRequest) GetSeq() uint64 {
@@ -2362,7 +2444,7 @@ type PingReqResponse struct {
 
 func (x *PingReqResponse) Reset() {
 	*x = PingReqResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2456,7 @@ func (x *PingReqResponse) String() string {
 func (*PingReqResponse) ProtoMessage() {}
 
 func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[27]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2469,7 @@ func (x *PingReqResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingReqResponse.ProtoReflect.Descriptor instead.
 func (*PingReqResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{27}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PingReqResponse) GetAcked() bool {
@@ -2422,7 +2504,7 @@ type PushUpdatesRequest struct {
 
 func (x *PushUpdatesRequest) Reset() {
 	*x = PushUpdatesRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2516,7 @@ func (x *PushUpdatesRequest) String() string {
 func (*PushUpdatesRequest) ProtoMessage() {}
 
 func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[28]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2529,7 @@ func (x *PushUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*PushUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{28}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PushUpdatesRequest) GetFrom() string {
@@ -2479,7 +2561,7 @@ type PushUpdatesResponse struct {
 
 func (x *PushUpdatesResponse) Reset() {
 	*x = PushUpdatesResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +2573,7 @@ func (x *PushUpdatesResponse) String() string {
 func (*PushUpdatesResponse) ProtoMessage() {}
 
 func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[29]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +2586,7 @@ func (x *PushUpdatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushUpdatesResponse.ProtoReflect.Descriptor instead.
 func (*PushUpdatesResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{29}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{30}
 }
 
 type SyncRequest struct {
@@ -2519,7 +2601,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2613,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[30]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2626,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{30}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SyncRequest) GetFrom() string {
@@ -2580,7 +2662,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2674,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[31]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2687,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{31}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SyncResponse) GetFrom() string {
@@ -2641,7 +2723,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2735,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[32]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2748,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{32}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LinkRequest) GetFrom() string {
@@ -2698,7 +2780,7 @@ type LinkResponse struct {
 
 func (x *LinkResponse) Reset() {
 	*x = LinkResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[33]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +2792,7 @@ func (x *LinkResponse) String() string {
 func (*LinkResponse) ProtoMessage() {}
 
 func (x *LinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[33]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +2805,7 @@ func (x *LinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
 func (*LinkResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{33}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{34}
 }
 
 type WatchRequest struct {
@@ -2737,7 +2819,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[34]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2831,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[34]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2844,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{34}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WatchRequest) GetBuffer() uint32 {
@@ -2792,7 +2874,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[35]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2886,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[35]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2899,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{35}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WatchEvent) GetKind() WatchEventKind {
@@ -2891,7 +2973,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2903,7 +2985,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[36]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2916,7 +2998,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{36}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Receipt) GetId() string {
@@ -2972,7 +3054,7 @@ type ReceiptsRequest struct {
 
 func (x *ReceiptsRequest) Reset() {
 	*x = ReceiptsRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3066,7 @@ func (x *ReceiptsRequest) String() string {
 func (*ReceiptsRequest) ProtoMessage() {}
 
 func (x *ReceiptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[37]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3079,7 @@ func (x *ReceiptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiptsRequest.ProtoReflect.Descriptor instead.
 func (*ReceiptsRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{37}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReceiptsRequest) GetFrom() string {
@@ -3022,7 +3104,7 @@ type ReceiptsResponse struct {
 
 func (x *ReceiptsResponse) Reset() {
 	*x = ReceiptsResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3116,7 @@ func (x *ReceiptsResponse) String() string {
 func (*ReceiptsResponse) ProtoMessage() {}
 
 func (x *ReceiptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[38]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3129,7 @@ func (x *ReceiptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiptsResponse.ProtoReflect.Descriptor instead.
 func (*ReceiptsResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{38}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{39}
 }
 
 type TraceRequest struct {
@@ -3060,7 +3142,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3154,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[39]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3167,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{39}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TraceRequest) GetId() string {
@@ -3113,7 +3195,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3207,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[40]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3220,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{40}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TraceResponse) GetId() string {
@@ -3191,7 +3273,7 @@ type TracesRequest struct {
 
 func (x *TracesRequest) Reset() {
 	*x = TracesRequest{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3285,7 @@ func (x *TracesRequest) String() string {
 func (*TracesRequest) ProtoMessage() {}
 
 func (x *TracesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[41]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3298,7 @@ func (x *TracesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TracesRequest.ProtoReflect.Descriptor instead.
 func (*TracesRequest) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{41}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{42}
 }
 
 type TracesResponse struct {
@@ -3230,7 +3312,7 @@ type TracesResponse struct {
 
 func (x *TracesResponse) Reset() {
 	*x = TracesResponse{}
-	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3242,7 +3324,7 @@ func (x *TracesResponse) String() string {
 func (*TracesResponse) ProtoMessage() {}
 
 func (x *TracesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gossip_v1_gossip_proto_msgTypes[42]
+	mi := &file_gossip_v1_gossip_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3255,7 +3337,7 @@ func (x *TracesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TracesResponse.ProtoReflect.Descriptor instead.
 func (*TracesResponse) Descriptor() ([]byte, []int) {
-	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{42}
+	return file_gossip_v1_gossip_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TracesResponse) GetTraces() []*TraceResponse {
@@ -3332,7 +3414,13 @@ const file_gossip_v1_gossip_proto_rawDesc = "" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x15\n" +
-	"\x05trace\x18\x8c\x01 \x01(\bR\x05trace\"I\n" +
+	"\x05trace\x18\x8c\x01 \x01(\bR\x05trace\"\x8f\x01\n" +
+	"\x15PublishStreamResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12&\n" +
+	"\x03ack\x18\x03 \x01(\v2\x14.gossip.v1.GossipAckR\x03ack\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\rR\x04code\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"I\n" +
 	"\x0fPublishResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x03ack\x18\x02 \x01(\v2\x14.gossip.v1.GossipAckR\x03ack\"\xb8\x01\n" +
@@ -3524,7 +3612,7 @@ func file_gossip_v1_gossip_proto_rawDescGZIP() []byte {
 }
 
 var file_gossip_v1_gossip_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_gossip_v1_gossip_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_gossip_v1_gossip_proto_goTypes = []any{
 	(MemberState)(0),              // 0: gossip.v1.MemberState
 	(WatchEventKind)(0),           // 1: gossip.v1.WatchEventKind
@@ -3537,42 +3625,43 @@ var file_gossip_v1_gossip_proto_goTypes = []any{
 	(*SeqSummary)(nil),            // 8: gossip.v1.SeqSummary
 	(*Span)(nil),                  // 9: gossip.v1.Span
 	(*PublishRequest)(nil),        // 10: gossip.v1.PublishRequest
-	(*PublishResponse)(nil),       // 11: gossip.v1.PublishResponse
-	(*SubscribeRequest)(nil),      // 12: gossip.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 13: gossip.v1.SubscribeResponse
-	(*MembersRequest)(nil),        // 14: gossip.v1.MembersRequest
-	(*MembersResponse)(nil),       // 15: gossip.v1.MembersResponse
-	(*Member)(nil),                // 16: gossip.v1.Member
-	(*NeighborsRequest)(nil),      // 17: gossip.v1.NeighborsRequest
-	(*NeighborsResponse)(nil),     // 18: gossip.v1.NeighborsResponse
-	(*Neighbor)(nil),              // 19: gossip.v1.Neighbor
-	(*StatusRequest)(nil),         // 20: gossip.v1.StatusRequest
-	(*StatusResponse)(nil),        // 21: gossip.v1.StatusResponse
-	(*Counter)(nil),               // 22: gossip.v1.Counter
-	(*JoinRequest)(nil),           // 23: gossip.v1.JoinRequest
-	(*JoinResponse)(nil),          // 24: gossip.v1.JoinResponse
-	(*MemberUpdate)(nil),          // 25: gossip.v1.MemberUpdate
-	(*PingRequest)(nil),           // 26: gossip.v1.PingRequest
-	(*PingResponse)(nil),          // 27: gossip.v1.PingResponse
-	(*PingReqRequest)(nil),        // 28: gossip.v1.PingReqRequest
-	(*PingReqResponse)(nil),       // 29: gossip.v1.PingReqResponse
-	(*PushUpdatesRequest)(nil),    // 30: gossip.v1.PushUpdatesRequest
-	(*PushUpdatesResponse)(nil),   // 31: gossip.v1.PushUpdatesResponse
-	(*SyncRequest)(nil),           // 32: gossip.v1.SyncRequest
-	(*SyncResponse)(nil),          // 33: gossip.v1.SyncResponse
-	(*LinkRequest)(nil),           // 34: gossip.v1.LinkRequest
-	(*LinkResponse)(nil),          // 35: gossip.v1.LinkResponse
-	(*WatchRequest)(nil),          // 36: gossip.v1.WatchRequest
-	(*WatchEvent)(nil),            // 37: gossip.v1.WatchEvent
-	(*Receipt)(nil),               // 38: gossip.v1.Receipt
-	(*ReceiptsRequest)(nil),       // 39: gossip.v1.ReceiptsRequest
-	(*ReceiptsResponse)(nil),      // 40: gossip.v1.ReceiptsResponse
-	(*TraceRequest)(nil),          // 41: gossip.v1.TraceRequest
-	(*TraceResponse)(nil),         // 42: gossip.v1.TraceResponse
-	(*TracesRequest)(nil),         // 43: gossip.v1.TracesRequest
-	(*TracesResponse)(nil),        // 44: gossip.v1.TracesResponse
-	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
+	(*PublishStreamResponse)(nil), // 11: gossip.v1.PublishStreamResponse
+	(*PublishResponse)(nil),       // 12: gossip.v1.PublishResponse
+	(*SubscribeRequest)(nil),      // 13: gossip.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),     // 14: gossip.v1.SubscribeResponse
+	(*MembersRequest)(nil),        // 15: gossip.v1.MembersRequest
+	(*MembersResponse)(nil),       // 16: gossip.v1.MembersResponse
+	(*Member)(nil),                // 17: gossip.v1.Member
+	(*NeighborsRequest)(nil),      // 18: gossip.v1.NeighborsRequest
+	(*NeighborsResponse)(nil),     // 19: gossip.v1.NeighborsResponse
+	(*Neighbor)(nil),              // 20: gossip.v1.Neighbor
+	(*StatusRequest)(nil),         // 21: gossip.v1.StatusRequest
+	(*StatusResponse)(nil),        // 22: gossip.v1.StatusResponse
+	(*Counter)(nil),               // 23: gossip.v1.Counter
+	(*JoinRequest)(nil),           // 24: gossip.v1.JoinRequest
+	(*JoinResponse)(nil),          // 25: gossip.v1.JoinResponse
+	(*MemberUpdate)(nil),          // 26: gossip.v1.MemberUpdate
+	(*PingRequest)(nil),           // 27: gossip.v1.PingRequest
+	(*PingResponse)(nil),          // 28: gossip.v1.PingResponse
+	(*PingReqRequest)(nil),        // 29: gossip.v1.PingReqRequest
+	(*PingReqResponse)(nil),       // 30: gossip.v1.PingReqResponse
+	(*PushUpdatesRequest)(nil),    // 31: gossip.v1.PushUpdatesRequest
+	(*PushUpdatesResponse)(nil),   // 32: gossip.v1.PushUpdatesResponse
+	(*SyncRequest)(nil),           // 33: gossip.v1.SyncRequest
+	(*SyncResponse)(nil),          // 34: gossip.v1.SyncResponse
+	(*LinkRequest)(nil),           // 35: gossip.v1.LinkRequest
+	(*LinkResponse)(nil),          // 36: gossip.v1.LinkResponse
+	(*WatchRequest)(nil),          // 37: gossip.v1.WatchRequest
+	(*WatchEvent)(nil),            // 38: gossip.v1.WatchEvent
+	(*Receipt)(nil),               // 39: gossip.v1.Receipt
+	(*ReceiptsRequest)(nil),       // 40: gossip.v1.ReceiptsRequest
+	(*ReceiptsResponse)(nil),      // 41: gossip.v1.ReceiptsResponse
+	(*TraceRequest)(nil),          // 42: gossip.v1.TraceRequest
+	(*TraceResponse)(nil),         // 43: gossip.v1.TraceResponse
+	(*TracesRequest)(nil),         // 44: gossip.v1.TracesRequest
+	(*TracesResponse)(nil),        // 45: gossip.v1.TracesResponse
+	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 47: google.protobuf.Duration
 }
 var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	5,  // 0: gossip.v1.Envelope.hello:type_name -> gossip.v1.Hello
@@ -3582,45 +3671,46 @@ var file_gossip_v1_gossip_proto_depIdxs = []int32{
 	8,  // 4: gossip.v1.Digest.sequences:type_name -> gossip.v1.SeqSummary
 	9,  // 5: gossip.v1.SeqSummary.skipped:type_name -> gossip.v1.Span
 	9,  // 6: gossip.v1.SeqSummary.held:type_name -> gossip.v1.Span
-	3,  // 7: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
-	45, // 8: gossip.v1.SubscribeRequest.from_time:type_name -> google.protobuf.Timestamp
-	45, // 9: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
-	45, // 10: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
-	16, // 11: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
-	0,  // 12: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
-	45, // 13: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
-	19, // 14: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
-	46, // 15: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
-	46, // 16: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
-	45, // 17: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
-	45, // 18: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
-	45, // 19: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	46, // 20: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
-	22, // 21: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
-	16, // 22: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
-	16, // 23: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
-	0,  // 24: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
-	25, // 25: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
-	25, // 26: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
-	46, // 27: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
-	25, // 28: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
-	25, // 29: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
-	25, // 30: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
-	25, // 31: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
-	25, // 32: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
-	1,  // 33: gossip.v1.WatchEvent.kind:type_name -> gossip.v1.WatchEventKind
-	45, // 34: gossip.v1.WatchEvent.at:type_name -> google.protobuf.Timestamp
-	16, // 35: gossip.v1.WatchEvent.member:type_name -> gossip.v1.Member
-	45, // 36: gossip.v1.Receipt.delivered_at:type_name -> google.protobuf.Timestamp
-	38, // 37: gossip.v1.ReceiptsRequest.receipts:type_name -> gossip.v1.Receipt
-	45, // 38: gossip.v1.TraceResponse.published_at:type_name -> google.protobuf.Timestamp
-	38, // 39: gossip.v1.TraceResponse.receipts:type_name -> gossip.v1.Receipt
-	42, // 40: gossip.v1.TracesResponse.traces:type_name -> gossip.v1.TraceResponse
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	3,  // 7: gossip.v1.PublishStreamResponse.ack:type_name -> gossip.v1.GossipAck
+	3,  // 8: gossip.v1.PublishResponse.ack:type_name -> gossip.v1.GossipAck
+	46, // 9: gossip.v1.SubscribeRequest.from_time:type_name -> google.protobuf.Timestamp
+	46, // 10: gossip.v1.SubscribeResponse.received_at:type_name -> google.protobuf.Timestamp
+	46, // 11: gossip.v1.SubscribeResponse.created_at:type_name -> google.protobuf.Timestamp
+	17, // 12: gossip.v1.MembersResponse.members:type_name -> gossip.v1.Member
+	0,  // 13: gossip.v1.Member.state:type_name -> gossip.v1.MemberState
+	46, // 14: gossip.v1.Member.last_heard:type_name -> google.protobuf.Timestamp
+	20, // 15: gossip.v1.NeighborsResponse.neighbors:type_name -> gossip.v1.Neighbor
+	47, // 16: gossip.v1.Neighbor.last_rtt:type_name -> google.protobuf.Duration
+	47, // 17: gossip.v1.Neighbor.smoothed_rtt:type_name -> google.protobuf.Duration
+	46, // 18: gossip.v1.Neighbor.last_ack:type_name -> google.protobuf.Timestamp
+	46, // 19: gossip.v1.Neighbor.last_failure:type_name -> google.protobuf.Timestamp
+	46, // 20: gossip.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	47, // 21: gossip.v1.StatusResponse.uptime:type_name -> google.protobuf.Duration
+	23, // 22: gossip.v1.StatusResponse.counters:type_name -> gossip.v1.Counter
+	17, // 23: gossip.v1.JoinRequest.member:type_name -> gossip.v1.Member
+	17, // 24: gossip.v1.JoinResponse.members:type_name -> gossip.v1.Member
+	0,  // 25: gossip.v1.MemberUpdate.state:type_name -> gossip.v1.MemberState
+	26, // 26: gossip.v1.PingRequest.updates:type_name -> gossip.v1.MemberUpdate
+	26, // 27: gossip.v1.PingResponse.updates:type_name -> gossip.v1.MemberUpdate
+	47, // 28: gossip.v1.PingReqRequest.timeout:type_name -> google.protobuf.Duration
+	26, // 29: gossip.v1.PingReqRequest.updates:type_name -> gossip.v1.MemberUpdate
+	26, // 30: gossip.v1.PingReqResponse.updates:type_name -> gossip.v1.MemberUpdate
+	26, // 31: gossip.v1.PushUpdatesRequest.updates:type_name -> gossip.v1.MemberUpdate
+	26, // 32: gossip.v1.SyncRequest.members:type_name -> gossip.v1.MemberUpdate
+	26, // 33: gossip.v1.SyncResponse.members:type_name -> gossip.v1.MemberUpdate
+	1,  // 34: gossip.v1.WatchEvent.kind:type_name -> gossip.v1.WatchEventKind
+	46, // 35: gossip.v1.WatchEvent.at:type_name -> google.protobuf.Timestamp
+	17, // 36: gossip.v1.WatchEvent.member:type_name -> gossip.v1.Member
+	46, // 37: gossip.v1.Receipt.delivered_at:type_name -> google.protobuf.Timestamp
+	39, // 38: gossip.v1.ReceiptsRequest.receipts:type_name -> gossip.v1.Receipt
+	46, // 39: gossip.v1.TraceResponse.published_at:type_name -> google.protobuf.Timestamp
+	39, // 40: gossip.v1.TraceResponse.receipts:type_name -> gossip.v1.Receipt
+	43, // 41: gossip.v1.TracesResponse.traces:type_name -> gossip.v1.TraceResponse
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_gossip_v1_gossip_proto_init() }
@@ -3628,7 +3718,7 @@ func file_gossip_v1_gossip_proto_init() {
 	if File_gossip_v1_gossip_proto != nil {
 		return
 	}
-	file_gossip_v1_gossip_proto_msgTypes[10].OneofWrappers = []any{
+	file_gossip_v1_gossip_proto_msgTypes[11].OneofWrappers = []any{
 		(*SubscribeRequest_FromOffset)(nil),
 		(*SubscribeRequest_FromTime)(nil),
 		(*SubscribeRequest_FromEarliest)(nil),
@@ -3639,7 +3729,7 @@ func file_gossip_v1_gossip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossip_v1_gossip_proto_rawDesc), len(file_gossip_v1_gossip_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -34,9 +34,10 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\x1agossip/v1/gossip_rpc.proto\x12\tgossip.v1\x1a\x16gossip/v1/gossip.proto2\x86\x01\n" +
 	"\x06Gossip\x12D\n" +
 	"\x12PutMessageToClient\x12\x18.gossip.v1.GossipMessage\x1a\x14.gossip.v1.GossipAck\x126\n" +
-	"\x06Stream\x12\x13.gossip.v1.Envelope\x1a\x13.gossip.v1.Envelope(\x010\x012\x98\x04\n" +
+	"\x06Stream\x12\x13.gossip.v1.Envelope\x1a\x13.gossip.v1.Envelope(\x010\x012\xea\x04\n" +
 	"\vNodeService\x12@\n" +
-	"\aPublish\x12\x19.gossip.v1.PublishRequest\x1a\x1a.gossip.v1.PublishResponse\x12H\n" +
+	"\aPublish\x12\x19.gossip.v1.PublishRequest\x1a\x1a.gossip.v1.PublishResponse\x12P\n" +
+	"\rPublishStream\x12\x19.gossip.v1.PublishRequest\x1a .gossip.v1.PublishStreamResponse(\x010\x01\x12H\n" +
 	"\tSubscribe\x12\x1b.gossip.v1.SubscribeRequest\x1a\x1c.gossip.v1.SubscribeResponse0\x01\x12@\n" +
 	"\aMembers\x12\x19.gossip.v1.MembersRequest\x1a\x1a.gossip.v1.MembersResponse\x12F\n" +
 	"\tNeighbors\x12\x1b.gossip.v1.NeighborsRequest\x1a\x1c.gossip.v1.NeighborsResponse\x12=\n" +
@@ -54,77 +55,80 @@ const file_gossip_v1_gossip_rpc_proto_rawDesc = "" +
 	"\bReceipts\x12\x1a.gossip.v1.ReceiptsRequest\x1a\x1b.gossip.v1.ReceiptsResponseBIZGgithub.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc;gossipv1grpcb\x06proto3"
 
 var file_gossip_v1_gossip_rpc_proto_goTypes = []any{
-	(*v1.GossipMessage)(nil),       // 0: gossip.v1.GossipMessage
-	(*v1.Envelope)(nil),            // 1: gossip.v1.Envelope
-	(*v1.PublishRequest)(nil),      // 2: gossip.v1.PublishRequest
-	(*v1.SubscribeRequest)(nil),    // 3: gossip.v1.SubscribeRequest
-	(*v1.MembersRequest)(nil),      // 4: gossip.v1.MembersRequest
-	(*v1.NeighborsRequest)(nil),    // 5: gossip.v1.NeighborsRequest
-	(*v1.StatusRequest)(nil),       // 6: gossip.v1.StatusRequest
-	(*v1.WatchRequest)(nil),        // 7: gossip.v1.WatchRequest
-	(*v1.TraceRequest)(nil),        // 8: gossip.v1.TraceRequest
-	(*v1.TracesRequest)(nil),       // 9: gossip.v1.TracesRequest
-	(*v1.JoinRequest)(nil),         // 10: gossip.v1.JoinRequest
-	(*v1.PingRequest)(nil),         // 11: gossip.v1.PingRequest
-	(*v1.PingReqRequest)(nil),      // 12: gossip.v1.PingReqRequest
-	(*v1.PushUpdatesRequest)(nil),  // 13: gossip.v1.PushUpdatesRequest
-	(*v1.SyncRequest)(nil),         // 14: gossip.v1.SyncRequest
-	(*v1.LinkRequest)(nil),         // 15: gossip.v1.LinkRequest
-	(*v1.ReceiptsRequest)(nil),     // 16: gossip.v1.ReceiptsRequest
-	(*v1.GossipAck)(nil),           // 17: gossip.v1.GossipAck
-	(*v1.PublishResponse)(nil),     // 18: gossip.v1.PublishResponse
-	(*v1.SubscribeResponse)(nil),   // 19: gossip.v1.SubscribeResponse
-	(*v1.MembersResponse)(nil),     // 20: gossip.v1.MembersResponse
-	(*v1.NeighborsResponse)(nil),   // 21: gossip.v1.NeighborsResponse
-	(*v1.StatusResponse)(nil),      // 22: gossip.v1.StatusResponse
-	(*v1.WatchEvent)(nil),          // 23: gossip.v1.WatchEvent
-	(*v1.TraceResponse)(nil),       // 24: gossip.v1.TraceResponse
-	(*v1.TracesResponse)(nil),      // 25: gossip.v1.TracesResponse
-	(*v1.JoinResponse)(nil),        // 26: gossip.v1.JoinResponse
-	(*v1.PingResponse)(nil),        // 27: gossip.v1.PingResponse
-	(*v1.PingReqResponse)(nil),     // 28: gossip.v1.PingReqResponse
-	(*v1.PushUpdatesResponse)(nil), // 29: gossip.v1.PushUpdatesResponse
-	(*v1.SyncResponse)(nil),        // 30: gossip.v1.SyncResponse
-	(*v1.LinkResponse)(nil),        // 31: gossip.v1.LinkResponse
-	(*v1.ReceiptsResponse)(nil),    // 32: gossip.v1.ReceiptsResponse
+	(*v1.GossipMessage)(nil),         // 0: gossip.v1.GossipMessage
+	(*v1.Envelope)(nil),              // 1: gossip.v1.Envelope
+	(*v1.PublishRequest)(nil),        // 2: gossip.v1.PublishRequest
+	(*v1.SubscribeRequest)(nil),      // 3: gossip.v1.SubscribeRequest
+	(*v1.MembersRequest)(nil),        // 4: gossip.v1.MembersRequest
+	(*v1.NeighborsRequest)(nil),      // 5: gossip.v1.NeighborsRequest
+	(*v1.StatusRequest)(nil),         // 6: gossip.v1.StatusRequest
+	(*v1.WatchRequest)(nil),          // 7: gossip.v1.WatchRequest
+	(*v1.TraceRequest)(nil),          // 8: gossip.v1.TraceRequest
+	(*v1.TracesRequest)(nil),         // 9: gossip.v1.TracesRequest
+	(*v1.JoinRequest)(nil),           // 10: gossip.v1.JoinRequest
+	(*v1.PingRequest)(nil),           // 11: gossip.v1.PingRequest
+	(*v1.PingReqRequest)(nil),        // 12: gossip.v1.PingReqRequest
+	(*v1.PushUpdatesRequest)(nil),    // 13: gossip.v1.PushUpdatesRequest
+	(*v1.SyncRequest)(nil),           // 14: gossip.v1.SyncRequest
+	(*v1.LinkRequest)(nil),           // 15: gossip.v1.LinkRequest
+	(*v1.ReceiptsRequest)(nil),       // 16: gossip.v1.ReceiptsRequest
+	(*v1.GossipAck)(nil),             // 17: gossip.v1.GossipAck
+	(*v1.PublishResponse)(nil),       // 18: gossip.v1.PublishResponse
+	(*v1.PublishStreamResponse)(nil), // 19: gossip.v1.PublishStreamResponse
+	(*v1.SubscribeResponse)(nil),     // 20: gossip.v1.SubscribeResponse
+	(*v1.MembersResponse)(nil),       // 21: gossip.v1.MembersResponse
+	(*v1.NeighborsResponse)(nil),     // 22: gossip.v1.NeighborsResponse
+	(*v1.StatusResponse)(nil),        // 23: gossip.v1.StatusResponse
+	(*v1.WatchEvent)(nil),            // 24: gossip.v1.WatchEvent
+	(*v1.TraceResponse)(nil),         // 25: gossip.v1.TraceResponse
+	(*v1.TracesResponse)(nil),        // 26: gossip.v1.TracesResponse
+	(*v1.JoinResponse)(nil),          // 27: gossip.v1.JoinResponse
+	(*v1.PingResponse)(nil),          // 28: gossip.v1.PingResponse
+	(*v1.PingReqResponse)(nil),       // 29: gossip.v1.PingReqResponse
+	(*v1.PushUpdatesResponse)(nil),   // 30: gossip.v1.PushUpdatesResponse
+	(*v1.SyncResponse)(nil),          // 31: gossip.v1.SyncResponse
+	(*v1.LinkResponse)(nil),          // 32: gossip.v1.LinkResponse
+	(*v1.ReceiptsResponse)(nil),      // 33: gossip.v1.ReceiptsResponse
 }
 var file_gossip_v1_gossip_rpc_proto_depIdxs = []int32{
 	0,  // 0: gossip.v1.Gossip.PutMessageToClient:input_type -> gossip.v1.GossipMessage
 	1,  // 1: gossip.v1.Gossip.Stream:input_type -> gossip.v1.Envelope
 	2,  // 2: gossip.v1.NodeService.Publish:input_type -> gossip.v1.PublishRequest
-	3,  // 3: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
-	4,  // 4: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
-	5,  // 5: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
-	6,  // 6: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
-	7,  // 7: gossip.v1.NodeService.Watch:input_type -> gossip.v1.WatchRequest
-	8,  // 8: gossip.v1.NodeService.Trace:input_type -> gossip.v1.TraceRequest
-	9,  // 9: gossip.v1.NodeService.Traces:input_type -> gossip.v1.TracesRequest
-	10, // 10: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
-	11, // 11: gossip.v1.MembershipService.Ping:input_type -> gossip.v1.PingRequest
-	12, // 12: gossip.v1.MembershipService.PingReq:input_type -> gossip.v1.PingReqRequest
-	13, // 13: gossip.v1.MembershipService.PushUpdates:input_type -> gossip.v1.PushUpdatesRequest
-	14, // 14: gossip.v1.MembershipService.Sync:input_type -> gossip.v1.SyncRequest
-	15, // 15: gossip.v1.MembershipService.Link:input_type -> gossip.v1.LinkRequest
-	16, // 16: gossip.v1.MembershipService.Receipts:input_type -> gossip.v1.ReceiptsRequest
-	17, // 17: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
-	1,  // 18: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
-	18, // 19: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
-	19, // 20: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
-	20, // 21: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
-	21, // 22: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
-	22, // 23: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
-	23, // 24: gossip.v1.NodeService.Watch:output_type -> gossip.v1.WatchEvent
-	24, // 25: gossip.v1.NodeService.Trace:output_type -> gossip.v1.TraceResponse
-	25, // 26: gossip.v1.NodeService.Traces:output_type -> gossip.v1.TracesResponse
-	26, // 27: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
-	27, // 28: gossip.v1.MembershipService.Ping:output_type -> gossip.v1.PingResponse
-	28, // 29: gossip.v1.MembershipService.PingReq:output_type -> gossip.v1.PingReqResponse
-	29, // 30: gossip.v1.MembershipService.PushUpdates:output_type -> gossip.v1.PushUpdatesResponse
-	30, // 31: gossip.v1.MembershipService.Sync:output_type -> gossip.v1.SyncResponse
-	31, // 32: gossip.v1.MembershipService.Link:output_type -> gossip.v1.LinkResponse
-	32, // 33: gossip.v1.MembershipService.Receipts:output_type -> gossip.v1.ReceiptsResponse
-	17, // [17:34] is the sub-list for method output_type
-	0,  // [0:17] is the sub-list for method input_type
+	2,  // 3: gossip.v1.NodeService.PublishStream:input_type -> gossip.v1.PublishRequest
+	3,  // 4: gossip.v1.NodeService.Subscribe:input_type -> gossip.v1.SubscribeRequest
+	4,  // 5: gossip.v1.NodeService.Members:input_type -> gossip.v1.MembersRequest
+	5,  // 6: gossip.v1.NodeService.Neighbors:input_type -> gossip.v1.NeighborsRequest
+	6,  // 7: gossip.v1.NodeService.Status:input_type -> gossip.v1.StatusRequest
+	7,  // 8: gossip.v1.NodeService.Watch:input_type -> gossip.v1.WatchRequest
+	8,  // 9: gossip.v1.NodeService.Trace:input_type -> gossip.v1.TraceRequest
+	9,  // 10: gossip.v1.NodeService.Traces:input_type -> gossip.v1.TracesRequest
+	10, // 11: gossip.v1.MembershipService.Join:input_type -> gossip.v1.JoinRequest
+	11, // 12: gossip.v1.MembershipService.Ping:input_type -> gossip.v1.PingRequest
+	12, // 13: gossip.v1.MembershipService.PingReq:input_type -> gossip.v1.PingReqRequest
+	13, // 14: gossip.v1.MembershipService.PushUpdates:input_type -> gossip.v1.PushUpdatesRequest
+	14, // 15: gossip.v1.MembershipService.Sync:input_type -> gossip.v1.SyncRequest
+	15, // 16: gossip.v1.MembershipService.Link:input_type -> gossip.v1.LinkRequest
+	16, // 17: gossip.v1.MembershipService.Receipts:input_type -> gossip.v1.ReceiptsRequest
+	17, // 18: gossip.v1.Gossip.PutMessageToClient:output_type -> gossip.v1.GossipAck
+	1,  // 19: gossip.v1.Gossip.Stream:output_type -> gossip.v1.Envelope
+	18, // 20: gossip.v1.NodeService.Publish:output_type -> gossip.v1.PublishResponse
+	19, // 21: gossip.v1.NodeService.PublishStream:output_type -> gossip.v1.PublishStreamResponse
+	20, // 22: gossip.v1.NodeService.Subscribe:output_type -> gossip.v1.SubscribeResponse
+	21, // 23: gossip.v1.NodeService.Members:output_type -> gossip.v1.MembersResponse
+	22, // 24: gossip.v1.NodeService.Neighbors:output_type -> gossip.v1.NeighborsResponse
+	23, // 25: gossip.v1.NodeService.Status:output_type -> gossip.v1.StatusResponse
+	24, // 26: gossip.v1.NodeService.Watch:output_type -> gossip.v1.WatchEvent
+	25, // 27: gossip.v1.NodeService.Trace:output_type -> gossip.v1.TraceResponse
+	26, // 28: gossip.v1.NodeService.Traces:output_type -> gossip.v1.TracesResponse
+	27, // 29: gossip.v1.MembershipService.Join:output_type -> gossip.v1.JoinResponse
+	28, // 30: gossip.v1.MembershipService.Ping:output_type -> gossip.v1.PingResponse
+	29, // 31: gossip.v1.MembershipService.PingReq:output_type -> gossip.v1.PingReqResponse
+	30, // 32: gossip.v1.MembershipService.PushUpdates:output_type -> gossip.v1.PushUpdatesResponse
+	31, // 33: gossip.v1.MembershipService.Sync:output_type -> gossip.v1.SyncResponse
+	32, // 34: gossip.v1.MembershipService.Link:output_type -> gossip.v1.LinkResponse
+	33, // 35: gossip.v1.MembershipService.Receipts:output_type -> gossip.v1.ReceiptsResponse
+	18, // [18:36] is the sub-list for method output_type
+	0,  // [0:18] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

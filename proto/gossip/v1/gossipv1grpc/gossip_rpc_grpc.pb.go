@@ -211,14 +211,15 @@ var Gossip_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	NodeService_Publish_FullMethodName   = "/gossip.v1.NodeService/Publish"
-	NodeService_Subscribe_FullMethodName = "/gossip.v1.NodeService/Subscribe"
-	NodeService_Members_FullMethodName   = "/gossip.v1.NodeService/Members"
-	NodeService_Neighbors_FullMethodName = "/gossip.v1.NodeService/Neighbors"
-	NodeService_Status_FullMethodName    = "/gossip.v1.NodeService/Status"
-	NodeService_Watch_FullMethodName     = "/gossip.v1.NodeService/Watch"
-	NodeService_Trace_FullMethodName     = "/gossip.v1.NodeService/Trace"
-	NodeService_Traces_FullMethodName    = "/gossip.v1.NodeService/Traces"
+	NodeService_Publish_FullMethodName       = "/gossip.v1.NodeService/Publish"
+	NodeService_PublishStream_FullMethodName = "/gossip.v1.NodeService/PublishStream"
+	NodeService_Subscribe_FullMethodName     = "/gossip.v1.NodeService/Subscribe"
+	NodeService_Members_FullMethodName       = "/gossip.v1.NodeService/Members"
+	NodeService_Neighbors_FullMethodName     = "/gossip.v1.NodeService/Neighbors"
+	NodeService_Status_FullMethodName        = "/gossip.v1.NodeService/Status"
+	NodeService_Watch_FullMethodName         = "/gossip.v1.NodeService/Watch"
+	NodeService_Trace_FullMethodName         = "/gossip.v1.NodeService/Trace"
+	NodeService_Traces_FullMethodName        = "/gossip.v1.NodeService/Traces"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -238,6 +239,18 @@ type NodeServiceClient interface {
 	// was already seen); UNAVAILABLE (the node has not joined a cluster yet,
 	// or is shutting down). On any error nothing was published.
 	Publish(ctx context.Context, in *v1.PublishRequest, opts ...grpc.CallOption) (*v1.PublishResponse, error)
+	// PublishStream is Publish for many messages over one call, for clients
+	// that publish at high rates: each request is one Publish (the same
+	// fields, checks and backpressure); the node works on up to 256 of them
+	// at once and answers each with a PublishStreamResponse naming the
+	// request's position in the stream (from 1) and either its id and ack or
+	// the error Publish would have returned. Answers may come in another
+	// order than the requests, and messages published concurrently may be
+	// delivered in another order too. The call ends after the client closes
+	// its side and every answer is sent. A failed message does not end the
+	// call; the call itself fails only on a broken stream, the deadline, or
+	// UNAVAILABLE (the node is shutting down).
+	PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.PublishRequest, v1.PublishStreamResponse], error)
 	// Subscribe streams every message this node delivers from the request's
 	// start position on (default: from now), each exactly once, with its
 	// log offset. The server sends its response headers as soon as the
@@ -287,9 +300,22 @@ func (c *nodeServiceClient) Publish(ctx context.Context, in *v1.PublishRequest, 
 	return out, nil
 }
 
+func (c *nodeServiceClient) PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.PublishRequest, v1.PublishStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[0], NodeService_PublishStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.PublishRequest, v1.PublishStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeService_PublishStreamClient = grpc.BidiStreamingClient[v1.PublishRequest, v1.PublishStreamResponse]
+
 func (c *nodeServiceClient) Subscribe(ctx context.Context, in *v1.SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.SubscribeResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[0], NodeService_Subscribe_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[1], NodeService_Subscribe_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +364,7 @@ func (c *nodeServiceClient) Status(ctx context.Context, in *v1.StatusRequest, op
 
 func (c *nodeServiceClient) Watch(ctx context.Context, in *v1.WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.WatchEvent], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[1], NodeService_Watch_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &NodeService_ServiceDesc.Streams[2], NodeService_Watch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -392,6 +418,18 @@ type NodeServiceServer interface {
 	// was already seen); UNAVAILABLE (the node has not joined a cluster yet,
 	// or is shutting down). On any error nothing was published.
 	Publish(context.Context, *v1.PublishRequest) (*v1.PublishResponse, error)
+	// PublishStream is Publish for many messages over one call, for clients
+	// that publish at high rates: each request is one Publish (the same
+	// fields, checks and backpressure); the node works on up to 256 of them
+	// at once and answers each with a PublishStreamResponse naming the
+	// request's position in the stream (from 1) and either its id and ack or
+	// the error Publish would have returned. Answers may come in another
+	// order than the requests, and messages published concurrently may be
+	// delivered in another order too. The call ends after the client closes
+	// its side and every answer is sent. A failed message does not end the
+	// call; the call itself fails only on a broken stream, the deadline, or
+	// UNAVAILABLE (the node is shutting down).
+	PublishStream(grpc.BidiStreamingServer[v1.PublishRequest, v1.PublishStreamResponse]) error
 	// Subscribe streams every message this node delivers from the request's
 	// start position on (default: from now), each exactly once, with its
 	// log offset. The server sends its response headers as soon as the
@@ -433,6 +471,9 @@ type UnimplementedNodeServiceServer struct{}
 
 func (UnimplementedNodeServiceServer) Publish(context.Context, *v1.PublishRequest) (*v1.PublishResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Publish not implemented")
+}
+func (UnimplementedNodeServiceServer) PublishStream(grpc.BidiStreamingServer[v1.PublishRequest, v1.PublishStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method PublishStream not implemented")
 }
 func (UnimplementedNodeServiceServer) Subscribe(*v1.SubscribeRequest, grpc.ServerStreamingServer[v1.SubscribeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
@@ -493,6 +534,13 @@ func _NodeService_Publish_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _NodeService_PublishStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeServiceServer).PublishStream(&grpc.GenericServerStream[v1.PublishRequest, v1.PublishStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeService_PublishStreamServer = grpc.BidiStreamingServer[v1.PublishRequest, v1.PublishStreamResponse]
 
 func _NodeService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(v1.SubscribeRequest)
@@ -639,6 +687,12 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PublishStream",
+			Handler:       _NodeService_PublishStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "Subscribe",
 			Handler:       _NodeService_Subscribe_Handler,
