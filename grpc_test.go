@@ -94,18 +94,29 @@ func testGRPCRing20(t *testing.T, streaming bool) {
 		}
 	}
 	// In a directed ring every message travels n-1 hops and is never
-	// duplicated: each node forwards each message at most once.
-	var sent, dups uint64
+	// duplicated: each node forwards each message at most once. Over
+	// streams, in real time on a loaded machine, the node behind a source
+	// may graft a message it heard of by IHAVE before the ring's 19-hop
+	// copy arrives (or a digest may repair it first): each extra copy must
+	// be such an answer, and nothing else may add one.
+	var sent, dups, repairs uint64
 	for _, nd := range nodes {
 		st := nd.Stats()
 		sent += st.Sent + st.Stream.EagerSent
 		dups += st.Duplicates
+		repairs += st.Stream.GraftsServed + st.Stream.Repaired
 		if streaming && (st.Stream.StreamPeers != 1 || st.Stream.UnaryPeers != 0 || st.Sent != 0) {
 			t.Errorf("%s: %d stream and %d unary neighbours, %d unary sends; want 1, 0, 0", nd.Hash, st.Stream.StreamPeers, st.Stream.UnaryPeers, st.Sent)
 		}
 	}
-	if want := uint64(n * perNode * (n - 1)); sent != want || dups != 0 {
+	want := uint64(n * perNode * (n - 1))
+	if !streaming && (sent != want || dups != 0) {
 		t.Errorf("RPCs sent %d (want %d), duplicates %d (want 0)", sent, want, dups)
+	}
+	if streaming && (sent > want || sent+repairs < want || dups > repairs) {
+		t.Errorf("eager copies %d (want %d, fewer only where grafts or repairs carried them), duplicates %d, grafts served + repairs %d (want duplicates <= that)", sent, want, dups, repairs)
+	} else if streaming && dups > 0 {
+		t.Logf("%d extra copies, each answering a graft or a digest", dups)
 	}
 }
 
