@@ -58,8 +58,9 @@ type GossipNode struct {
 	transport  Transport
 	deliver    DeliveryHandler
 	serverOpts []grpc.ServerOption
-	sec        *auth.Security  // nil without WithSecurity
-	limiter    *PublishLimiter // nil without WithPublishLimit
+	sec        *auth.Security    // nil without WithSecurity
+	limiter    *PublishLimiter   // nil without WithPublishLimit
+	sublimits  *SubscriberLimits // nil without WithSubscriberLimits
 	startedAt  time.Time
 
 	mu       sync.Mutex // guards core and peerDown
@@ -185,6 +186,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		serverOpts: o.serverOpts,
 		sec:        o.sec,
 		limiter:    o.limiter,
+		sublimits:  o.sublimits,
 		startedAt:  time.Now(),
 		peerDown:   make(map[string]bool),
 		ctx:        ctx,

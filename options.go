@@ -16,6 +16,7 @@ type nodeOptions struct {
 	serverOpts []grpc.ServerOption
 	sec        *auth.Security    // security.go
 	limiter    *PublishLimiter   // publishlimit.go
+	sublimits  *SubscriberLimits // subscriberlimit.go
 	mship      membershipOptions // membership_config.go
 }
 

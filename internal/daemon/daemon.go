@@ -164,6 +164,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 		dialOpts = append(dialOpts, d.sec.DialOption())
 		nodeOpts = append(nodeOpts, gossip.WithSecurity(d.sec))
 	}
+	if cfg.MaxSubscribers > 0 || cfg.SubscriberBufferBudget > 0 {
+		nodeOpts = append(nodeOpts, gossip.WithSubscriberLimits(gossip.NewSubscriberLimits(cfg.MaxSubscribers, cfg.SubscriberBufferBudget)))
+	}
 	if cfg.PublishRate > 0 { // after WithSecurity: the limit is per identity
 		nodeOpts = append(nodeOpts, gossip.WithPublishLimit(gossip.NewPublishLimiter(cfg.PublishRate, cfg.PublishBurst)))
 	}
