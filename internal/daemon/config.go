@@ -133,6 +133,10 @@ type Config struct {
 	// 1024 and 1,048,576.
 	MaxSubscribers         int
 	SubscriberBufferBudget int
+	// MaxStreamsPerPeer bounds the Gossip.Stream calls one peer (its
+	// certificate's node with TLS, else its connection) may have open
+	// (gossip.StreamLimit). 0: no bound. Default 64.
+	MaxStreamsPerPeer int
 	// PublishRate limits each client to this many new messages per second
 	// (gossip.PublishLimiter), in bursts of PublishBurst. 0 (the default):
 	// no limit.
@@ -165,6 +169,9 @@ const (
 	// budget's slots cost about 130 MiB when all are reserved.
 	DefaultMaxSubscribers         = 1024
 	DefaultSubscriberBufferBudget = 1 << 20
+	// DefaultMaxStreamsPerPeer is --max-streams-per-peer's default (a node
+	// opens one stream per neighbour, and briefly two while re-opening).
+	DefaultMaxStreamsPerPeer = 64
 
 	// EnvPrefix starts the name of every environment variable gossipd
 	// reads: GOSSIPD_ + the flag name in upper case, '-' as '_'.
@@ -195,6 +202,7 @@ func DefaultConfig() Config {
 		PublishBurst:           DefaultPublishBurst,
 		MaxSubscribers:         DefaultMaxSubscribers,
 		SubscriberBufferBudget: DefaultSubscriberBufferBudget,
+		MaxStreamsPerPeer:      DefaultMaxStreamsPerPeer,
 	}
 }
 
@@ -582,6 +590,8 @@ var settings = []setting{
 		func(c *Config) *int { return &c.MaxSubscribers }),
 	nonNegativeIntSetting("subscriber-buffer-budget", DefaultSubscriberBufferBudget, "buffer slots (messages) all subscribers may reserve together, each its requested buffer when it starts (1024 unless asked, at most 65536), about 130 bytes a slot: a request larger than what remains gets the rest, and below 64 remaining Subscribe gets RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.SubscriberBufferBudget }),
+	nonNegativeIntSetting("max-streams-per-peer", DefaultMaxStreamsPerPeer, "concurrent Gossip.Stream calls one peer may have open on this node, the peer being its certificate's node with TLS, else its connection; more get RESOURCE_EXHAUSTED; 0: no bound",
+		func(c *Config) *int { return &c.MaxStreamsPerPeer }),
 	intSetting("publish-burst", DefaultPublishBurst, "with --publish-rate, how many messages a client may publish at once before the rate applies",
 		func(c *Config) *int { return &c.PublishBurst }),
 	{

@@ -56,7 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		Fanout: -1, MaxPayload: 1 << 20, ShutdownTimeout: 10 * time.Second,
 		ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, DeadReapAfter: 5 * time.Minute, FanoutExtra: 2,
 		GraftTimeout: 200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
-		TrustDomain: "gossip", PublishBurst: 100, MaxSubscribers: 1024, SubscriberBufferBudget: 1 << 20,
+		TrustDomain: "gossip", PublishBurst: 100, MaxSubscribers: 1024, SubscriberBufferBudget: 1 << 20, MaxStreamsPerPeer: 64,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -163,6 +163,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"publish-burst":            {"7", func(c *Config) { c.PublishBurst = 7 }},
 		"max-subscribers":          {"0", func(c *Config) { c.MaxSubscribers = 0 }},
 		"subscriber-buffer-budget": {"4096", func(c *Config) { c.SubscriberBufferBudget = 4096 }},
+		"max-streams-per-peer":     {"8", func(c *Config) { c.MaxStreamsPerPeer = 8 }},
 	}
 	if len(values) != len(settings) {
 		t.Fatalf("test covers %d settings, there are %d", len(values), len(settings))

@@ -164,6 +164,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 		dialOpts = append(dialOpts, d.sec.DialOption())
 		nodeOpts = append(nodeOpts, gossip.WithSecurity(d.sec))
 	}
+	if cfg.MaxStreamsPerPeer > 0 { // after WithSecurity: per node identity
+		nodeOpts = append(nodeOpts, gossip.WithStreamLimit(gossip.NewStreamLimit(cfg.MaxStreamsPerPeer)))
+	}
 	if cfg.MaxSubscribers > 0 || cfg.SubscriberBufferBudget > 0 {
 		nodeOpts = append(nodeOpts, gossip.WithSubscriberLimits(gossip.NewSubscriberLimits(cfg.MaxSubscribers, cfg.SubscriberBufferBudget)))
 	}
