@@ -55,16 +55,18 @@ type GossipNode struct {
 	// Endpoint is the address other nodes reach this one at.
 	Endpoint string
 
-	cfg        Config
-	logger     *slog.Logger
-	storage    *LocalStorage
-	factory    *GossipClientFactory
-	transport  Transport
-	deliver    DeliveryHandler
-	serverOpts []grpc.ServerOption
-	sec        *auth.Security  // nil without WithSecurity
-	limiter    *PublishLimiter // nil without WithPublishLimit
-	startedAt  time.Time
+	cfg         Config
+	logger      *slog.Logger
+	storage     *LocalStorage
+	factory     *GossipClientFactory
+	transport   Transport
+	deliver     DeliveryHandler
+	serverOpts  []grpc.ServerOption
+	sec         *auth.Security    // nil without WithSecurity
+	limiter     *PublishLimiter   // nil without WithPublishLimit
+	sublimits   *SubscriberLimits // nil without WithSubscriberLimits
+	streamLimit *StreamLimit      // nil without WithStreamLimit
+	startedAt   time.Time
 
 	mu       sync.Mutex // guards core and peerDown
 	core     *core.Node
@@ -198,24 +200,26 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &GossipNode{
-		Hash:       selfHash,
-		Endpoint:   endpoint,
-		cfg:        cfg,
-		logger:     logger, // wrapped below, for watchers
-		storage:    storage,
-		factory:    factory,
-		transport:  transport,
-		deliver:    o.deliver,
-		serverOpts: o.serverOpts,
-		sec:        o.sec,
-		limiter:    o.limiter,
-		startedAt:  time.Now(),
-		peerDown:   make(map[string]bool),
-		ctx:        ctx,
-		cancel:     cancel,
-		sem:        make(chan struct{}, cfg.MaxInflightSends),
-		subs:       make(map[*Subscription]struct{}),
-		qtotal:     newQueueTotal(cfg.MaxQueuedBytes),
+		Hash:        selfHash,
+		Endpoint:    endpoint,
+		cfg:         cfg,
+		logger:      logger, // wrapped below, for watchers
+		storage:     storage,
+		factory:     factory,
+		transport:   transport,
+		deliver:     o.deliver,
+		serverOpts:  o.serverOpts,
+		sec:         o.sec,
+		limiter:     o.limiter,
+		sublimits:   o.sublimits,
+		streamLimit: o.streamLimit,
+		startedAt:   time.Now(),
+		peerDown:    make(map[string]bool),
+		ctx:         ctx,
+		cancel:      cancel,
+		sem:         make(chan struct{}, cfg.MaxInflightSends),
+		subs:        make(map[*Subscription]struct{}),
+		qtotal:      newQueueTotal(cfg.MaxQueuedBytes),
 
 		deliveryLatency: newHistogram(deliveryLatencyBounds),
 		deliveryHops:    newHistogram(deliveryHopsBounds),

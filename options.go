@@ -10,14 +10,16 @@ import (
 type Option interface{ apply(*nodeOptions) }
 
 type nodeOptions struct {
-	cfg        Config
-	transport  Transport
-	deliver    DeliveryHandler
-	serverOpts []grpc.ServerOption
-	sec        *auth.Security    // security.go
-	limiter    *PublishLimiter   // publishlimit.go
-	mship      membershipOptions // membership_config.go
-	persist    persistOptions    // persist.go
+	cfg         Config
+	transport   Transport
+	deliver     DeliveryHandler
+	serverOpts  []grpc.ServerOption
+	sec         *auth.Security    // security.go
+	limiter     *PublishLimiter   // publishlimit.go
+	sublimits   *SubscriberLimits // subscriberlimit.go
+	streamLimit *StreamLimit      // streamlimit.go
+	mship       membershipOptions // membership_config.go
+	persist     persistOptions    // persist.go
 }
 
 type optionFunc func(*nodeOptions)

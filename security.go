@@ -49,6 +49,8 @@ type SecurityStats struct {
 	MessagesUnsigned   uint64 `stat:"security.messages_unsigned,counter" help:"messages dropped with signing on: no signature (the origin does not run with --sign)"`
 	MessagesForged     uint64 `stat:"security.messages_forged,counter" help:"messages dropped with signing on: a bad signature, an origin certificate not of the CA, or signed by another node than its origin"`
 	MessagesStale      uint64 `stat:"security.messages_stale,counter" help:"messages dropped with signing on: created longer ago than LongTTL (a replay) or too far in the future"`
+	SubscribersRefused uint64 `stat:"security.subscribers_refused,counter" help:"Subscribe calls refused with RESOURCE_EXHAUSTED: too many subscribers, or their buffers' budget spent (WithSubscriberLimits)"`
+	StreamsRefused     uint64 `stat:"security.streams_refused,counter" help:"Gossip.Stream calls refused with RESOURCE_EXHAUSTED: the peer had its maximum open (WithStreamLimit)"`
 }
 
 func (n *GossipNode) securityStats() SecurityStats {
@@ -56,13 +58,19 @@ func (n *GossipNode) securityStats() SecurityStats {
 	if n.limiter != nil {
 		s.PublishRateLimited = n.limiter.Refused()
 	}
+	if n.sublimits != nil {
+		s.SubscribersRefused = n.sublimits.Refused()
+	}
+	if n.streamLimit != nil {
+		s.StreamsRefused = n.streamLimit.Refused()
+	}
 	if n.sec == nil {
 		return s
 	}
 	c := n.sec.Counters()
 	return SecurityStats{
-		PublishRateLimited: s.PublishRateLimited,
-		CertExpired:        c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
+		PublishRateLimited: s.PublishRateLimited, SubscribersRefused: s.SubscribersRefused, StreamsRefused: s.StreamsRefused,
+		CertExpired: c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
 		CertTrustDomain: c.TrustDomain, CertBadIdentity: c.BadIdentity, CertMissing: c.NoCertificate,
 		ReloadErrors: c.ReloadErrors, Unauthenticated: c.Unauthenticated, PermissionDenied: c.PermissionDenied,
 		IdentityMismatches: c.IdentityMismatches,

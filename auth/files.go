@@ -61,14 +61,12 @@ func (w *watched[T]) get() (T, error) {
 	if w.ok && equalStamps(stamp, w.stamp) {
 		return w.val, nil
 	}
-	if !w.ok && w.err != nil && equalStamps(stamp, w.stamp) {
-		var zero T
-		return zero, w.err
-	}
+	// A change: load once per change (a failed load is not retried until
+	// the files change again, and is reported once).
 	v, err := w.load()
 	w.stamp = stamp
 	if err != nil {
-		if w.err == nil && w.onErr != nil {
+		if w.onErr != nil {
 			w.onErr(err)
 		}
 		w.err = err

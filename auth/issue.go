@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -17,7 +18,26 @@ import (
 	"time"
 )
 
-// Issuing certificates, for gossipctl tls and tests. Keys are ECDSA P-256.
+// Issuing certificates, for gossipctl tls and tests. Keys are ECDSA P-256
+// unless given (NewKey(KeyEd25519)).
+
+// Key types of NewKey.
+const (
+	KeyECDSA   = "ecdsa"   // ECDSA on P-256, signatures over SHA-256
+	KeyEd25519 = "ed25519" // Ed25519
+)
+
+// NewKey generates a private key of type kt (KeyECDSA or KeyEd25519).
+func NewKey(kt string) (crypto.Signer, error) {
+	switch kt {
+	case KeyECDSA, "":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case KeyEd25519:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	}
+	return nil, fmt.Errorf("unknown key type %q: want %s or %s", kt, KeyECDSA, KeyEd25519)
+}
 
 // Default validities of issued certificates.
 const (
@@ -34,12 +54,17 @@ type CA struct {
 // NewCA creates a self-signed CA for trustDomain, valid from now for
 // validity (0: DefaultCAValidity).
 func NewCA(trustDomain string, validity time.Duration) (*CA, error) {
-	if validity <= 0 {
-		validity = DefaultCAValidity
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := NewKey(KeyECDSA)
 	if err != nil {
 		return nil, err
+	}
+	return NewCAWithKey(trustDomain, validity, key)
+}
+
+// NewCAWithKey is NewCA with the CA's key given.
+func NewCAWithKey(trustDomain string, validity time.Duration, key crypto.Signer) (*CA, error) {
+	if validity <= 0 {
+		validity = DefaultCAValidity
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -76,6 +101,15 @@ type Issued struct {
 // names) are added as IP and DNS SANs, for clients that check host names
 // (grpcurl, browsers); the nodes and gossipctl check the URI SAN only.
 func (ca *CA) Issue(id Identity, notBefore, notAfter time.Time, hosts ...string) (*Issued, error) {
+	key, err := NewKey(KeyECDSA)
+	if err != nil {
+		return nil, err
+	}
+	return ca.IssueWithKey(id, notBefore, notAfter, key, hosts...)
+}
+
+// IssueWithKey is Issue for a key of the caller's (NewKey).
+func (ca *CA) IssueWithKey(id Identity, notBefore, notAfter time.Time, key crypto.Signer, hosts ...string) (*Issued, error) {
 	if id.Name == "" || (id.Kind != KindNode && id.Kind != KindClient) {
 		return nil, errors.New("auth: Issue needs a node or client identity with a name")
 	}
@@ -91,10 +125,6 @@ func (ca *CA) Issue(id Identity, notBefore, notAfter time.Time, hosts ...string)
 	}
 	if notAfter.IsZero() {
 		notAfter = notBefore.Add(time.Minute + DefaultCertValidity)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),

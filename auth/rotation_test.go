@@ -191,3 +191,35 @@ func TestHandshakeRefusals(t *testing.T) {
 		t.Error("the rogue server's certificate was not counted")
 	}
 }
+
+// TestRotationHalfWritten: a certificate replaced before its key (a
+// mismatched pair) keeps the previous credentials in use, is reported once
+// per change (security.reload_errors), and the pair is picked up once the
+// key follows.
+func TestRotationHalfWritten(t *testing.T) {
+	p := newPKI(t, "gossip")
+	cert, key := p.issue(NodeID("gossip", "srv"), timeZero, timeZero)
+	sec, err := New(Config{Cert: cert, Key: key, CA: p.caFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := sec.pair.get()
+	is, _ := p.ca.Issue(NodeID("gossip", "srv"), timeZero, timeZero)
+	os.WriteFile(cert, CertPEM(is.Cert), 0o644)
+	later := time.Now().Add(2 * time.Second)
+	os.Chtimes(cert, later, later)
+	for range 3 {
+		if got, err := sec.pair.get(); err != nil || got != old {
+			t.Fatalf("half-written rotation: %v, %v; want the previous pair", got, err)
+		}
+	}
+	if n := sec.Counters().ReloadErrors; n != 1 {
+		t.Errorf("reload errors %d, want 1 (once per change)", n)
+	}
+	kp, _ := KeyPEM(is.Key)
+	os.WriteFile(key, kp, 0o600)
+	os.Chtimes(key, later, later)
+	if got, err := sec.pair.get(); err != nil || got.Leaf.SerialNumber.Cmp(is.Cert.SerialNumber) != 0 {
+		t.Errorf("after the key: %v, %v; want the new pair", got, err)
+	}
+}

@@ -152,6 +152,16 @@ type Config struct {
 	// message whose origin signature does not check (auth.Config.Sign).
 	// Needs TLS; every node of the cluster must have it.
 	Sign bool
+	// MaxSubscribers bounds the concurrent Subscribe calls, and
+	// SubscriberBufferBudget the buffer slots (messages) all of them may
+	// reserve together (gossip.SubscriberLimits). 0: no bound. Defaults
+	// 1024 and 1,048,576.
+	MaxSubscribers         int
+	SubscriberBufferBudget int
+	// MaxStreamsPerPeer bounds the Gossip.Stream calls one peer (its
+	// certificate's node with TLS, else its connection) may have open
+	// (gossip.StreamLimit). 0: no bound. Default 64.
+	MaxStreamsPerPeer int
 	// PublishRate limits each client to this many new messages per second
 	// (gossip.PublishLimiter), in bursts of PublishBurst. 0 (the default):
 	// no limit.
@@ -196,6 +206,14 @@ const (
 
 	// DefaultPublishBurst is --publish-burst's default.
 	DefaultPublishBurst = 100
+	// DefaultMaxSubscribers and DefaultSubscriberBufferBudget are
+	// --max-subscribers' and --subscriber-buffer-budget's defaults: the
+	// budget's slots cost about 130 MiB when all are reserved.
+	DefaultMaxSubscribers         = 1024
+	DefaultSubscriberBufferBudget = 1 << 20
+	// DefaultMaxStreamsPerPeer is --max-streams-per-peer's default (a node
+	// opens one stream per neighbour, and briefly two while re-opening).
+	DefaultMaxStreamsPerPeer = 64
 
 	// EnvPrefix starts the name of every environment variable gossipd
 	// reads: GOSSIPD_ + the flag name in upper case, '-' as '_'.
@@ -205,30 +223,33 @@ const (
 // DefaultConfig returns the defaults: every setting not given anywhere.
 func DefaultConfig() Config {
 	return Config{
-		Listen:            DefaultListen,
-		AdminListen:       DefaultAdminListen,
-		Pprof:             PprofAuto,
-		LogLevel:          slog.LevelInfo,
-		LogFormat:         DefaultLogFormat,
-		Fanout:            DefaultFanout,
-		MaxPayload:        DefaultMaxPayload,
-		ShutdownTimeout:   DefaultShutdownTimeout,
-		ProbeInterval:     lan.ProbeInterval,
-		ProbeTimeout:      lan.ProbeTimeout,
-		SuspicionMult:     lan.SuspicionMult,
-		DeadReapAfter:     lan.DeadReapAfter,
-		FanoutExtra:       lan.FanoutExtra,
-		ReconnectInterval: lan.ReconnectInterval,
-		GraftTimeout:      lib.GraftTimeout,
-		SyncInterval:      lib.SyncInterval,
-		StoreBytes:        lib.StoreBytes,
-		StreamQueueBytes:  lib.StreamQueueBytes,
-		MaxQueuedBytes:    lib.MaxQueuedBytes,
-		TrustDomain:       auth.DefaultTrustDomain,
-		PublishBurst:      DefaultPublishBurst,
-		Sync:              gossip.SyncAlways,
-		Retention:         lib.LogRetention,
-		RetentionBytes:    lib.LogRetentionBytes,
+		Listen:                 DefaultListen,
+		AdminListen:            DefaultAdminListen,
+		Pprof:                  PprofAuto,
+		LogLevel:               slog.LevelInfo,
+		LogFormat:              DefaultLogFormat,
+		Fanout:                 DefaultFanout,
+		MaxPayload:             DefaultMaxPayload,
+		ShutdownTimeout:        DefaultShutdownTimeout,
+		ProbeInterval:          lan.ProbeInterval,
+		ProbeTimeout:           lan.ProbeTimeout,
+		SuspicionMult:          lan.SuspicionMult,
+		DeadReapAfter:          lan.DeadReapAfter,
+		FanoutExtra:            lan.FanoutExtra,
+		ReconnectInterval:      lan.ReconnectInterval,
+		GraftTimeout:           lib.GraftTimeout,
+		SyncInterval:           lib.SyncInterval,
+		StoreBytes:             lib.StoreBytes,
+		StreamQueueBytes:       lib.StreamQueueBytes,
+		MaxQueuedBytes:         lib.MaxQueuedBytes,
+		TrustDomain:            auth.DefaultTrustDomain,
+		PublishBurst:           DefaultPublishBurst,
+		MaxSubscribers:         DefaultMaxSubscribers,
+		SubscriberBufferBudget: DefaultSubscriberBufferBudget,
+		MaxStreamsPerPeer:      DefaultMaxStreamsPerPeer,
+		Sync:                   gossip.SyncAlways,
+		Retention:              lib.LogRetention,
+		RetentionBytes:         lib.LogRetentionBytes,
 	}
 }
 
@@ -680,6 +701,12 @@ var settings = []setting{
 			return nil
 		},
 	},
+	nonNegativeIntSetting("max-subscribers", DefaultMaxSubscribers, "concurrent Subscribe calls served; more get RESOURCE_EXHAUSTED; 0: no bound",
+		func(c *Config) *int { return &c.MaxSubscribers }),
+	nonNegativeIntSetting("subscriber-buffer-budget", DefaultSubscriberBufferBudget, "buffer slots (messages) all subscribers may reserve together, each its requested buffer when it starts (1024 unless asked, at most 65536), about 130 bytes a slot: a request larger than what remains gets the rest, and below 64 remaining Subscribe gets RESOURCE_EXHAUSTED; 0: no bound",
+		func(c *Config) *int { return &c.SubscriberBufferBudget }),
+	nonNegativeIntSetting("max-streams-per-peer", DefaultMaxStreamsPerPeer, "concurrent Gossip.Stream calls one peer may have open on this node, the peer being its certificate's node with TLS, else its connection; more get RESOURCE_EXHAUSTED; 0: no bound",
+		func(c *Config) *int { return &c.MaxStreamsPerPeer }),
 	intSetting("publish-burst", DefaultPublishBurst, "with --publish-rate, how many messages a client may publish at once before the rate applies",
 		func(c *Config) *int { return &c.PublishBurst }),
 	{
@@ -828,6 +855,17 @@ func intSetting(name string, def int, usage string, field func(*Config) *int) se
 		}
 		if err := checkPositiveInt(n); err != nil {
 			return err
+		}
+		*field(c) = n
+		return nil
+	}}
+}
+
+func nonNegativeIntSetting(name string, def int, usage string, field func(*Config) *int) setting {
+	return setting{name: name, arg: "int", def: strconv.Itoa(def), usage: usage, set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("want a number, 0 for no bound")
 		}
 		*field(c) = n
 		return nil

@@ -173,6 +173,12 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 		dialOpts = append(dialOpts, d.sec.DialOption())
 		nodeOpts = append(nodeOpts, gossip.WithSecurity(d.sec))
 	}
+	if cfg.MaxStreamsPerPeer > 0 { // after WithSecurity: per node identity
+		nodeOpts = append(nodeOpts, gossip.WithStreamLimit(gossip.NewStreamLimit(cfg.MaxStreamsPerPeer)))
+	}
+	if cfg.MaxSubscribers > 0 || cfg.SubscriberBufferBudget > 0 {
+		nodeOpts = append(nodeOpts, gossip.WithSubscriberLimits(gossip.NewSubscriberLimits(cfg.MaxSubscribers, cfg.SubscriberBufferBudget)))
+	}
 	if cfg.PublishRate > 0 { // after WithSecurity: the limit is per identity
 		nodeOpts = append(nodeOpts, gossip.WithPublishLimit(gossip.NewPublishLimiter(cfg.PublishRate, cfg.PublishBurst)))
 	}
@@ -222,6 +228,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 			}
 		}
 		if len(seeds) > 0 {
+			// The join loop resolves d.cfg.Join (and reconnection keeps
+			// re-resolving it): the saved members stand in for --join.
+			d.cfg.Join = seeds
 			d.logger.Info("rejoining the members of the previous life", "seeds", strings.Join(seeds, ","))
 		}
 	}

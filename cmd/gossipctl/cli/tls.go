@@ -23,7 +23,8 @@ func newTLSCmd(g *globals) *cobra.Command {
 		Use:   "tls",
 		Short: "Create a CA and the node and client certificates of a cluster",
 		Long: `tls creates the files gossipd's mutual TLS needs, with crypto/x509 and
-ECDSA P-256 keys (key files are written with mode 0600):
+ECDSA P-256 keys, or ed25519 with --key-type ed25519 (key files are
+written with mode 0600):
 
   gossipctl tls ca create                     gossip-ca.pem, gossip-ca-key.pem
   gossipctl tls cert create --node node-1     node-node-1.pem, node-node-1-key.pem
@@ -48,7 +49,7 @@ off the nodes. See docs/SECURITY.md.`,
 }
 
 func newCACreateCmd(g *globals) *cobra.Command {
-	var dir string
+	var dir, keyType string
 	var days int
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -58,7 +59,11 @@ func newCACreateCmd(g *globals) *cobra.Command {
 			if days <= 0 {
 				return fmt.Errorf("invalid --days %d: must be positive", days)
 			}
-			ca, err := auth.NewCA(g.sec.trustDomain, time.Duration(days)*24*time.Hour)
+			key, err := auth.NewKey(keyType)
+			if err != nil {
+				return err // a bad --key-type: usage
+			}
+			ca, err := auth.NewCAWithKey(g.sec.trustDomain, time.Duration(days)*24*time.Hour, key)
 			if err != nil {
 				return failf("tls ca create: %v", err)
 			}
@@ -73,11 +78,12 @@ func newCACreateCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "out-dir", ".", "directory to write the files to")
 	cmd.Flags().IntVar(&days, "days", int(auth.DefaultCAValidity/(24*time.Hour)), "validity, in days")
+	cmd.Flags().StringVar(&keyType, "key-type", auth.KeyECDSA, "key type: ecdsa (P-256) or ed25519")
 	return cmd
 }
 
 func newCertCreateCmd(g *globals) *cobra.Command {
-	var node, client, caPath, caKey, dir string
+	var node, client, caPath, caKey, dir, keyType string
 	var hosts []string
 	var days int
 	cmd := &cobra.Command{
@@ -100,6 +106,10 @@ func newCertCreateCmd(g *globals) *cobra.Command {
 			if strings.ContainsAny(id.Name, "/\\") {
 				return fmt.Errorf("invalid name %q: no '/' or '\\'", id.Name)
 			}
+			key, err := auth.NewKey(keyType)
+			if err != nil {
+				return err // a bad --key-type: usage
+			}
 			ca, err := auth.LoadCA(caPath, caKey)
 			if err != nil {
 				return failf("tls cert create: %v", err)
@@ -112,7 +122,7 @@ func newCertCreateCmd(g *globals) *cobra.Command {
 			if !cmd.Flags().Changed("host") && id.Kind == auth.KindClient {
 				hosts = nil
 			}
-			is, err := ca.Issue(id, nb, na, hosts...)
+			is, err := ca.IssueWithKey(id, nb, na, key, hosts...)
 			if err != nil {
 				return failf("tls cert create: %v", err)
 			}
@@ -131,6 +141,7 @@ func newCertCreateCmd(g *globals) *cobra.Command {
 	f.StringVar(&caKey, "ca-key", caKeyFile, "the CA key")
 	f.StringVar(&dir, "out-dir", ".", "directory to write the files to")
 	f.IntVar(&days, "days", int(auth.DefaultCertValidity/(24*time.Hour)), "validity, in days (at most the CA's)")
+	f.StringVar(&keyType, "key-type", auth.KeyECDSA, "key type: ecdsa (P-256) or ed25519 (also the key --sign signs messages with)")
 	f.StringSliceVar(&hosts, "host", []string{"localhost", "127.0.0.1"}, "IP addresses and DNS names of the node, as SANs for clients that check host names (grpcurl); gossipd and gossipctl check the SPIFFE id only (default for --client: none)")
 	return cmd
 }

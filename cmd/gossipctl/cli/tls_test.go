@@ -58,6 +58,18 @@ func TestTLSCreate(t *testing.T) {
 		t.Errorf("neither --node nor --client: %d %q", r.code, r.stderr)
 	}
 	wantOneLineError(t, gossipctl(t, "tls", "cert", "create", "--node", "x", "--ca", filepath.Join(dir, "nope.pem"), "--out-dir", dir), exitFail, "nope.pem: no such file")
+	if r := gossipctl(t, "tls", "ca", "create", "--key-type", "rsa", "--out-dir", t.TempDir()); r.code != exitUsage || !strings.Contains(r.stderr, `unknown key type "rsa"`) {
+		t.Errorf("--key-type rsa: %d %q", r.code, r.stderr)
+	}
+	// ed25519 keys, for the CA and a node.
+	ed := t.TempDir()
+	wantOK(t, gossipctl(t, "tls", "ca", "create", "--key-type", "ed25519", "--out-dir", ed))
+	wantOK(t, gossipctl(t, "tls", "cert", "create", "--node", "n", "--key-type", "ed25519", "--ca", filepath.Join(ed, caCertFile), "--ca-key", filepath.Join(ed, caKeyFile), "--out-dir", ed))
+	b, _ := os.ReadFile(filepath.Join(ed, "node-n.pem"))
+	blk, _ := pem.Decode(b)
+	if c, err := x509.ParseCertificate(blk.Bytes); err != nil || c.PublicKeyAlgorithm != x509.Ed25519 || c.SignatureAlgorithm != x509.PureEd25519 {
+		t.Errorf("--key-type ed25519: %v %v, %v", c.PublicKeyAlgorithm, c.SignatureAlgorithm, err)
+	}
 }
 
 // TestSecureDaemon: gossipctl against a gossipd with mTLS and tokens, each
