@@ -2,6 +2,7 @@ package durable
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
 type sink struct {
@@ -257,5 +260,27 @@ func TestSpansAdd(t *testing.T) {
 	}
 	if !s.Has(8) || s.Has(6) || s.Has(21) {
 		t.Error("Has")
+	}
+}
+
+// --sync with a duration: commits are written at once and fsynced by the
+// flusher within the period, also when no commit follows.
+func TestIntervalSync(t *testing.T) {
+	var s sink
+	o := opts(t.TempDir(), "a", &s)
+	o.Sync, _ = ParseSync("20ms")
+	l, _ := mustOpen(t, o)
+	appendN(t, l, "x", 1, 1, 2)
+	testutil.WaitFor(t, 10*time.Second, "the commits fsynced", func() error {
+		s.mu.Lock()
+		k := len(s.offs)
+		s.mu.Unlock()
+		if k != 2 || l.unsynced.Load() {
+			return fmt.Errorf("%d committed, unsynced %v", k, l.unsynced.Load())
+		}
+		return nil
+	})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

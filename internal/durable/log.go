@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -140,8 +141,9 @@ type Log struct {
 	lastPrune int64
 
 	done     chan struct{} // the committer ended
-	lastSync time.Time
-	fault    error // FailCommits; guarded by mu
+	syncDone chan struct{} // the interval flusher ended (closed at once without one)
+	unsynced atomic.Bool   // a commit wrote since the last fsync (SyncInterval)
+	fault    error         // FailCommits; guarded by mu
 }
 
 // FailCommits makes the next commit fail with err (wrapped as a write
@@ -181,8 +183,13 @@ func Open(opts Options) (*Log, *Recovered, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l.lastSync = opts.Now()
+	l.syncDone = make(chan struct{})
 	go l.commitLoop()
+	if opts.Sync.Mode == SyncInterval {
+		go l.syncLoop()
+	} else {
+		close(l.syncDone)
+	}
 	return l, rec, nil
 }
 
@@ -358,6 +365,7 @@ func (l *Log) Close() error {
 	if l.db == nil {
 		return nil
 	}
+	<-l.syncDone
 	var errs []error
 	if l.opts.Sync.Mode != SyncAlways {
 		errs = append(errs, l.db.Sync())
