@@ -144,10 +144,10 @@ func forwardOf(self string, r *durable.Record) *pb.GossipMessage {
 		Hash: r.Hash, FromHash: self, Origin: r.Origin, Hops: r.Hops + 1, CreatedUnixNano: r.Created,
 		SeqNode: r.SeqNode, SeqEpoch: r.SeqEpoch, Seq: r.Seq,
 	}
-	if utf8.Valid(r.Payload) {
-		m.Payload = string(r.Payload)
+	if utf8.ValidString(r.Payload) {
+		m.Payload = r.Payload
 	} else {
-		m.BinaryPayload = r.Payload
+		m.BinaryPayload = []byte(r.Payload)
 	}
 	return m
 }
@@ -162,7 +162,7 @@ type pendingDelivery struct {
 
 func (p *pendingDelivery) record() durable.Record {
 	r := durable.Record{
-		Hash: p.d.Hash, Origin: p.d.Origin, From: p.d.From, Payload: []byte(p.d.Payload), Hops: p.d.Hops,
+		Hash: p.d.Hash, Origin: p.d.Origin, From: p.d.From, Payload: p.d.Payload, Hops: p.d.Hops,
 		SeqNode: p.fwd.GetSeqNode(), SeqEpoch: p.fwd.GetSeqEpoch(), Seq: p.fwd.GetSeq(),
 	}
 	if !p.d.CreatedAt.IsZero() {
@@ -177,7 +177,7 @@ func (p *pendingDelivery) record() durable.Record {
 // deliveryOf is the Delivery of logged record r.
 func deliveryOf(r *durable.Record) Delivery {
 	d := Delivery{
-		Hash: r.Hash, Origin: r.Origin, From: r.From, Payload: string(r.Payload), Hops: r.Hops,
+		Hash: r.Hash, Origin: r.Origin, From: r.From, Payload: r.Payload, Hops: r.Hops,
 		ReceivedAt: time.Unix(0, r.At), Offset: r.Offset,
 	}
 	if r.Created != 0 {
