@@ -84,7 +84,8 @@ type GossipNode struct {
 	restored       bool
 	onStateFailure func(error)
 	priorMembers   []string // the previous life's members (SavedMembers)
-	savedMembers   []string // what saveMembers wrote last; decayLoop only
+	membersMu      sync.Mutex
+	savedMembers   []string // what saveMembers wrote last; guarded by membersMu
 
 	subsMu     sync.Mutex
 	subs       map[*Subscription]struct{} // nil once closed

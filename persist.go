@@ -258,11 +258,13 @@ func (n *GossipNode) SavedMembers() []string { return slices.Clone(n.priorMember
 // saveMembers records the addresses of the live other members when they
 // changed (with a data dir), for the next life. A node left alone keeps
 // the last list it had: those are the members to look for after a
-// restart. It runs on the decay ticker.
+// restart. It runs on the decay ticker and after a Join.
 func (n *GossipNode) saveMembers() {
 	if !n.dlog.Durable() {
 		return
 	}
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
 	var addrs []string
 	for _, m := range n.Members() {
 		if !m.Self && m.Address != "" && (m.State == MemberAlive || m.State == MemberSuspect) {
