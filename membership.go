@@ -165,6 +165,7 @@ func (n *GossipNode) Join(ctx context.Context, seeds []string) (int, error) {
 		n.mship.mu.Unlock()
 		n.ready.Store(true)
 		n.logger.Info("joined", "seed", seed, "members", live)
+		n.saveMembers() // at once: a node killed right after joining still rejoins (persist.go)
 		return live, nil
 	}
 	return 0, fmt.Errorf("%w: %w", ErrNotJoined, errors.Join(errs...))

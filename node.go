@@ -89,7 +89,8 @@ type GossipNode struct {
 	restored       bool
 	onStateFailure func(error)
 	priorMembers   []string // the previous life's members (SavedMembers)
-	savedMembers   []string // what saveMembers wrote last; decayLoop only
+	membersMu      sync.Mutex
+	savedMembers   []string // what saveMembers wrote last; guarded by membersMu
 
 	subsMu     sync.Mutex
 	subs       map[*Subscription]struct{} // nil once closed
@@ -368,7 +369,13 @@ func (n *GossipNode) Neighbors() map[string]string {
 //
 // To publish, set Hash to a new unique id and FromHash to the node's Hash
 // (or leave it empty); Origin, Hops and CreatedUnixNano are filled in.
-// ctx bounds how long the call may wait when the node is saturated.
+// ctx bounds how long the call may wait when the node is saturated. A
+// message published here (no origin yet) is acknowledged once it is in
+// the node's delivery log — with WithDataDir, committed as its
+// SyncPolicy says (docs/DESIGN.md §13); if the state cannot be written
+// the error is ErrStateFailed (Unavailable), and the message may have
+// been sent already. A message of a previous life, or a historic one
+// (WithCatchUp), is acknowledged without being delivered.
 func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessage) (*pb.GossipAck, error) {
 	n.closeMu.RLock()
 	if n.closed {

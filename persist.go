@@ -144,10 +144,10 @@ func forwardOf(self string, r *durable.Record) *pb.GossipMessage {
 		Hash: r.Hash, FromHash: self, Origin: r.Origin, Hops: r.Hops + 1, CreatedUnixNano: r.Created,
 		SeqNode: r.SeqNode, SeqEpoch: r.SeqEpoch, Seq: r.Seq,
 	}
-	if utf8.Valid(r.Payload) {
-		m.Payload = string(r.Payload)
+	if utf8.ValidString(r.Payload) {
+		m.Payload = r.Payload
 	} else {
-		m.BinaryPayload = r.Payload
+		m.BinaryPayload = []byte(r.Payload)
 	}
 	return m
 }
@@ -162,7 +162,7 @@ type pendingDelivery struct {
 
 func (p *pendingDelivery) record() durable.Record {
 	r := durable.Record{
-		Hash: p.d.Hash, Origin: p.d.Origin, From: p.d.From, Payload: []byte(p.d.Payload), Hops: p.d.Hops,
+		Hash: p.d.Hash, Origin: p.d.Origin, From: p.d.From, Payload: p.d.Payload, Hops: p.d.Hops,
 		SeqNode: p.fwd.GetSeqNode(), SeqEpoch: p.fwd.GetSeqEpoch(), Seq: p.fwd.GetSeq(),
 	}
 	if !p.d.CreatedAt.IsZero() {
@@ -177,7 +177,7 @@ func (p *pendingDelivery) record() durable.Record {
 // deliveryOf is the Delivery of logged record r.
 func deliveryOf(r *durable.Record) Delivery {
 	d := Delivery{
-		Hash: r.Hash, Origin: r.Origin, From: r.From, Payload: string(r.Payload), Hops: r.Hops,
+		Hash: r.Hash, Origin: r.Origin, From: r.From, Payload: r.Payload, Hops: r.Hops,
 		ReceivedAt: time.Unix(0, r.At), Offset: r.Offset,
 	}
 	if r.Created != 0 {
@@ -258,11 +258,13 @@ func (n *GossipNode) SavedMembers() []string { return slices.Clone(n.priorMember
 // saveMembers records the addresses of the live other members when they
 // changed (with a data dir), for the next life. A node left alone keeps
 // the last list it had: those are the members to look for after a
-// restart. It runs on the decay ticker.
+// restart. It runs on the decay ticker and after a Join.
 func (n *GossipNode) saveMembers() {
 	if !n.dlog.Durable() {
 		return
 	}
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
 	var addrs []string
 	for _, m := range n.Members() {
 		if !m.Self && m.Address != "" && (m.State == MemberAlive || m.State == MemberSuspect) {

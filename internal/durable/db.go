@@ -359,9 +359,8 @@ func (l *Log) commitLoop() {
 		l.mu.Unlock()
 
 		first, bytes, err := l.commit(batch)
-		if err == nil && l.opts.Sync.Mode == SyncInterval && l.opts.Now().Sub(l.lastSync) >= l.opts.Sync.Every {
-			err = l.db.Sync()
-			l.lastSync = l.opts.Now()
+		if err == nil {
+			l.unsynced.Store(true)
 		}
 		if err != nil {
 			if isDiskFull(err) {
@@ -496,6 +495,26 @@ func (l *Log) commit(batch []Record) (first uint64, bytes int64, err error) {
 		l.lastPrune = now
 	}
 	return first, bytes, nil
+}
+
+// syncLoop is SyncInterval's flusher: every Every, it fsyncs the file if
+// a commit wrote to it since the last time. It ends with the committer.
+func (l *Log) syncLoop() {
+	defer close(l.syncDone)
+	tk := time.NewTicker(l.opts.Sync.Every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-tk.C:
+			if l.unsynced.Swap(false) {
+				if err := l.db.Sync(); err != nil {
+					l.unsynced.Store(true) // tried again; a lasting failure shows at the next commit
+				}
+			}
+		case <-l.done:
+			return
+		}
+	}
 }
 
 func (l *Log) readDB(from, upto uint64, limit int) (out []Record, err error) {

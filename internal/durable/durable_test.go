@@ -2,6 +2,7 @@ package durable
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/grpc-gossip/gossip/internal/testutil"
 )
 
 type sink struct {
@@ -46,7 +49,7 @@ func mustOpen(t *testing.T, o Options) (*Log, *Recovered) {
 func appendN(t *testing.T, l *Log, node string, epoch uint64, seqs ...uint64) {
 	t.Helper()
 	for _, s := range seqs {
-		if _, err := l.Append(Record{Hash: node + itoa(s), SeqNode: node, SeqEpoch: epoch, Seq: s, Payload: []byte("x")}); err != nil {
+		if _, err := l.Append(Record{Hash: node + itoa(s), SeqNode: node, SeqEpoch: epoch, Seq: s, Payload: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,5 +260,62 @@ func TestSpansAdd(t *testing.T) {
 	}
 	if !s.Has(8) || s.Has(6) || s.Has(21) {
 		t.Error("Has")
+	}
+}
+
+// --sync with a duration: commits are written at once and fsynced by the
+// flusher within the period, also when no commit follows.
+func TestIntervalSync(t *testing.T) {
+	var s sink
+	o := opts(t.TempDir(), "a", &s)
+	o.Sync, _ = ParseSync("20ms")
+	l, _ := mustOpen(t, o)
+	appendN(t, l, "x", 1, 1, 2)
+	testutil.WaitFor(t, 10*time.Second, "the commits fsynced", func() error {
+		s.mu.Lock()
+		k := len(s.offs)
+		s.mu.Unlock()
+		if k != 2 || l.unsynced.Load() {
+			return fmt.Errorf("%d committed, unsynced %v", k, l.unsynced.Load())
+		}
+		return nil
+	})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The in-memory log across chunk boundaries: retention by bytes keeps a
+// sliding window, reads and time searches see it dense.
+func TestMemoryLogWindow(t *testing.T) {
+	now := time.Unix(1000, 0)
+	o := opts("", "a", nil)
+	o.RetentionBytes = 3000 * 66 // records of 66 bytes (64 + id "h" + payload "x")
+	o.Now = func() time.Time { now = now.Add(time.Millisecond); return now }
+	l, _ := mustOpen(t, o)
+	for i := range 5000 {
+		if _, err := l.Append(Record{Hash: "h", Payload: "x", Seq: uint64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, head := l.Bounds()
+	if head != 5000 || first != 2001 {
+		t.Fatalf("Bounds %d..%d, want 2001..5000", first, head)
+	}
+	recs, _ := l.Read(first, head, 5000)
+	for i, r := range recs {
+		if r.Offset != first+uint64(i) || r.Seq != r.Offset {
+			t.Fatalf("record %d: offset %d seq %d", i, r.Offset, r.Seq)
+		}
+	}
+	if len(recs) != 3000 {
+		t.Fatalf("read %d records", len(recs))
+	}
+	mid := recs[1499]
+	if o, _ := l.FindTime(time.Unix(0, mid.At)); o != mid.Offset {
+		t.Errorf("FindTime = %d, want %d", o, mid.Offset)
+	}
+	if o, _ := l.FindTime(time.Unix(0, mid.At-1)); o != mid.Offset {
+		t.Errorf("FindTime just before = %d, want %d", o, mid.Offset)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -133,15 +134,16 @@ type Log struct {
 	// head+1 when the log is empty).
 	first, head uint64
 	bytes       int64
-	mem         []Record // in memory: the retained records, first at index 0
+	mem         memLog // in memory: the retained records, first at index 0
 
 	delivered map[Key]*Delivered // durable only: what the node delivered, per sequence
 	dirty     map[Key]bool
 	lastPrune int64
 
 	done     chan struct{} // the committer ended
-	lastSync time.Time
-	fault    error // FailCommits; guarded by mu
+	syncDone chan struct{} // the interval flusher ended (closed at once without one)
+	unsynced atomic.Bool   // a commit wrote since the last fsync (SyncInterval)
+	fault    error         // FailCommits; guarded by mu
 }
 
 // FailCommits makes the next commit fail with err (wrapped as a write
@@ -181,8 +183,13 @@ func Open(opts Options) (*Log, *Recovered, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l.lastSync = opts.Now()
+	l.syncDone = make(chan struct{})
 	go l.commitLoop()
+	if opts.Sync.Mode == SyncInterval {
+		go l.syncLoop()
+	} else {
+		close(l.syncDone)
+	}
 	return l, rec, nil
 }
 
@@ -217,7 +224,7 @@ func (l *Log) Append(r Record) (uint64, error) {
 		l.mu.Unlock()
 		return r.Offset, nil
 	}
-	l.mem = append(l.mem, r)
+	l.mem.push(r)
 	l.head = r.Offset
 	l.bytes += int64(r.Size())
 	l.retainMem(r.At)
@@ -262,18 +269,13 @@ var ErrClosed = errors.New("durable: log closed")
 // l.mu is held.
 func (l *Log) retainMem(now int64) {
 	cut := now - int64(l.opts.Retention)
-	k := 0
-	for k < len(l.mem)-1 && (l.mem[k].At < cut || l.bytes > l.opts.RetentionBytes) {
-		l.bytes -= int64(l.mem[k].Size())
-		k++
-	}
-	if k > 0 {
-		clear(l.mem[:k])
-		l.mem = l.mem[k:]
-		l.first = l.mem[0].Offset
-		if cap(l.mem) > 2*len(l.mem)+1024 { // give the dropped prefix back
-			l.mem = append([]Record(nil), l.mem...)
+	for l.mem.len() > 1 {
+		if r := l.mem.at(0); r.At >= cut && l.bytes <= l.opts.RetentionBytes {
+			break
 		}
+		l.bytes -= int64(l.mem.at(0).Size())
+		l.mem.drop()
+		l.first = l.mem.at(0).Offset
 	}
 }
 
@@ -299,7 +301,10 @@ func (l *Log) Read(from, upto uint64, limit int) ([]Record, error) {
 	if l.db == nil {
 		i := int(from - l.first)
 		j := min(int(upto-l.first)+1, i+limit)
-		out := append([]Record(nil), l.mem[i:j]...)
+		out := make([]Record, 0, j-i)
+		for k := i; k < j; k++ {
+			out = append(out, *l.mem.at(k))
+		}
 		l.mu.Unlock()
 		return out, nil
 	}
@@ -314,7 +319,7 @@ func (l *Log) FindTime(t time.Time) (uint64, error) {
 	l.mu.Lock()
 	first, head := l.first, l.head
 	if l.db == nil {
-		i := sort.Search(len(l.mem), func(i int) bool { return l.mem[i].At >= ns })
+		i := sort.Search(l.mem.len(), func(i int) bool { return l.mem.at(i).At >= ns })
 		l.mu.Unlock()
 		return first + uint64(i), nil
 	}
@@ -358,6 +363,7 @@ func (l *Log) Close() error {
 	if l.db == nil {
 		return nil
 	}
+	<-l.syncDone
 	var errs []error
 	if l.opts.Sync.Mode != SyncAlways {
 		errs = append(errs, l.db.Sync())

@@ -17,7 +17,7 @@ type Record struct {
 	Hash    string // the message id
 	Origin  string
 	From    string
-	Payload []byte
+	Payload string // any bytes (a string so that the in-memory log shares the delivery's)
 	Hops    uint32
 	Created int64 // the origin's publish time, UnixNano; 0 unknown
 	// The message's place in its dissemination sequence.
@@ -58,7 +58,7 @@ func MarshalRecord(r *Record) []byte {
 	b = appendBytes(b, []byte(r.Hash))
 	b = appendBytes(b, []byte(r.Origin))
 	b = appendBytes(b, []byte(r.From))
-	b = appendBytes(b, r.Payload)
+	b = appendBytes(b, []byte(r.Payload))
 	b = binary.AppendUvarint(b, uint64(r.Hops))
 	b = binary.AppendUvarint(b, uint64(r.Created))
 	b = appendBytes(b, []byte(r.SeqNode))
@@ -77,13 +77,13 @@ func UnmarshalRecord(b []byte) (Record, error) {
 	}
 	r.Offset = d.uvarint()
 	r.At = int64(d.uvarint())
-	r.Hash = string(d.bytes())
-	r.Origin = string(d.bytes())
-	r.From = string(d.bytes())
-	r.Payload = d.bytes()
+	r.Hash = d.string()
+	r.Origin = d.string()
+	r.From = d.string()
+	r.Payload = d.string()
 	hops := d.uvarint()
 	r.Created = int64(d.uvarint())
-	r.SeqNode = string(d.bytes())
+	r.SeqNode = d.string()
 	r.SeqEpoch = d.uvarint()
 	r.Seq = d.uvarint()
 	if err := d.end(); err != nil {
@@ -226,16 +226,17 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
-func (d *decoder) bytes() []byte {
+// string reads a length-prefixed field (one copy).
+func (d *decoder) string() string {
 	n := d.uvarint()
 	if d.err != nil {
-		return nil
+		return ""
 	}
 	if n > uint64(len(d.b)) {
 		d.err = fmt.Errorf("%w: field of %d bytes, %d left", ErrCorrupt, n, len(d.b))
-		return nil
+		return ""
 	}
-	v := slices.Clone(d.b[:n])
+	v := string(d.b[:n])
 	d.b = d.b[n:]
 	return v
 }
