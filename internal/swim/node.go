@@ -405,7 +405,18 @@ func (n *Node) finishProbe(now time.Time, p *probe) {
 	if n.members[t.ID] != t || t.State.gone() || t.Incarnation != p.targetIncn {
 		return // reaped, replaced, declared or refuted meanwhile
 	}
-	n.apply(now, t, Update{ID: t.ID, Addr: t.Addr, State: Suspect, Incarnation: t.Incarnation, From: n.self.ID})
+	u := Update{ID: t.ID, Addr: t.Addr, State: Suspect, Incarnation: t.Incarnation, From: n.self.ID}
+	if t.State == Suspect {
+		// Already suspected: this failed probe is one more independent
+		// suspicion (a confirmation unless this node started it), not a
+		// new one. Applying it would restart the timer and drop the
+		// confirmations, and a suspect probed again more often than its
+		// timeout would then never be declared dead (as memberlist, which
+		// only confirms a suspect).
+		n.confirm(t, u)
+		return
+	}
+	n.apply(now, t, u)
 }
 
 func (n *Node) adjustHealth(delta int) {
