@@ -12,12 +12,21 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/grpc-gossip/gossip/internal/version"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
-// Version is reported by Status.
-var Version = "0.1.0-dev"
+// Version is reported by Status: this module's version in the running
+// binary's build information (internal/version): in gossipd, the same as
+// `gossipd --version` shows (a tag, a pseudo-version, or for a build
+// without one the first 12 digits of the VCS revision); in a program that
+// embeds the library, the version of github.com/grpc-gossip/gossip it was
+// built with. A program may set it before starting nodes.
+var Version = version.Of(modulePath)
+
+// modulePath is this module's path.
+const modulePath = "github.com/grpc-gossip/gossip"
 
 // NextOffsetHeader is the response header Subscribe sends as soon as the
 // subscription is registered: the offset the next message delivered will

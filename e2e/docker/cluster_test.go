@@ -580,6 +580,17 @@ func cleanup() {
 	for _, n := range suite.nodes {
 		docker(ctx, "volume", "rm", "-f", n.volume)
 	}
+	// What TestCompose's project left, if it was interrupted.
+	project := suite.prefix + "-compose"
+	if ids, _ := docker(ctx, "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); ids != "" {
+		docker(ctx, append([]string{"rm", "-f", "-v"}, strings.Fields(ids)...)...)
+	}
+	if vols, _ := docker(ctx, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+project); vols != "" {
+		docker(ctx, append([]string{"volume", "rm", "-f"}, strings.Fields(vols)...)...)
+	}
+	if nets, _ := docker(ctx, "network", "ls", "-q", "--filter", "label=com.docker.compose.project="+project); nets != "" {
+		docker(ctx, append([]string{"network", "rm"}, strings.Fields(nets)...)...)
+	}
 	docker(ctx, "network", "rm", suite.netMain)
 	docker(ctx, "image", "rm", "-f", suite.image)
 }

@@ -407,10 +407,12 @@ func (n *Node) finishProbe(now time.Time, p *probe) {
 	}
 	u := Update{ID: t.ID, Addr: t.Addr, State: Suspect, Incarnation: t.Incarnation, From: n.self.ID}
 	if t.State == Suspect {
-		// Already suspect: this failed probe confirms the running
-		// suspicion; applying it again would restart its timer (and a
-		// member probed every round, as in a 3-node cluster, would never
-		// be declared dead).
+		// Already suspected: this failed probe is one more independent
+		// suspicion (a confirmation unless this node started it), not a
+		// new one. Applying it would restart the timer and drop the
+		// confirmations, and a suspect probed again more often than its
+		// timeout would then never be declared dead (as memberlist, which
+		// only confirms a suspect).
 		n.confirm(t, u)
 		return
 	}

@@ -176,6 +176,37 @@ func TestConfirmations(t *testing.T) {
 	}
 }
 
+// TestFailedProbeOfASuspectKeepsItsTimer: a member already suspected
+// (by another node) that fails this node's probe again keeps the
+// suspicion it has: the failure counts as a confirmation, the deadline
+// does not move later, and the member is declared dead at it. (It used to
+// restart the suspicion, so a suspect probed more often than its timeout
+// stayed suspect for ever: found by the Docker fault suite, where the
+// two nodes cut off from three kept two of them suspect for minutes.)
+func TestFailedProbeOfASuspectKeepsItsTimer(t *testing.T) {
+	n := newTestNode(t, "a", alive("b", 0), alive("c", 0), alive("d", 0), alive("e", 0), alive("f", 0))
+	n.merge(t0, upd("b", Suspect, 0, "c"), false)
+	m := n.members["b"]
+	first := m.susp.deadline()
+	for i := 1; i <= 3; i++ {
+		now := t0.Add(time.Duration(i) * n.cfg.ProbeInterval)
+		n.finishProbe(now, &probe{target: m, targetIncn: m.Incarnation, start: now, end: now})
+		if m.State != Suspect || m.susp == nil || m.susp.start != t0 {
+			t.Fatalf("after failed probe %d: state %v, suspicion %+v: want the suspicion of t0 kept", i, m.State, m.susp)
+		}
+	}
+	if !m.susp.confirm["a"] || len(m.susp.confirm) != 1 {
+		t.Errorf("confirmations %v, want this node's own failed probes counted once", m.susp.confirm)
+	}
+	if d := m.susp.deadline(); d.After(first) {
+		t.Errorf("deadline moved from %v to %v", first, d)
+	}
+	n.Tick(m.susp.deadline())
+	if m.State != Dead {
+		t.Errorf("at the deadline: %v, want dead", m.State)
+	}
+}
+
 // TestProbeCycle drives one node through a probe that fails directly,
 // indirect probes, nacks, and a verdict; and one that succeeds.
 func TestProbeCycle(t *testing.T) {

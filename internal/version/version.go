@@ -106,3 +106,33 @@ func (b Build) String() string {
 	parts = append(parts, strings.TrimSpace(b.Go+" "+b.Platform))
 	return fmt.Sprintf("%s (%s)", b.Module, strings.Join(parts, ", "))
 }
+
+// Of is the version of the module at path in the running binary: Short()
+// when it is the main module, the dependency's version (its replacement's,
+// if replaced) when it is a dependency, "(unknown)" otherwise.
+func Of(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	return ofBuildInfo(bi, path)
+}
+
+func ofBuildInfo(bi *debug.BuildInfo, path string) string {
+	if bi.Main.Path == path {
+		return FromBuildInfo(bi).Short()
+	}
+	for _, d := range bi.Deps {
+		if d.Path != path {
+			continue
+		}
+		if d.Replace != nil && d.Replace.Version != "" {
+			return d.Replace.Version
+		}
+		if d.Version != "" {
+			return d.Version
+		}
+		return "(devel)"
+	}
+	return "(unknown)"
+}

@@ -56,6 +56,29 @@ func TestFromBuildInfo(t *testing.T) {
 	}
 }
 
+func TestOf(t *testing.T) {
+	const mod = "github.com/grpc-gossip/gossip"
+	rev := []debug.BuildSetting{{Key: "vcs.revision", Value: "fedcba9876543210fedcba9876543210fedcba98"}}
+	for _, tc := range []struct {
+		name string
+		bi   debug.BuildInfo
+		want string
+	}{
+		{"main, tagged", debug.BuildInfo{Main: debug.Module{Path: mod, Version: "v1.2.0"}}, "v1.2.0"},
+		{"main, devel", debug.BuildInfo{Main: debug.Module{Path: mod, Version: "(devel)"}, Settings: rev}, "fedcba987654"},
+		{"dependency", debug.BuildInfo{Main: debug.Module{Path: "example.com/app"}, Deps: []*debug.Module{{Path: mod, Version: "v1.3.0"}}}, "v1.3.0"},
+		{"replaced", debug.BuildInfo{Main: debug.Module{Path: "example.com/app"}, Deps: []*debug.Module{{Path: mod, Version: "v1.3.0", Replace: &debug.Module{Path: "../gossip", Version: ""}}}}, "v1.3.0"},
+		{"absent", debug.BuildInfo{Main: debug.Module{Path: "example.com/app"}}, "(unknown)"},
+	} {
+		if got := ofBuildInfo(&tc.bi, mod); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := Of(mod); got == "" || got == "(unknown)" {
+		t.Errorf("Of(%s) in this test binary = %q", mod, got)
+	}
+}
+
 // TestBuiltBinaryReportsVCS builds gossipctl as make release does, from
 // a clone of this repository's HEAD, and checks that --version names that
 // commit, then that an uncommitted change in the tree makes it say

@@ -91,15 +91,6 @@ func gossipdEnv(t *testing.T) map[string]bool {
 	return env
 }
 
-// pendingEnv are variables the manifests set for settings that another
-// piece of work adds (the TLS flags, issue 11); each must be in gossipd
-// --help once that work has landed, and this list then shrinks.
-var pendingEnv = map[string]string{
-	"GOSSIPD_TLS_CERT": "issue 11 (--tls-cert)",
-	"GOSSIPD_TLS_KEY":  "issue 11 (--tls-key)",
-	"GOSSIPD_TLS_CA":   "issue 11 (--tls-ca)",
-}
-
 func envOf(c corev1.Container) map[string]string {
 	m := map[string]string{}
 	for _, e := range c.Env {
@@ -244,11 +235,11 @@ func TestTLSOverlay(t *testing.T) {
 			t.Errorf("env %s = %q, want %s/%s", name, env[name], mounts["tls"], file)
 		}
 		if !known[name] {
-			t.Logf("%s is not in gossipd --help yet: pending %s", name, pendingEnv[name])
+			t.Errorf("the TLS overlay sets %s, which gossipd does not read (not in gossipd --help)", name)
 		}
 	}
 	for name := range env {
-		if strings.HasPrefix(name, "GOSSIPD_") && !known[name] && pendingEnv[name] == "" {
+		if strings.HasPrefix(name, "GOSSIPD_") && !known[name] {
 			t.Errorf("the overlay sets %s, which gossipd does not read", name)
 		}
 	}
