@@ -436,8 +436,8 @@ func diagnose(ctx context.Context, t testing.TB) {
 // startIsolated starts n's stopped container while the others drop its
 // packets, waits until the test's subscription is attached to the new
 // process, and only then lets it reach them. A subscription sees only
-// what the node delivers after it attached (replay from a position is
-// issue 12's), and a restarted node catches up within a second of
+// what the node delivers after it attached (the suite's subscriptions
+// are live ones, not replays from an offset), and a restarted node catches up within a second of
 // joining: without this the test could not see its catch-up.
 func startIsolated(ctx context.Context, t testing.TB, n *node) {
 	t.Helper()
