@@ -304,3 +304,63 @@ func TestCertManagerExample(t *testing.T) {
 		}
 	}
 }
+
+// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor
+// (monitoring.coreos.com/v1) the example uses; strict decoding into it
+// catches a misspelt field.
+type serviceMonitor struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		Endpoints []struct {
+			Port     string `json:"port"`
+			Path     string `json:"path"`
+			Interval string `json:"interval"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+// TestServiceMonitorExample: the example selects the headless Service (the
+// one that lists every pod, ready or not) by its labels and scrapes a port
+// that Service names, which targets the container's admin port, at
+// /metrics.
+func TestServiceMonitorExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "examples", "servicemonitor.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sm serviceMonitor
+	if err := strict(j, &sm); err != nil {
+		t.Fatalf("the ServiceMonitor example does not decode strictly: %v", err)
+	}
+	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Kind != "ServiceMonitor" || len(sm.Spec.Endpoints) != 1 {
+		t.Fatalf("apiVersion %q kind %q, %d endpoints; want a monitoring.coreos.com/v1 ServiceMonitor with one endpoint", sm.APIVersion, sm.Kind, len(sm.Spec.Endpoints))
+	}
+	headless := render(t, filepath.Join("..", "base")).services["gossip-headless"]
+	for k, v := range sm.Spec.Selector.MatchLabels {
+		if headless.Labels[k] != v {
+			t.Errorf("selector %s=%s does not match the headless Service's labels %v", k, v, headless.Labels)
+		}
+	}
+	ep := sm.Spec.Endpoints[0]
+	var target string
+	for _, p := range headless.Spec.Ports {
+		if p.Name == ep.Port {
+			target = p.TargetPort.String()
+		}
+	}
+	if target != "admin" || ep.Path != "/metrics" {
+		t.Errorf("endpoint port %q (target %q) path %q: want a port of the headless Service that targets admin, and /metrics", ep.Port, target, ep.Path)
+	}
+}
