@@ -95,6 +95,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.Var(&ph.f[0], "latency-rate", "offered rate of the warm-up and latency phases, msg/s"+ff(full.LatencyRate, q.LatencyRate))
 	fs.Var(&ph.f[1], "ramp-start", "first ramp rate, msg/s; each step doubles it"+ff(full.RampStart, q.RampStart))
 	fs.Var(&ph.f[2], "ramp-max", "last ramp rate, msg/s; 0: no ramp"+ff(full.RampMax, q.RampMax))
+	fs.Var(&ph.publishers, "publishers", fmt.Sprintf("most Publish calls in flight at once, each scheduled message on its own goroutine; 1: one at a time (full %d, quick %d)", full.Publishers, q.Publishers))
 	fs.Var(&ph.refine, "ramp-refine", fmt.Sprintf("extra steps after the ramp, each at the geometric mean of the highest rate that held and the lowest that did not (full %d, quick %d)", full.RampRefine, q.RampRefine))
 
 	fs.BoolVar(&o.child, "child", false, "internal: run one system and print its JSON result")
@@ -193,9 +194,10 @@ func intList(s string) ([]int, error) {
 // phaseFlags are the per-phase flags; only the ones given override the
 // preset (full or quick).
 type phaseFlags struct {
-	d      [6]optDuration
-	f      [3]optFloat
-	refine optInt
+	d          [6]optDuration
+	f          [3]optFloat
+	refine     optInt
+	publishers optInt
 }
 
 func (p *phaseFlags) apply(ph *harness.Phases) {
@@ -211,6 +213,9 @@ func (p *phaseFlags) apply(ph *harness.Phases) {
 	}
 	if p.refine.set {
 		ph.RampRefine = p.refine.v
+	}
+	if p.publishers.set {
+		ph.Publishers = p.publishers.v
 	}
 }
 

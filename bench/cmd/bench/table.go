@@ -57,12 +57,12 @@ func printTable(w io.Writer, rep *Report) {
 
 func legend(rep *Report) string {
 	p := rep.Phases
-	return fmt.Sprintf(`Latency phase: %g msg/s (open-loop Poisson, random publishers) for %v; latencies from each message's scheduled publish time until 50%%/99%%/100%% of the N-1 other nodes had it, p50/p99/max over messages ("∞": some never did).
+	return fmt.Sprintf(`Latency phase: %g msg/s (open-loop Poisson, random publishers, up to %d Publish calls in flight) for %v; latencies from each message's scheduled publish time until 50%%/99%%/100%% of the N-1 other nodes had it, p50/p99/max over messages ("∞": some never did).
 Delivery and copies/bytes per delivery: latency phase; wire counts of each system's transport / first receipts.
 Max rate: the highest ramp step (%g, %g, … %g msg/s, %v each + up to %v drain; then %d refinement step(s) at the geometric mean of the highest rate that held and the lowest that did not) with delivery ≥ %g%% and p99 time-to-100%% < %v.
 CPU-s/1k msgs: CPU-seconds of the whole process (N nodes + harness) per 1,000 published messages, minus the idle phase's CPU rate × the window; over the latency phase | over the ramp steps that held ("-": none held).
 RSS/node: the child process's peak RSS / N, harness included: up to the end of the latency phase | over the whole run (including the overloaded ramp step). App dups: receipts of a message a node already had.`,
-		p.LatencyRate, p.Latency.D(), p.RampStart, p.RampStart*p.RampFactor, p.RampMax, p.Step.D(), p.StepDrain.D(), p.RampRefine,
+		p.LatencyRate, p.Window(), p.Latency.D(), p.RampStart, p.RampStart*p.RampFactor, p.RampMax, p.Step.D(), p.StepDrain.D(), p.RampRefine,
 		100*p.HoldDelivery, p.HoldP99.D())
 }
 

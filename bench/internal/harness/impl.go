@@ -42,7 +42,8 @@ type Deliver func(node int, payload []byte)
 // Impl is one gossip system under test.
 //
 // The harness calls Start once, then Publish many times, then Close. The
-// driver calls Publish from one pacing goroutine, but an Impl must also be
+// driver calls Publish concurrently, up to Phases.Publishers calls at once
+// (each scheduled message on a goroutine of its own), so an Impl must be
 // safe for concurrent Publish calls. Wire may be called at any time,
 // concurrently with Publish and with deliveries.
 type Impl interface {
@@ -53,11 +54,12 @@ type Impl interface {
 	// connected enough to disseminate (or ctx ends), and returns. deliver
 	// receives every application-level receipt from then on.
 	Start(ctx context.Context, cfg ClusterConfig, deliver Deliver) error
-	// Publish broadcasts payload from node. It must return quickly (it
-	// may queue); an error is counted as a failed publish. Time spent
-	// blocked in Publish delays the messages scheduled after it, and
-	// latency is measured from each message's scheduled time, so a
-	// blocking Publish shows up as latency. The Impl may retain payload:
+	// Publish broadcasts payload from node. It may wait for the system's
+	// acknowledgement (or queue and return); an error is counted as a
+	// failed publish. Once Phases.Publishers calls are in flight, the
+	// messages scheduled next wait for one to return, and latency is
+	// measured from each message's scheduled time, so a blocking Publish
+	// shows up as latency. The Impl may retain payload:
 	// the harness never modifies it after the call.
 	//
 	// The publisher's own receipt (a system that delivers locally) is

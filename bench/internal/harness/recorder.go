@@ -21,7 +21,8 @@ import (
 // receivers had it.
 //
 // Ids are assigned densely from 0 by Add, which only one goroutine (the
-// pacer) calls; Deliver may be called from any goroutine at any time.
+// pacer) calls; Published is called once per id, from any goroutine,
+// after its Add; Deliver may be called from any goroutine at any time.
 type Recorder struct {
 	nodes     int
 	receivers int32
@@ -51,8 +52,9 @@ const (
 	stateFailed                 // Publish returned an error
 )
 
-// record is one message. sched, pubAt and node are written by the pacer
-// before Publish and read after the phase (the pacer has been joined), or by
+// record is one message. sched and node are written by the pacer before
+// Publish, pubAt by the goroutine that called Publish; both are read after
+// the phase (the pacer and its publish goroutines have been joined), or by
 // Deliver through atomics.
 type record struct {
 	sched int64        // scheduled publish time, ns since epoch
@@ -205,7 +207,8 @@ type Msg struct {
 }
 
 // Snapshot returns message id's record. Call it only for ids whose Add and
-// Published calls happened before (the pacer has been joined).
+// Published calls happened before (the pacer and its publish goroutines
+// have been joined).
 func (r *Recorder) Snapshot(id uint64) Msg {
 	rec, _ := r.lookup(id)
 	return Msg{

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,10 +149,11 @@ func (r *runner) scenario(ctx context.Context, res *RunResult) error {
 // phase publishes at rate (open-loop Poisson) for dur, drains for up to
 // drain, and measures. Latency is measured from each message's scheduled
 // time, so a pacer held up by a slow Publish does not hide the delay
-// (no coordinated omission). If the pacer falls so far behind that a
-// message's Publish would start after the end of the drain window
-// (dur + drain from the start), it stops and counts the rest of the
-// schedule as unpublished (never delivered).
+// (no coordinated omission); so is the wait for one of the Window
+// publish slots. If the pacer falls so far behind that a message's
+// Publish would start after the end of the drain window (dur + drain
+// from the start), it stops and counts the rest of the schedule as
+// unpublished (never delivered).
 func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drain time.Duration) (PhaseResult, error) {
 	r.phaseNo++
 	rnd := rand.New(rand.NewPCG(uint64(r.ph.Seed), r.phaseNo))
@@ -163,36 +166,54 @@ func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drai
 	start := r.rec.Now()
 	cutoff := start + int64(dur+drain)
 
-	// The pacer: one goroutine, the caller's.
+	// The pacer: one goroutine, the caller's. Each Publish runs on a
+	// goroutine of its own, at most Window at once; the pacer waits for a
+	// free slot, and every Publish has returned before the drain starts.
+	var (
+		wg        sync.WaitGroup
+		slots     = make(chan struct{}, r.ph.Window())
+		pubErrors atomic.Int64
+	)
+	defer wg.Wait() // also when ctx ends mid-phase
 	unpublished := 0
 	for t := rnd.ExpFloat64() / rate; t < dur.Seconds(); t += rnd.ExpFloat64() / rate {
 		node := rnd.IntN(r.nodes)
 		sched := start + int64(t*1e9)
-		now := r.rec.Now()
-		if now > cutoff {
-			unpublished++
-			continue
-		}
-		if d := sched - now; d > 0 {
+		if d := sched - r.rec.Now(); d > 0 {
 			if err := sleep(ctx, time.Duration(d)); err != nil {
 				return res, err
 			}
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		if r.rec.Now() > cutoff {
+			<-slots
+			unpublished++
+			continue
+		}
 		id, err := r.rec.Add(sched, node)
 		if err != nil {
+			<-slots
 			return res, err
 		}
-		p := MakePayload(id, r.payload)
-		pubAt := r.rec.Now()
-		err = r.impl.Publish(node, p)
-		r.rec.Published(id, pubAt, err)
-		if err != nil {
-			res.PublishErrors++
-			if res.PublishErrors == 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			p := MakePayload(id, r.payload)
+			pubAt := r.rec.Now()
+			err := r.impl.Publish(node, p)
+			r.rec.Published(id, pubAt, err)
+			if err != nil && pubErrors.Add(1) == 1 {
 				r.log.Warn("publish failed", "phase", name, "node", node, "err", err)
 			}
-		}
+		}()
 	}
+	wg.Wait()
+	res.PublishErrors = int(pubErrors.Load())
 	last := r.rec.Next()
 
 	// The drain: until every message reached every receiver, or the

@@ -157,3 +157,47 @@ func TestRunRefines(t *testing.T) {
 		}
 	}
 }
+
+// slowImpl is a fakeImpl whose Publish takes delay before it delivers
+// (as one that waits for a commit does) and fails every 10th message.
+type slowImpl struct {
+	fakeImpl
+	delay time.Duration
+}
+
+func (s *slowImpl) Publish(node int, p []byte) error {
+	time.Sleep(s.delay) // the simulated wait for an acknowledgement
+	if id, _ := PayloadID(p); id%10 == 0 {
+		return fmt.Errorf("refused %d", id)
+	}
+	return s.fakeImpl.Publish(node, p)
+}
+
+// TestRunConcurrentPublishers: a Publish that takes 20 ms limits one
+// publisher at a time to 50 msg/s, so at 200 msg/s the pacer falls behind
+// and stops at the end of the drain window; with 32 calls in flight every
+// message is published. Failed publishes are counted either way.
+func TestRunConcurrentPublishers(t *testing.T) {
+	ph := tinyPhases()
+	ph.WarmUp, ph.RampMax = 0, 0
+	ph.LatencyRate, ph.Latency, ph.Drain = 200, Duration(300*time.Millisecond), Duration(200*time.Millisecond)
+	for _, window := range []int{1, 32} {
+		ph.Publishers = window
+		res, err := Run(context.Background(), &slowImpl{delay: 20 * time.Millisecond}, ClusterConfig{Nodes: 3, Profile: ProfileDefault}, ph, 8, discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat := res.Latency
+		registered := lat.Scheduled - lat.Unpublished
+		wantErrors := (registered + 9) / 10 // the ids of this phase start at 0 (no warm-up messages)
+		if lat.PublishErrors != wantErrors || lat.Published != registered-wantErrors {
+			t.Errorf("window %d: %d registered, %d published, %d errors; want %d errors", window, registered, lat.Published, lat.PublishErrors, wantErrors)
+		}
+		switch {
+		case window == 1 && lat.Unpublished == 0:
+			t.Errorf("window 1: all %d messages published in time at 20 ms each", lat.Scheduled)
+		case window > 1 && lat.Unpublished != 0:
+			t.Errorf("window %d: %d of %d messages unpublished", window, lat.Unpublished, lat.Scheduled)
+		}
+	}
+}

@@ -15,8 +15,9 @@ import (
 // transport (complete delivery in the latency phase, at least one copy
 // and 100 bytes on the wire per delivery, no duplicates reach the
 // application, local delivery, ramp steps, and a description that
-// contains transport), and then calls check, if not nil, with each
-// profile's result. It is the unit test of the gossipunary and
+// contains transport), with Publish called concurrently as the suite
+// calls it (harness.DefaultPublishers in flight), and then calls check,
+// if not nil, with each profile's result. It is the unit test of the gossipunary and
 // gossipstream packages.
 func Smoke(t *testing.T, newImpl func() harness.Impl, transport string, check func(t *testing.T, p harness.Profile, res *harness.RunResult)) {
 	t.Helper()
@@ -27,7 +28,7 @@ func Smoke(t *testing.T, newImpl func() harness.Impl, transport string, check fu
 	ph := harness.Phases{
 		WarmUp: ms(100), Idle: ms(100), LatencyRate: 100, Latency: ms(300), Drain: ms(5000),
 		RampStart: 200, RampFactor: 2, RampMax: 400, Step: ms(150), StepDrain: ms(500),
-		HoldDelivery: 0.999, HoldP99: harness.Duration(time.Second), Seed: 1,
+		HoldDelivery: 0.999, HoldP99: harness.Duration(time.Second), Publishers: harness.DefaultPublishers, Seed: 1,
 	}
 	for _, p := range []harness.Profile{harness.ProfileDefault, harness.ProfileEqualised} {
 		t.Run(string(p), func(t *testing.T) {
