@@ -11,7 +11,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/grpc-gossip/gossip/internal/core"
 	"github.com/grpc-gossip/gossip/internal/testutil"
 	"github.com/grpc-gossip/gossip/memnet"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
@@ -257,4 +259,52 @@ func TestEveryNodeHasAnEagerParent(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestStaleFramesAfterUnaryFallback: a message the core queued for a
+// stream neighbour just before that neighbour's stream answered
+// Unimplemented (the core stepped while the link was falling back to the
+// seed's unary RPC) still reaches it, by PutMessageToClient. Before, the
+// frame found no stream and was dropped, and the neighbour never got the
+// message (gossipd's TestShutdownTimeout hung on it under load).
+func TestStaleFramesAfterUnaryFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := memnet.New(1)
+		got := make(chan string, 4)
+		net.Register("mem-seed", memnet.Unary(func(_ context.Context, m *pb.GossipMessage) (*pb.GossipAck, error) {
+			got <- m.GetHash()
+			return &pb.GossipAck{Hash: m.GetHash(), From: "seed-only"}, nil
+		}))
+		n, err := New("a", "mem-a", nil, nil, nil, nil, WithTransport(net.Transport("mem-a")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		if err := n.AddNeighbor("seed-only", "mem-seed"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the link tried a stream and fell back
+		if st := n.Stats().Stream; st.UnaryFallbacks != 1 {
+			t.Fatalf("unary fallbacks %d, want 1", st.UnaryFallbacks)
+		}
+		// A frame the core chose for the neighbour while it was still a
+		// stream peer, dispatched only now.
+		wire, err := proto.Marshal(&pb.GossipMessage{Hash: "stale", FromHash: "a", Origin: "a", Payload: "x", Hops: 1, SeqNode: "a", SeqEpoch: 1, Seq: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.dispatch([]core.Out{{Peer: "seed-only", Frame: core.Frame{Kind: core.FrameMessage, Wire: wire, Hash: "stale"}}})
+		synctest.Wait()
+		select {
+		case h := <-got:
+			if h != "stale" {
+				t.Fatalf("the neighbour got %q, want stale", h)
+			}
+		default:
+			t.Fatal("the neighbour never got the message queued for its stream before it fell back")
+		}
+		if st := n.Stats().Stream; st.FramesDropped != 0 {
+			t.Errorf("frames dropped %d, want 0", st.FramesDropped)
+		}
+	})
 }

@@ -56,7 +56,11 @@ const batchBytes = 28 << 10
 
 // push queues f on c (a stream to c.peer), counting what became of it.
 func (n *GossipNode) push(c *conn, f core.Frame) {
-	res, wake := c.push(f)
+	res, wake, ok := c.push(f)
+	if !ok {
+		n.orphanFrames(c.peer, []core.Frame{f})
+		return
+	}
 	if !wake && (res == core.Pushed || res == core.Deferred || res == core.Merged) {
 		signal(n.lazyKick) // a lazy frame: flushed within GraftTimeout/2
 	}
@@ -112,8 +116,39 @@ func (n *GossipNode) dispatch(outs []core.Out) {
 		if c := n.connTo(o.Peer); c != nil {
 			n.push(c, o.Frame)
 		} else {
-			n.sc.framesDropped.Add(1)
+			n.orphanFrames(o.Peer, []core.Frame{o.Frame})
 		}
+	}
+}
+
+// orphanFrames handles frames the core chose for a stream peer whose
+// stream is gone by the time they are queued. When the peer fell back to
+// the seed's unary RPC meanwhile (link.fallBack: its stream answered
+// Unimplemented between the core's step and this dispatch), the messages
+// are sent to it with PutMessageToClient, as fallBack sends what its
+// stream held; otherwise (the neighbour was removed, or its stream is
+// being replaced) they are dropped and counted, and repair covers them.
+func (n *GossipNode) orphanFrames(peer string, frames []core.Frame) {
+	n.mu.Lock()
+	kind, ok := n.core.PeerKindOf(peer)
+	var msgs []*pb.GossipMessage
+	var addr string
+	if ok && kind == core.KindUnary {
+		msgs = n.core.UnaryFallback(peer, frames)
+		for _, t := range n.core.Neighbors() {
+			if t.ID == peer {
+				addr = t.Addr
+			}
+		}
+	}
+	n.mu.Unlock()
+	if addr == "" {
+		n.sc.framesDropped.Add(uint64(len(frames)))
+		return
+	}
+	target := []core.Target{{ID: peer, Addr: addr}}
+	for _, m := range msgs {
+		n.forward(n.ctx, target, m)
 	}
 }
 

@@ -17,10 +17,11 @@ type conn struct {
 	peer string
 	wake chan struct{} // the writer's: frames to send
 
-	mu   sync.Mutex
-	st   *core.Stream
-	link bool // an outbound link: counts in total.links
-	over bool // st.Over(), as last reported to total
+	mu      sync.Mutex
+	st      *core.Stream
+	link    bool // an outbound link: counts in total.links
+	over    bool // st.Over(), as last reported to total
+	drained bool // drain ran: the conn takes no more frames
 
 	total *queueTotal
 }
@@ -69,13 +70,19 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// push queues f and wakes the writer unless f is lazy (wake false).
-func (c *conn) push(f core.Frame) (res core.PushResult, wake bool) {
-	c.do(func(s *core.Stream) { res, wake = s.Push(f) })
+// push queues f and wakes the writer unless f is lazy (wake false). ok is
+// false when the conn was drained (its stream is gone for good): f was
+// not queued, and the caller decides where it goes.
+func (c *conn) push(f core.Frame) (res core.PushResult, wake, ok bool) {
+	c.do(func(s *core.Stream) {
+		if ok = !c.drained; ok {
+			res, wake = s.Push(f)
+		}
+	})
 	if wake {
 		c.signal()
 	}
-	return res, wake
+	return res, wake, ok
 }
 
 // next takes the next envelope to send, telling the peer of the
@@ -127,10 +134,11 @@ func (c *conn) unregister() {
 	c.total.change(0, -1, over)
 }
 
-// drain empties the conn for good and returns what it held.
+// drain empties the conn for good and returns what it held; later pushes
+// are refused (push's ok).
 func (c *conn) drain() []core.Frame {
 	var out []core.Frame
-	c.do(func(s *core.Stream) { out = s.Drain() })
+	c.do(func(s *core.Stream) { out, c.drained = s.Drain(), true })
 	return out
 }
 

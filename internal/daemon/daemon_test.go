@@ -490,7 +490,7 @@ func TestShutdownTimeout(t *testing.T) {
 	if _, _, err := d.node.Publish(context.Background(), "m1", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	<-nb.received
+	testutil.Await(t, nb.received, waitTimeout, "the forward to reach the held peer")
 	began := time.Now()
 	d.shutdown()
 	if took := time.Since(began); took > cfg.ShutdownTimeout+3*time.Second {
