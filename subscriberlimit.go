@@ -52,6 +52,30 @@ func WithSubscriberLimits(l *SubscriberLimits) Option {
 	})
 }
 
+// DefaultSubscriberBytes is gossipd's --subscriber-bytes: 256 MiB.
+const DefaultSubscriberBytes = 256 << 20
+
+// WithSubscriberBytes bounds, in bytes, what the buffers of all the
+// node's subscriptions (Subscribe, SubscribeFrom, and through them the
+// gRPC Subscribe calls) hold together, the NATS way: each live
+// subscription's share is budget divided by the live subscriptions, and
+// one that already holds deliveries and would go over its share with the
+// next is cut off as a slow consumer — removed, its buffer dropped (the
+// memory goes back at once), C closed, and Err a *SlowConsumerError
+// (errors.Is ErrSlowConsumer) naming the offset to resume from; a gRPC
+// Subscribe ends with RESOURCE_EXHAUSTED saying so. A subscriber that
+// keeps up is never cut off (an empty buffer takes any message). Counted
+// in Stats.Security.SlowConsumers; Stats.SubscriberBytes is what the
+// buffers hold. A delivery is accounted as its payload and ids plus the
+// Delivery struct (about 136 bytes); the payload of a message is shared
+// by its subscriptions, so the figure is an upper bound. A replay
+// (SubscribeFrom a past position) waits for its reader and is not cut
+// off while replaying. budget ≤ 0: no bound (the default of the library;
+// gossipd's default is DefaultSubscriberBytes).
+func WithSubscriberBytes(budget int64) Option {
+	return optionFunc(func(o *nodeOptions) { o.subBytes = max(budget, 0) })
+}
+
 // Refused is the number of subscriptions refused so far.
 func (l *SubscriberLimits) Refused() uint64 { return l.refused.Load() }
 
