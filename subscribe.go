@@ -21,7 +21,11 @@ const MaxSubscriptionBuffer = 1 << 16
 // messages instead of slowing the node down, and the next Delivery it
 // gets carries the number it missed in Delivery.Missed. (While it
 // replays the log from a past position it is never ahead of its reader:
-// the replay waits for it.) It is safe for concurrent use.
+// the replay waits for it.) With WithSubscriberBytes, a live subscription
+// that lets its buffer grow past its share of the node's byte budget is
+// cut off instead: C is closed with what was left in it dropped, and Err
+// is a *SlowConsumerError naming the offset to resume from. It is safe
+// for concurrent use.
 type Subscription struct {
 	n      *GossipNode
 	ch     chan Delivery
@@ -213,12 +217,16 @@ func (s *Subscription) endReplay(err error) {
 }
 
 // C is the channel of deliveries. It is closed by Close, when the node
-// closes (after the last message it delivered), and when a replay fails
-// (Err says why).
+// closes (after the last message it delivered), when a replay fails, and
+// when the subscription is cut off as a slow consumer (WithSubscriberBytes:
+// the deliveries still buffered are dropped first); Err says why. What C
+// holds is accounted as it leaves: receiving from C is what gives the
+// bytes back.
 func (s *Subscription) C() <-chan Delivery { return s.ch }
 
 // Err is why C was closed early: a replay the log's retention overtook
-// (ErrOutOfRange) or a log read error; nil otherwise.
+// (ErrOutOfRange), a log read error, or a cut-off as a slow consumer (a
+// *SlowConsumerError, errors.Is ErrSlowConsumer); nil otherwise.
 func (s *Subscription) Err() error {
 	s.n.subsMu.Lock()
 	defer s.n.subsMu.Unlock()
