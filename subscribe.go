@@ -28,7 +28,8 @@ const MaxSubscriptionBuffer = 1 << 16
 // for concurrent use.
 type Subscription struct {
 	n      *GossipNode
-	ch     chan Delivery
+	ch     chan Delivery // the buffer of a Subscription (nil in queue mode)
+	qb     *subQueue     // the buffer of a gRPC Subscribe (queue mode; subqueue.go)
 	missed atomic.Uint64
 	once   sync.Once
 	stop   chan struct{} // closed by Close: ends a replay
@@ -101,20 +102,26 @@ func (n *GossipNode) Subscribe(buffer int) (*Subscription, error) {
 // and no duplicate between the two. It is registered when SubscribeFrom
 // returns: every message delivered afterwards reaches it.
 func (n *GossipNode) SubscribeFrom(buffer int, from Position) (*Subscription, error) {
-	s, _, err := n.subscribeAt(buffer, from)
+	s, _, err := n.subscribeAt(buffer, from, false)
 	return s, err
 }
 
 // subscribeAt is SubscribeFrom; it also returns the offset the next
-// message delivered will have.
-func (n *GossipNode) subscribeAt(buffer int, from Position) (*Subscription, uint64, error) {
+// message delivered will have. With queued the buffer is a subQueue,
+// read with next, instead of a channel.
+func (n *GossipNode) subscribeAt(buffer int, from Position, queued bool) (*Subscription, uint64, error) {
 	switch {
 	case buffer == 0:
 		buffer = DefaultSubscriptionBuffer
 	case buffer < 0 || buffer > MaxSubscriptionBuffer:
 		return nil, 0, &rpcError{err: errSubscriptionBuffer}
 	}
-	s := &Subscription{n: n, ch: make(chan Delivery, buffer), stop: make(chan struct{})}
+	s := &Subscription{n: n, stop: make(chan struct{})}
+	if queued {
+		s.qb = newSubQueue(buffer)
+	} else {
+		s.ch = make(chan Delivery, buffer)
+	}
 	n.closeMu.RLock()
 	defer n.closeMu.RUnlock()
 	n.subsMu.Lock()
@@ -192,6 +199,13 @@ func (s *Subscription) replay(next uint64) {
 		}
 		for i := range recs {
 			d := deliveryOf(&recs[i])
+			if s.qb != nil {
+				if !s.push(d) {
+					s.endReplay(nil)
+					return
+				}
+				continue
+			}
 			s.reconcile()
 			select {
 			case s.ch <- d:
@@ -213,7 +227,7 @@ func (s *Subscription) endReplay(err error) {
 	s.err = err
 	s.release()
 	s.n.subsMu.Unlock()
-	close(s.ch)
+	s.closeBuffer()
 }
 
 // C is the channel of deliveries. It is closed by Close, when the node
@@ -245,7 +259,7 @@ func (s *Subscription) Close() {
 	if _, ok := s.n.subs[s]; ok {
 		delete(s.n.subs, s)
 		s.release()
-		close(s.ch)
+		s.closeBuffer()
 	}
 }
 
@@ -270,11 +284,10 @@ func (n *GossipNode) publishToSubscribers(d Delivery) {
 			continue
 		}
 		d.Missed = s.pending
-		select {
-		case s.ch <- d:
+		if s.offer(d) {
 			s.pending = 0
 			s.sent(d.Offset, size)
-		default:
+		} else {
 			s.pending++
 			s.missed.Add(1)
 			n.subMissed.Add(1)
@@ -334,7 +347,7 @@ func (s *Subscription) sent(offset uint64, size int64) {
 // the last call: the channel is FIFO, so they are the oldest of s.queue
 // beyond len(s.ch). The caller owns s.queue.
 func (s *Subscription) reconcile() {
-	taken := len(s.queue) - len(s.ch)
+	taken := len(s.queue) - s.buffered()
 	if taken <= 0 {
 		return
 	}
@@ -364,14 +377,7 @@ func (s *Subscription) release() {
 func (n *GossipNode) cutOff(s *Subscription, share int64) {
 	queued := s.queued
 	delete(n.subs, s)
-	dropped := 0
-	for len(s.ch) > 0 { // we are the only sender; the reader may take some too
-		select {
-		case <-s.ch:
-			dropped++
-		default:
-		}
-	}
+	dropped := s.drop()
 	// The reader took the oldest; the first we dropped is where to resume.
 	resume := s.last + 1
 	if dropped > 0 && dropped <= len(s.queue) {
@@ -379,7 +385,7 @@ func (n *GossipNode) cutOff(s *Subscription, share int64) {
 	}
 	s.err = &SlowConsumerError{Queued: queued, Share: share, Budget: n.subBudget, Subscribers: len(n.subs) + 1, Resume: resume}
 	s.release()
-	close(s.ch)
+	s.closeBuffer()
 	n.slowConsumers.Add(1)
 	n.logger.Warn("subscriber cut off: slow consumer", "queued_bytes", queued, "share_bytes", share, "dropped", dropped, "resume_offset", resume)
 }
@@ -401,7 +407,7 @@ func (n *GossipNode) closeSubscriptions() {
 	defer n.subsMu.Unlock()
 	for s := range n.subs {
 		s.release()
-		close(s.ch)
+		s.closeBuffer()
 	}
 	n.subs = nil
 }
