@@ -207,3 +207,53 @@ func TestSlowConsumerOverGRPC(t *testing.T) {
 		}
 	}
 }
+
+// TestSubQueue: the gRPC subscribers' queue is FIFO through its
+// compaction, refuses past its capacity and once ended, lets a big
+// emptied array go, and drops everything at once.
+func TestSubQueue(t *testing.T) {
+	q := newSubQueue(3000)
+	for i := range 3000 {
+		if !q.offer(Delivery{Offset: uint64(i + 1)}) {
+			t.Fatalf("offer %d refused below the capacity", i)
+		}
+	}
+	if q.offer(Delivery{Offset: 3001}) || q.len() != 3000 {
+		t.Fatalf("offer past the capacity accepted (len %d)", q.len())
+	}
+	for want := uint64(1); want <= 2000; want++ { // compacts at 1500
+		if d, ok, _ := q.take(); !ok || d.Offset != want {
+			t.Fatalf("take: %d %v, want %d", d.Offset, ok, want)
+		}
+	}
+	if q.head >= 1024 || q.len() != 1000 {
+		t.Errorf("after 2000 takes: head %d (not compacted), len %d", q.head, q.len())
+	}
+	for i := range 2000 {
+		q.offer(Delivery{Offset: uint64(3001 + i)})
+	}
+	for want := uint64(2001); want <= 5000; want++ {
+		if d, ok, _ := q.take(); !ok || d.Offset != want {
+			t.Fatalf("take: %d %v, want %d", d.Offset, ok, want)
+		}
+	}
+	if _, ok, ended := q.take(); ok || ended || q.items != nil {
+		t.Errorf("empty queue: ok %v ended %v, array of %d kept", ok, ended, cap(q.items))
+	}
+	q.offer(Delivery{Offset: 1})
+	q.offer(Delivery{Offset: 2})
+	if n := q.drop(); n != 2 || q.len() != 0 {
+		t.Errorf("drop: %d, then len %d", n, q.len())
+	}
+	q.offer(Delivery{Offset: 3})
+	q.end()
+	if q.offer(Delivery{Offset: 4}) {
+		t.Error("offer after end accepted")
+	}
+	if d, ok, _ := q.take(); !ok || d.Offset != 3 {
+		t.Errorf("what was buffered before end is still read: %d %v", d.Offset, ok)
+	}
+	if _, ok, ended := q.take(); ok || !ended {
+		t.Errorf("after end, empty: ok %v ended %v", ok, ended)
+	}
+}

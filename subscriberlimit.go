@@ -21,10 +21,12 @@ const minSubscriberBuffer = 64
 // MaxBufferedMessages buffer slots reserved by all of them together (each
 // subscription reserves its requested buffer, or
 // DefaultSubscriptionBuffer, when it starts; a request larger than what
-// remains is granted what remains, down to 64). A buffer slot costs about
-// 130 bytes before any message fills it, so the budget bounds what idle
-// subscribers can make a node allocate (1,000 subscribers asking for
-// 65,536 each once grew a daemon to 8.5 GB). Over a limit Subscribe fails
+// remains is granted what remains, down to 64). Slots used to be allocated
+// when a subscription started (about 130 bytes each: 1,000 subscribers
+// asking for 65,536 each once grew a daemon to 8.5 GB); gRPC subscribers'
+// buffers now grow with what they hold, bounded in bytes by
+// WithSubscriberBytes, and the budget bounds how many messages they may
+// lag behind in all. Over a limit Subscribe fails
 // with ResourceExhausted saying which; the other subscribers are not
 // affected. It is safe for concurrent use.
 type SubscriberLimits struct {

@@ -709,7 +709,7 @@ var settings = []setting{
 	},
 	nonNegativeIntSetting("max-subscribers", DefaultMaxSubscribers, "concurrent Subscribe calls served; more get RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.MaxSubscribers }),
-	nonNegativeIntSetting("subscriber-buffer-budget", DefaultSubscriberBufferBudget, "buffer slots (messages) all subscribers may reserve together, each its requested buffer when it starts (1024 unless asked, at most 65536), about 130 bytes a slot: a request larger than what remains gets the rest, and below 64 remaining Subscribe gets RESOURCE_EXHAUSTED; 0: no bound",
+	nonNegativeIntSetting("subscriber-buffer-budget", DefaultSubscriberBufferBudget, "buffer slots (messages) all subscribers may reserve together, each its requested buffer when it starts (1024 unless asked, at most 65536): a request larger than what remains gets the rest, and below 64 remaining Subscribe gets RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.SubscriberBufferBudget }),
 	{
 		name: "subscriber-bytes", arg: "bytes", def: fmtBytes(gossip.DefaultSubscriberBytes),
