@@ -208,9 +208,9 @@ func TestSlowConsumerOverGRPC(t *testing.T) {
 	}
 }
 
-// TestSubQueue: the gRPC subscribers' queue is FIFO through its
-// compaction, refuses past its capacity and once ended, lets a big
-// emptied array go, and drops everything at once.
+// TestSubQueue: the gRPC subscribers' queue is FIFO across its chunks,
+// refuses past its capacity and once ended, lets its chunks go as they
+// empty, and drops everything at once.
 func TestSubQueue(t *testing.T) {
 	q := newSubQueue(3000)
 	for i := range 3000 {
@@ -221,13 +221,22 @@ func TestSubQueue(t *testing.T) {
 	if q.offer(Delivery{Offset: 3001}) || q.len() != 3000 {
 		t.Fatalf("offer past the capacity accepted (len %d)", q.len())
 	}
-	for want := uint64(1); want <= 2000; want++ { // compacts at 1500
+	chunks := func() (n int) {
+		for c := q.first; c != nil; c = c.next {
+			n++
+		}
+		return n
+	}
+	if c := chunks(); c != (3000+qchunkSize-1)/qchunkSize {
+		t.Errorf("3000 deliveries in %d chunks", c)
+	}
+	for want := uint64(1); want <= 2000; want++ {
 		if d, ok, _ := q.take(); !ok || d.Offset != want {
 			t.Fatalf("take: %d %v, want %d", d.Offset, ok, want)
 		}
 	}
-	if q.head >= 1024 || q.len() != 1000 {
-		t.Errorf("after 2000 takes: head %d (not compacted), len %d", q.head, q.len())
+	if c := chunks(); q.len() != 1000 || c != 12-2000/qchunkSize {
+		t.Errorf("after 2000 takes: len %d, %d chunks kept", q.len(), c)
 	}
 	for i := range 2000 {
 		q.offer(Delivery{Offset: uint64(3001 + i)})
@@ -237,8 +246,8 @@ func TestSubQueue(t *testing.T) {
 			t.Fatalf("take: %d %v, want %d", d.Offset, ok, want)
 		}
 	}
-	if _, ok, ended := q.take(); ok || ended || q.items != nil {
-		t.Errorf("empty queue: ok %v ended %v, array of %d kept", ok, ended, cap(q.items))
+	if _, ok, ended := q.take(); ok || ended || q.first != nil || q.last != nil {
+		t.Errorf("empty queue: ok %v ended %v, chunks kept %v", ok, ended, q.first != nil)
 	}
 	q.offer(Delivery{Offset: 1})
 	q.offer(Delivery{Offset: 2})

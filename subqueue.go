@@ -11,14 +11,25 @@ import "sync"
 // Its accounting (Subscription.queue, queued) is the same as a channel's:
 // reconcile learns from len what the reader took.
 type subQueue struct {
-	mu       sync.Mutex
-	items    []Delivery // items[head:] are buffered, oldest first
-	head     int
-	capacity int  // the most it holds: the subscription's buffer
-	ended    bool // closed: no more offers; next returns errEnded once empty
+	mu          sync.Mutex
+	first, last *qchunk // the buffered deliveries: first.items[head:] … last.items[:tail]
+	head, tail  int
+	n           int  // how many are buffered
+	capacity    int  // the most it holds: the subscription's buffer
+	ended       bool // closed: no more offers; take reports ended once empty
 
 	ready chan struct{} // 1 slot: something to read, or ended
 	space chan struct{} // 1 slot: the reader took one (a replay waits on it)
+}
+
+// qchunkSize is the deliveries of one chunk (about 35 KB): the queue
+// grows and shrinks by chunks, so it never copies what it holds and an
+// emptied chunk goes back at once.
+const qchunkSize = 256
+
+type qchunk struct {
+	items [qchunkSize]Delivery
+	next  *qchunk
 }
 
 func newSubQueue(capacity int) *subQueue {
@@ -29,46 +40,49 @@ func newSubQueue(capacity int) *subQueue {
 func (q *subQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) - q.head
+	return q.n
 }
 
 // offer appends d unless the queue is full or ended.
 func (q *subQueue) offer(d Delivery) bool {
 	q.mu.Lock()
-	if q.ended || len(q.items)-q.head >= q.capacity {
+	if q.ended || q.n >= q.capacity {
 		q.mu.Unlock()
 		return false
 	}
-	q.items = append(q.items, d)
+	if q.last == nil || q.tail == qchunkSize {
+		c := &qchunk{}
+		if q.last == nil {
+			q.first, q.head = c, 0
+		} else {
+			q.last.next = c
+		}
+		q.last, q.tail = c, 0
+	}
+	q.last.items[q.tail] = d
+	q.tail++
+	q.n++
 	q.mu.Unlock()
 	signal(q.ready)
 	return true
 }
 
 // take removes the oldest delivery; ok is false when there is none.
-// Emptied, a large backing array is let go; a long-consumed head is
-// compacted away.
 func (q *subQueue) take() (d Delivery, ok, ended bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.head == len(q.items) {
+	if q.n == 0 {
 		return Delivery{}, false, q.ended
 	}
-	d = q.items[q.head]
-	q.items[q.head] = Delivery{}
+	d = q.first.items[q.head]
+	q.first.items[q.head] = Delivery{}
 	q.head++
+	q.n--
 	switch {
-	case q.head == len(q.items):
-		q.head = 0
-		if cap(q.items) > 1024 {
-			q.items = nil
-		} else {
-			q.items = q.items[:0]
-		}
-	case q.head >= 1024 && 2*q.head >= len(q.items):
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items, q.head = q.items[:n], 0
+	case q.n == 0:
+		q.first, q.last, q.head, q.tail = nil, nil, 0, 0
+	case q.head == qchunkSize:
+		q.first, q.head = q.first.next, 0
 	}
 	return d, true, false
 }
@@ -77,8 +91,8 @@ func (q *subQueue) take() (d Delivery, ok, ended bool) {
 func (q *subQueue) drop() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.items) - q.head
-	q.items, q.head = nil, 0
+	n := q.n
+	q.first, q.last, q.head, q.tail, q.n = nil, nil, 0, 0, 0
 	return n
 }
 
