@@ -55,7 +55,7 @@ var (
 // statusCode is the gRPC code of an error from the node.
 func statusCode(err error) codes.Code {
 	switch {
-	case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrSaturated):
+	case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrSaturated), errors.Is(err, ErrSlowConsumer):
 		return codes.ResourceExhausted
 	case errors.Is(err, ErrNilMessage), errors.Is(err, ErrEmptyHash),
 		errors.Is(err, ErrHashTooLong), errors.Is(err, ErrFieldTooLong),

@@ -73,7 +73,9 @@ func (s nodeService) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStrea
 			from = FromEarliest()
 		}
 	}
-	sub, next, err := s.n.subscribeAt(int(req.GetBuffer()), from)
+	// A queue, not a channel: it allocates what it holds, not the whole
+	// buffer a client may ask for (subqueue.go).
+	sub, next, err := s.n.subscribeAt(int(req.GetBuffer()), from, true)
 	if err != nil {
 		return err
 	}
@@ -83,23 +85,20 @@ func (s nodeService) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStrea
 		return err
 	}
 	for {
-		select {
-		case d, ok := <-sub.C():
-			if !ok {
-				if err := sub.Err(); err != nil {
-					return asRPCError(err)
-				}
-				return status.Error(codes.Unavailable, "node is shutting down")
+		// Close cancels the node context before it stops the server, which
+		// waits for this handler: next returns then.
+		d, err := sub.next(stream.Context().Done(), s.n.ctx.Done())
+		if err != nil {
+			switch {
+			case stream.Context().Err() != nil:
+				return status.FromContextError(stream.Context().Err()).Err()
+			case sub.Err() != nil:
+				return asRPCError(sub.Err()) // a slow consumer, or a replay overtaken
 			}
-			if err := stream.Send(deliveryToProto(d)); err != nil {
-				return err
-			}
-		case <-stream.Context().Done():
-			return status.FromContextError(stream.Context().Err()).Err()
-		case <-s.n.ctx.Done():
-			// Close cancels the node context before it stops the server,
-			// which waits for this handler: leave now.
 			return status.Error(codes.Unavailable, "node is shutting down")
+		}
+		if err := stream.Send(deliveryToProto(d)); err != nil {
+			return err
 		}
 	}
 }

@@ -92,10 +92,13 @@ type GossipNode struct {
 	membersMu      sync.Mutex
 	savedMembers   []string // what saveMembers wrote last; guarded by membersMu
 
-	subsMu     sync.Mutex
-	subs       map[*Subscription]struct{} // nil once closed
-	dispatched uint64                     // the last offset handed to the live subscriptions
-	subMissed  atomic.Uint64
+	subsMu        sync.Mutex
+	subs          map[*Subscription]struct{} // nil once closed
+	dispatched    uint64                     // the last offset handed to the live subscriptions
+	subMissed     atomic.Uint64
+	subBudget     int64         // WithSubscriberBytes; 0: no bound
+	subBytes      atomic.Int64  // bytes accounted in live subscriptions' buffers (subscribe.go)
+	slowConsumers atomic.Uint64 // subscriptions cut off as slow consumers
 
 	ready atomic.Bool // joined a cluster, or marked ready as its first node
 
@@ -213,6 +216,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		sec:         o.sec,
 		limiter:     o.limiter,
 		sublimits:   o.sublimits,
+		subBudget:   o.subBytes,
 		streamLimit: o.streamLimit,
 		startedAt:   time.Now(),
 		peerDown:    make(map[string]bool),

@@ -17,6 +17,7 @@ type nodeOptions struct {
 	sec         *auth.Security    // security.go
 	limiter     *PublishLimiter   // publishlimit.go
 	sublimits   *SubscriberLimits // subscriberlimit.go
+	subBytes    int64             // WithSubscriberBytes
 	streamLimit *StreamLimit      // streamlimit.go
 	mship       membershipOptions // membership_config.go
 	persist     persistOptions    // persist.go

@@ -50,11 +50,12 @@ type SecurityStats struct {
 	MessagesForged     uint64 `stat:"security.messages_forged,counter" help:"messages dropped with signing on: a bad signature, an origin certificate not of the CA, or signed by another node than its origin"`
 	MessagesStale      uint64 `stat:"security.messages_stale,counter" help:"messages dropped with signing on: created longer ago than LongTTL (a replay) or too far in the future"`
 	SubscribersRefused uint64 `stat:"security.subscribers_refused,counter" help:"Subscribe calls refused with RESOURCE_EXHAUSTED: too many subscribers, or their buffers' budget spent (WithSubscriberLimits)"`
+	SlowConsumers      uint64 `stat:"security.slow_consumers,counter" help:"subscriptions cut off as slow consumers: over their share of the subscriber byte budget (WithSubscriberBytes), each told where to resume"`
 	StreamsRefused     uint64 `stat:"security.streams_refused,counter" help:"Gossip.Stream calls refused with RESOURCE_EXHAUSTED: the peer had its maximum open (WithStreamLimit)"`
 }
 
 func (n *GossipNode) securityStats() SecurityStats {
-	var s SecurityStats
+	s := SecurityStats{SlowConsumers: n.slowConsumers.Load()}
 	if n.limiter != nil {
 		s.PublishRateLimited = n.limiter.Refused()
 	}
@@ -70,7 +71,8 @@ func (n *GossipNode) securityStats() SecurityStats {
 	c := n.sec.Counters()
 	return SecurityStats{
 		PublishRateLimited: s.PublishRateLimited, SubscribersRefused: s.SubscribersRefused, StreamsRefused: s.StreamsRefused,
-		CertExpired: c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
+		SlowConsumers: s.SlowConsumers,
+		CertExpired:   c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
 		CertTrustDomain: c.TrustDomain, CertBadIdentity: c.BadIdentity, CertMissing: c.NoCertificate,
 		ReloadErrors: c.ReloadErrors, Unauthenticated: c.Unauthenticated, PermissionDenied: c.PermissionDenied,
 		IdentityMismatches: c.IdentityMismatches,

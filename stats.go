@@ -57,6 +57,7 @@ type Stats struct {
 
 	Subscribers      int    `stat:"core.subscribers,gauge" help:"live subscriptions"`
 	SubscriberMissed uint64 `stat:"core.subscriber_missed,counter" help:"messages subscriptions missed because they fell behind"`
+	SubscriberBytes  int64  `stat:"core.subscriber_bytes,gauge" help:"bytes held in live subscriptions' buffers (payload, ids and a Delivery each; bounded by WithSubscriberBytes)"`
 	ReceiptsSent     uint64 `stat:"core.trace_receipts_sent,counter" help:"receipts of traced messages sent to their origins"`
 	ReceiptsDropped  uint64 `stat:"core.trace_receipts_dropped,counter" help:"receipts of traced messages not sent: queue full, origin unknown or unreachable"`
 	Watchers         int    `stat:"core.watchers,gauge" help:"live watchers of the node's events (Watch: gossipctl watch, the dashboard)"`
@@ -186,7 +187,7 @@ func (n *GossipNode) Stats() Stats {
 		Forwards:  c.Forwards, Sent: c.Sent, Acked: c.Acked, AckFailed: c.AckFailed, Retries: c.Retries,
 		GaveUp: c.GaveUp, Forgotten: c.Forgotten, Expired: c.Expired, Historic: c.Historic, LogFirst: logFirst, LogHead: logHead,
 		SendsDropped: n.sendsDropped.Load(), InflightSends: len(n.sem), DeliveryQueue: len(n.deliveries),
-		Subscribers: n.subscriberCount(), Watchers: int(n.watching.Load()), ReceiptsSent: n.sentRcpt.Load(), ReceiptsDropped: n.droppedRcpt.Load(), SubscriberMissed: n.subMissed.Load(), Ready: n.ready.Load(), StartedAt: n.startedAt,
+		Subscribers: n.subscriberCount(), Watchers: int(n.watching.Load()), ReceiptsSent: n.sentRcpt.Load(), ReceiptsDropped: n.droppedRcpt.Load(), SubscriberMissed: n.subMissed.Load(), SubscriberBytes: n.subscriberBytes(), Ready: n.ready.Load(), StartedAt: n.startedAt,
 		Active: st.Active, Seen: st.Seen, SeenEvicted: st.SeenEvicted, RetiredEarly: st.RetiredEarly,
 		TTL: st.TTL, Diameter: st.Diameter, HopLatency: st.HopLatency,
 		Stream:     ss,

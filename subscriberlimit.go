@@ -21,10 +21,12 @@ const minSubscriberBuffer = 64
 // MaxBufferedMessages buffer slots reserved by all of them together (each
 // subscription reserves its requested buffer, or
 // DefaultSubscriptionBuffer, when it starts; a request larger than what
-// remains is granted what remains, down to 64). A buffer slot costs about
-// 130 bytes before any message fills it, so the budget bounds what idle
-// subscribers can make a node allocate (1,000 subscribers asking for
-// 65,536 each once grew a daemon to 8.5 GB). Over a limit Subscribe fails
+// remains is granted what remains, down to 64). Slots used to be allocated
+// when a subscription started (about 130 bytes each: 1,000 subscribers
+// asking for 65,536 each once grew a daemon to 8.5 GB); gRPC subscribers'
+// buffers now grow with what they hold, bounded in bytes by
+// WithSubscriberBytes, and the budget bounds how many messages they may
+// lag behind in all. Over a limit Subscribe fails
 // with ResourceExhausted saying which; the other subscribers are not
 // affected. It is safe for concurrent use.
 type SubscriberLimits struct {
@@ -50,6 +52,30 @@ func WithSubscriberLimits(l *SubscriberLimits) Option {
 		o.sublimits = l
 		o.serverOpts = append(o.serverOpts, grpc.ChainStreamInterceptor(l.StreamInterceptor))
 	})
+}
+
+// DefaultSubscriberBytes is gossipd's --subscriber-bytes: 256 MiB.
+const DefaultSubscriberBytes = 256 << 20
+
+// WithSubscriberBytes bounds, in bytes, what the buffers of all the
+// node's subscriptions (Subscribe, SubscribeFrom, and through them the
+// gRPC Subscribe calls) hold together, the NATS way: each live
+// subscription's share is budget divided by the live subscriptions, and
+// one that already holds deliveries and would go over its share with the
+// next is cut off as a slow consumer — removed, its buffer dropped (the
+// memory goes back at once), C closed, and Err a *SlowConsumerError
+// (errors.Is ErrSlowConsumer) naming the offset to resume from; a gRPC
+// Subscribe ends with RESOURCE_EXHAUSTED saying so. A subscriber that
+// keeps up is never cut off (an empty buffer takes any message). Counted
+// in Stats.Security.SlowConsumers; Stats.SubscriberBytes is what the
+// buffers hold. A delivery is accounted as its payload and ids plus the
+// Delivery struct (about 136 bytes); the payload of a message is shared
+// by its subscriptions, so the figure is an upper bound. A replay
+// (SubscribeFrom a past position) waits for its reader and is not cut
+// off while replaying. budget ≤ 0: no bound (the default of the library;
+// gossipd's default is DefaultSubscriberBytes).
+func WithSubscriberBytes(budget int64) Option {
+	return optionFunc(func(o *nodeOptions) { o.subBytes = max(budget, 0) })
 }
 
 // Refused is the number of subscriptions refused so far.

@@ -158,6 +158,11 @@ type Config struct {
 	// 1024 and 1,048,576.
 	MaxSubscribers         int
 	SubscriberBufferBudget int
+	// SubscriberBytes bounds in bytes what all subscribers' buffers hold
+	// together; a subscriber over its share (SubscriberBytes / live
+	// subscribers) is cut off as a slow consumer
+	// (gossip.WithSubscriberBytes). 0: no bound. Default 256 MiB.
+	SubscriberBytes int
 	// MaxStreamsPerPeer bounds the Gossip.Stream calls one peer (its
 	// certificate's node with TLS, else its connection) may have open
 	// (gossip.StreamLimit). 0: no bound. Default 64.
@@ -246,6 +251,7 @@ func DefaultConfig() Config {
 		PublishBurst:           DefaultPublishBurst,
 		MaxSubscribers:         DefaultMaxSubscribers,
 		SubscriberBufferBudget: DefaultSubscriberBufferBudget,
+		SubscriberBytes:        gossip.DefaultSubscriberBytes,
 		MaxStreamsPerPeer:      DefaultMaxStreamsPerPeer,
 		Sync:                   gossip.SyncAlways,
 		Retention:              lib.LogRetention,
@@ -703,8 +709,23 @@ var settings = []setting{
 	},
 	nonNegativeIntSetting("max-subscribers", DefaultMaxSubscribers, "concurrent Subscribe calls served; more get RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.MaxSubscribers }),
-	nonNegativeIntSetting("subscriber-buffer-budget", DefaultSubscriberBufferBudget, "buffer slots (messages) all subscribers may reserve together, each its requested buffer when it starts (1024 unless asked, at most 65536), about 130 bytes a slot: a request larger than what remains gets the rest, and below 64 remaining Subscribe gets RESOURCE_EXHAUSTED; 0: no bound",
+	nonNegativeIntSetting("subscriber-buffer-budget", DefaultSubscriberBufferBudget, "buffer slots (messages) all subscribers may reserve together, each its requested buffer when it starts (1024 unless asked, at most 65536): a request larger than what remains gets the rest, and below 64 remaining Subscribe gets RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.SubscriberBufferBudget }),
+	{
+		name: "subscriber-bytes", arg: "bytes", def: fmtBytes(gossip.DefaultSubscriberBytes),
+		usage: "bytes all subscribers' buffers may hold together (payload and ids, plus about 136 bytes a message); a subscriber holding more than its share (this divided by the live subscribers) is cut off as a slow consumer: its Subscribe ends with RESOURCE_EXHAUSTED naming the from_offset to resume from; 0: no bound; bytes, or with a KiB or MiB suffix",
+		set: func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			if err != nil {
+				return err
+			}
+			if n < 0 || n > 1<<40 {
+				return fmt.Errorf("%d bytes is not between 0 (no bound) and 1TiB", n)
+			}
+			c.SubscriberBytes = int(n)
+			return nil
+		},
+	},
 	nonNegativeIntSetting("max-streams-per-peer", DefaultMaxStreamsPerPeer, "concurrent Gossip.Stream calls one peer may have open on this node, the peer being its certificate's node with TLS, else its connection; more get RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.MaxStreamsPerPeer }),
 	intSetting("publish-burst", DefaultPublishBurst, "with --publish-rate, how many messages a client may publish at once before the rate applies",

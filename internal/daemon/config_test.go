@@ -59,7 +59,7 @@ func TestLoadDefaults(t *testing.T) {
 		ReconnectInterval: 30 * time.Second,
 		GraftTimeout:      200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
 		Pprof:       "auto",
-		TrustDomain: "gossip", PublishBurst: 100, MaxSubscribers: 1024, SubscriberBufferBudget: 1 << 20, MaxStreamsPerPeer: 64,
+		TrustDomain: "gossip", PublishBurst: 100, MaxSubscribers: 1024, SubscriberBufferBudget: 1 << 20, SubscriberBytes: 256 << 20, MaxStreamsPerPeer: 64,
 		Sync: gossip.SyncAlways, Retention: 10 * time.Minute, RetentionBytes: 64 << 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -162,6 +162,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"max-subscribers":          {"0", func(c *Config) { c.MaxSubscribers = 0 }},
 		"subscriber-buffer-budget": {"4096", func(c *Config) { c.SubscriberBufferBudget = 4096 }},
 		"max-streams-per-peer":     {"8", func(c *Config) { c.MaxStreamsPerPeer = 8 }},
+		"subscriber-bytes":         {"64MiB", func(c *Config) { c.SubscriberBytes = 64 << 20 }},
 		"tls-cert":                 {"/etc/gossip/node.pem", tls},
 		"tls-key":                  {"/etc/gossip/node-key.pem", tls},
 		"tls-ca":                   {"/etc/gossip/ca.pem", tls},

@@ -179,6 +179,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	if cfg.MaxSubscribers > 0 || cfg.SubscriberBufferBudget > 0 {
 		nodeOpts = append(nodeOpts, gossip.WithSubscriberLimits(gossip.NewSubscriberLimits(cfg.MaxSubscribers, cfg.SubscriberBufferBudget)))
 	}
+	if cfg.SubscriberBytes > 0 {
+		nodeOpts = append(nodeOpts, gossip.WithSubscriberBytes(int64(cfg.SubscriberBytes)))
+	}
 	if cfg.PublishRate > 0 { // after WithSecurity: the limit is per identity
 		nodeOpts = append(nodeOpts, gossip.WithPublishLimit(gossip.NewPublishLimiter(cfg.PublishRate, cfg.PublishBurst)))
 	}
