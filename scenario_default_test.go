@@ -173,6 +173,31 @@ func TestScenarioDefault(t *testing.T) {
 		}
 	})
 
+	// The Docker suite's loss-and-delay case (issue 14), at the transport:
+	// 10% of all envelopes and unary calls lost and every link 45-55 ms
+	// long (a machine without netem cannot delay real packets). Messages
+	// still reach everyone, exactly once.
+	scenario(t, "loss10delay50", func(t *testing.T, n int) {
+		c := newDCluster(t, n, Config{}, lan, 10)
+		defer c.close()
+		c.net.SetDelay(45*time.Millisecond, 10*time.Millisecond) // 45 ms + up to 10 ms jitter
+		c.mark()
+		c.net.SetLoss(0.10)
+		stop := make(chan struct{})
+		p := c.startPublisher("slow", 100*time.Millisecond, 1, stop)
+		time.Sleep(10 * time.Second)
+		close(stop)
+		recs := p.wait()
+		ids := c.checkPublished(5*time.Minute, recs, nil)
+		r := c.report(c.up(), ids)
+		ns := c.net.Stats()
+		t.Logf("10%% loss, 50 ms links: %s; %d envelopes lost, %d unary calls lost", r, ns.EnvelopesLost, ns.LostRequests+ns.LostAcks)
+		r.check(t)
+		if ns.EnvelopesLost == 0 {
+			t.Error("no envelope was lost: the loss is not exercised")
+		}
+	})
+
 	// 30% of the nodes crash at once while messages are in flight; the
 	// survivors get everything the survivors published, and every
 	// survivor marks every victim dead within the detection bound.
