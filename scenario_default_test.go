@@ -146,6 +146,31 @@ func scenario(t *testing.T, name string, f func(t *testing.T, n int)) {
 	})
 }
 
+// lossy publishes for 10 s on n nodes whose links lose the fraction loss
+// of all unary calls and stream envelopes and take delay plus up to
+// jitter, and checks that every message reaches every node exactly once.
+func lossy(t *testing.T, n int, lan MembershipConfig, loss float64, delay, jitter time.Duration) {
+	c := newDCluster(t, n, Config{}, lan, uint64(loss*100))
+	defer c.close()
+	c.net.SetDelay(delay, jitter)
+	c.mark()
+	c.net.SetLoss(loss)
+	stop := make(chan struct{})
+	p := c.startPublisher("loss", 100*time.Millisecond, 1, stop)
+	time.Sleep(10 * time.Second)
+	close(stop)
+	recs := p.wait()
+	ids := c.checkPublished(5*time.Minute, recs, nil)
+	r := c.report(c.up(), ids)
+	ns := c.net.Stats()
+	t.Logf("%g%% loss, links %v + up to %v: %s; %d envelopes lost (each broke its stream), %d unary calls lost",
+		loss*100, delay, jitter, r, ns.EnvelopesLost, ns.LostRequests+ns.LostAcks)
+	r.check(t)
+	if ns.EnvelopesLost == 0 {
+		t.Error("no envelope was lost: the loss is not exercised")
+	}
+}
+
 func TestScenarioDefault(t *testing.T) {
 	lan := DefaultLANMembershipConfig()
 
@@ -153,49 +178,14 @@ func TestScenarioDefault(t *testing.T) {
 	// breaks its stream: the opener re-dials and re-sends what was not
 	// acknowledged). Messages still reach everyone, exactly once.
 	scenario(t, "loss20", func(t *testing.T, n int) {
-		c := newDCluster(t, n, Config{}, lan, 20)
-		defer c.close()
-		c.net.SetDelay(2*time.Millisecond, 3*time.Millisecond)
-		c.mark()
-		c.net.SetLoss(0.20)
-		stop := make(chan struct{})
-		p := c.startPublisher("loss", 100*time.Millisecond, 1, stop)
-		time.Sleep(10 * time.Second)
-		close(stop)
-		recs := p.wait()
-		ids := c.checkPublished(5*time.Minute, recs, nil)
-		r := c.report(c.up(), ids)
-		ns := c.net.Stats()
-		t.Logf("20%% loss: %s; %d envelopes lost (each broke its stream), %d unary calls lost", r, ns.EnvelopesLost, ns.LostRequests+ns.LostAcks)
-		r.check(t)
-		if ns.EnvelopesLost == 0 {
-			t.Error("no envelope was lost: the loss is not exercised")
-		}
+		lossy(t, n, lan, 0.20, 2*time.Millisecond, 3*time.Millisecond)
 	})
 
 	// The Docker suite's loss-and-delay case (issue 14), at the transport:
-	// 10% of all envelopes and unary calls lost and every link 45-55 ms
-	// long (a machine without netem cannot delay real packets). Messages
-	// still reach everyone, exactly once.
+	// 10% lost and every link 45-55 ms long (a machine without netem
+	// cannot delay real packets). Messages still reach everyone, once.
 	scenario(t, "loss10delay50", func(t *testing.T, n int) {
-		c := newDCluster(t, n, Config{}, lan, 10)
-		defer c.close()
-		c.net.SetDelay(45*time.Millisecond, 10*time.Millisecond) // 45 ms + up to 10 ms jitter
-		c.mark()
-		c.net.SetLoss(0.10)
-		stop := make(chan struct{})
-		p := c.startPublisher("slow", 100*time.Millisecond, 1, stop)
-		time.Sleep(10 * time.Second)
-		close(stop)
-		recs := p.wait()
-		ids := c.checkPublished(5*time.Minute, recs, nil)
-		r := c.report(c.up(), ids)
-		ns := c.net.Stats()
-		t.Logf("10%% loss, 50 ms links: %s; %d envelopes lost, %d unary calls lost", r, ns.EnvelopesLost, ns.LostRequests+ns.LostAcks)
-		r.check(t)
-		if ns.EnvelopesLost == 0 {
-			t.Error("no envelope was lost: the loss is not exercised")
-		}
+		lossy(t, n, lan, 0.10, 45*time.Millisecond, 10*time.Millisecond)
 	})
 
 	// 30% of the nodes crash at once while messages are in flight; the
