@@ -363,12 +363,16 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 			panic("core: marshal of a validated message failed: " + err.Error()) // broken invariant
 		}
 		res.Wire = wire
-		n.store.put(&storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now, hops: fwd.Hops}, n.holders.need)
+		// The stored message and the range its frames share are allocated
+		// together: one allocation per message instead of two.
+		sr := &storedRange{msg: storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now, hops: fwd.Hops}}
+		n.store.put(&sr.msg, n.holders.need)
 		n.holds(msg.GetFromHash(), key, seq, seq)
 		n.holds(origin, key, seq, seq)
 		res.Out = make([]Out, 0, streams)
-		one := &pb.SeqRange{Node: key.Node, Epoch: key.Epoch, First: seq, Last: seq, Hops: fwd.Hops} // shared, never modified
-		var up string                                                                                // the parent: messages flow from it, not to it
+		one := &sr.rng // shared, never modified
+		one.Node, one.Epoch, one.First, one.Last, one.Hops = key.Node, key.Epoch, seq, seq, fwd.Hops
+		var up string // the parent: messages flow from it, not to it
 		if par := n.parents[key.Node]; par != nil {
 			up = par.peer
 		}

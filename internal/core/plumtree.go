@@ -58,7 +58,7 @@ type Frame struct {
 	Wire   []byte       // FrameMessage; shared between peers, never modified
 	Hash   string       // FrameMessage: the message id
 	Repair bool         // FrameMessage: an answer to a graft or a digest
-	Owned  bool         // Range belongs to this frame alone (the runtime's queue may extend it)
+	Owned  bool         // Range belongs to this frame alone: a queue merge copied it (Stream.Push), so later merges may extend it in place
 	Range  *pb.SeqRange // FrameIHave, FrameGraft; FrameMessage: its own number; FramePrune: Node. Shared, never modified
 	Digest *pb.Digest
 }
@@ -337,7 +337,7 @@ func (n *Node) HandleIHave(now time.Time, from string, ranges []*pb.SeqRange) []
 		if r.GetLast() <= t.contiguous {
 			continue
 		}
-		if len(t.missing(k, r.GetLast(), 1)) == 0 {
+		if t.hasAll(0, r.GetLast()) { // nothing missing (checked without building ranges: one per announcement)
 			continue
 		}
 		// Numbers announced together are waited for together: a later

@@ -22,6 +22,13 @@ type storedMsg struct {
 	holders uint64
 }
 
+// storedRange is a stored message and the range that names it in its
+// frames, allocated as one (Node.ReceiveVia); never copied.
+type storedRange struct {
+	msg storedMsg
+	rng pb.SeqRange
+}
+
 // msgStore keeps the messages a node accepted, serialized, so that it can
 // answer grafts and anti-entropy digests. It keeps them in acceptance
 // order and evicts the oldest first, by age (Config.LongTTL) and by bytes

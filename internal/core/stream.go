@@ -105,9 +105,12 @@ func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 		f = Frame{Kind: FrameIHave, Range: f.Range}
 		res = Deferred
 	}
-	if f.Kind == FrameIHave && s.head < len(s.frames) {
-		if last := &s.frames[len(s.frames)-1]; last.Kind == FrameIHave && last.Owned && extends(last.Range, f.Range) {
-			last.Range.Last, last.Range.Hops = f.Range.GetLast(), f.Range.GetHops()
+	if f.Kind == FrameIHave {
+		if q := s.queuedIHave(f.Range); q != nil && extends(q.Range, f.Range) {
+			if !q.Owned { // copy on write: the range may be shared
+				q.Range, q.Owned = copyRange(q.Range), true
+			}
+			q.Range.Last, q.Range.Hops = f.Range.GetLast(), f.Range.GetHops()
 			s.lazy = true
 			if res == Pushed {
 				res = Merged
@@ -120,8 +123,11 @@ func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 		return Dropped, false
 	}
 	if f.Kind == FrameIHave {
-		// The queue's own copy, which later announcements may extend.
-		f.Range, f.Owned = copyRange(f.Range), true
+		// Shared with the other peers' frames until a merge extends it
+		// (queuedIHave, copy on write): most announcements are never
+		// merged, and copying each cost an allocation per lazy link and
+		// message.
+		f.Owned = false
 	}
 	s.frames = append(s.frames, f)
 	s.bytes += b
@@ -130,6 +136,24 @@ func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 		return res, false
 	}
 	return res, true
+}
+
+// mergeScan bounds how many queued frames Push looks back over for an
+// announcement of the same sequence to extend (a constant cost per push).
+const mergeScan = 16
+
+// queuedIHave returns the latest queued announcement of r's sequence
+// among the last mergeScan queued frames, or nil. Announcements of one
+// source arrive in order, interleaved with other sources' messages and
+// announcements: merging only into the last frame left one range per
+// message on a busy link.
+func (s *Stream) queuedIHave(r *pb.SeqRange) *Frame {
+	for i := len(s.frames) - 1; i >= s.head && i >= len(s.frames)-mergeScan; i-- {
+		if q := &s.frames[i]; q.Kind == FrameIHave && q.Range.GetNode() == r.GetNode() && q.Range.GetEpoch() == r.GetEpoch() {
+			return q
+		}
+	}
+	return nil
 }
 
 func copyRange(r *pb.SeqRange) *pb.SeqRange {
@@ -149,7 +173,7 @@ func (s *Stream) Withdraw(src string) int {
 			continue
 		}
 		s.bytes -= frameBytes(f) - 48
-		*f = Frame{Kind: FrameIHave, Owned: true, Range: copyRange(f.Range)}
+		*f = Frame{Kind: FrameIHave, Range: f.Range} // shared: copied on a merge
 		k++
 	}
 	if k > 0 {
@@ -250,11 +274,37 @@ func (s *Stream) Next(now time.Time, maxBytes int, busyUntil time.Time) (env *pb
 	return env, more, true
 }
 
-// envelope turns a batch into one Envelope. Ranges in frames are shared
-// and never modified, so the envelope holds its own copies, which merges
-// may grow.
+// envelope turns a batch into one Envelope. Ranges in frames may be
+// shared and are never modified: the envelope refers to them, and copies
+// one only to grow it by a merge (owned records which it copied).
 func envelope(batch []Frame) *pb.Envelope {
 	env := &pb.Envelope{}
+	var msgs, repairs, ihaves, grafts int // one allocation per list, not a growing slice
+	for i := range batch {
+		switch f := &batch[i]; {
+		case f.Kind == FrameMessage && f.Repair:
+			repairs++
+		case f.Kind == FrameMessage:
+			msgs++
+		case f.Kind == FrameIHave:
+			ihaves++
+		case f.Kind == FrameGraft:
+			grafts++
+		}
+	}
+	if msgs > 0 {
+		env.Messages = make([][]byte, 0, msgs)
+	}
+	if repairs > 0 {
+		env.Repairs = make([][]byte, 0, repairs)
+	}
+	if ihaves > 0 {
+		env.Ihave = make([]*pb.SeqRange, 0, ihaves)
+	}
+	if grafts > 0 {
+		env.Graft = make([]*pb.SeqRange, 0, grafts)
+	}
+	var owned []*pb.SeqRange // the ranges this envelope copied (few: one per merged run)
 	for i := range batch {
 		f := &batch[i]
 		switch f.Kind {
@@ -265,9 +315,9 @@ func envelope(batch []Frame) *pb.Envelope {
 				env.Messages = append(env.Messages, f.Wire)
 			}
 		case FrameIHave:
-			env.Ihave = appendRange(env.Ihave, f.Range)
+			env.Ihave = appendRange(env.Ihave, f.Range, &owned)
 		case FrameGraft:
-			env.Graft = appendRange(env.Graft, f.Range)
+			env.Graft = appendRange(env.Graft, f.Range, &owned)
 		case FramePrune:
 			if src := f.Range.GetNode(); !slices.Contains(env.Prune, src) {
 				env.Prune = append(env.Prune, src)
@@ -279,14 +329,27 @@ func envelope(batch []Frame) *pb.Envelope {
 	return env
 }
 
-// appendRange appends r, merging it into the last range when it extends
-// it.
-func appendRange(rs []*pb.SeqRange, r *pb.SeqRange) []*pb.SeqRange {
-	if l := len(rs); l > 0 && extends(rs[l-1], r) {
-		rs[l-1].Last, rs[l-1].Hops = r.GetLast(), r.GetHops()
+// appendRange appends r, or merges it into the latest range of its
+// sequence among the last mergeScan when it extends that one. A range
+// not in *owned is shared and is copied before it grows.
+func appendRange(rs []*pb.SeqRange, r *pb.SeqRange, owned *[]*pb.SeqRange) []*pb.SeqRange {
+	for i := len(rs) - 1; i >= 0 && i >= len(rs)-mergeScan; i-- {
+		q := rs[i]
+		if q.GetNode() != r.GetNode() || q.GetEpoch() != r.GetEpoch() {
+			continue
+		}
+		if !extends(q, r) {
+			break
+		}
+		if !slices.Contains(*owned, q) {
+			q = copyRange(q)
+			rs[i] = q
+			*owned = append(*owned, q)
+		}
+		q.Last, q.Hops = r.GetLast(), r.GetHops()
 		return rs
 	}
-	return append(rs, copyRange(r))
+	return append(rs, r)
 }
 
 // extends reports whether r continues last: same sequence, starting right

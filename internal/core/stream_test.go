@@ -1,6 +1,8 @@
 package core
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -126,5 +128,54 @@ func TestStreamPeerLimit(t *testing.T) {
 	env, _, _ := s.Next(t0, 1<<30, time.Time{})
 	if size := len(env.GetRepairs()) * 108; size > 1<<20 {
 		t.Fatalf("an envelope of about %d bytes for a peer that takes 1 MiB", size)
+	}
+}
+
+// Announcements of one source merge into one range even when other
+// sources' frames come between them, and the ranges pushed (shared with
+// other peers' frames) are never modified: the queue copies one only to
+// grow it.
+func TestStreamIHaveMerge(t *testing.T) {
+	s := NewStream(1<<20, false)
+	ihave := func(src string, seq uint64) *pb.SeqRange {
+		return &pb.SeqRange{Node: src, Epoch: 1, First: seq, Last: seq, Hops: uint32(seq)}
+	}
+	pushed := []*pb.SeqRange{ihave("a", 1), ihave("c", 5), ihave("a", 2), ihave("a", 3), ihave("a", 7)}
+	s.Push(Frame{Kind: FrameIHave, Range: pushed[0]})
+	s.Push(msgFrame("b", 1, false))
+	for _, r := range pushed[1:] {
+		s.Push(Frame{Kind: FrameIHave, Range: r})
+	}
+	if s.Len() != 4 {
+		t.Fatalf("%d frames queued, want 4 (a:1-3, b's message, c:5, a:7)", s.Len())
+	}
+	for i, r := range pushed {
+		if r.GetFirst() != r.GetLast() {
+			t.Fatalf("pushed range %d was modified: %v", i, r)
+		}
+	}
+	env, _, ok := s.Next(t0, 28<<10, time.Time{})
+	if !ok {
+		t.Fatal("Next: nothing")
+	}
+	var got []string
+	for _, r := range env.GetIhave() {
+		got = append(got, fmt.Sprintf("%s:%d-%d/%d", r.GetNode(), r.GetFirst(), r.GetLast(), r.GetHops()))
+	}
+	if want := []string{"a:1-3/3", "c:5-5/5", "a:7-7/7"}; !slices.Equal(got, want) {
+		t.Fatalf("announced %v, want %v", got, want)
+	}
+
+	// The envelope merges too (frames queued apart, past the queue's scan)
+	// and copies what it grows.
+	shared := []*pb.SeqRange{ihave("x", 1), ihave("x", 2)}
+	batch := []Frame{{Kind: FrameIHave, Range: shared[0]}}
+	for i := range mergeScan {
+		batch = append(batch, msgFrame(fmt.Sprint("m", i), 1, false))
+	}
+	batch = append(batch, Frame{Kind: FrameIHave, Range: shared[1]})
+	e := envelope(batch)
+	if len(e.GetIhave()) != 1 || e.GetIhave()[0].GetLast() != 2 || shared[0].GetLast() != 1 {
+		t.Fatalf("envelope ranges %v (shared first range %v)", e.GetIhave(), shared[0])
 	}
 }
