@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -32,8 +33,9 @@ func WithSecurity(sec *auth.Security) Option {
 func (n *GossipNode) Security() *auth.Security { return n.sec }
 
 // SecurityStats are the counters of authentication and authorization
-// (zero without WithSecurity) and of the publish rate limit (zero without
-// WithPublishLimit).
+// (zero without WithSecurity) and of the limits (each zero without its
+// option: WithPublishLimit, WithSubscriberLimits, WithSubscriberBytes,
+// WithStreamLimit, WithPeerBudget).
 type SecurityStats struct {
 	CertExpired        uint64 `stat:"security.cert_expired,counter" help:"TLS handshakes refused: the peer's certificate had expired"`
 	CertNotYetValid    uint64 `stat:"security.cert_not_yet_valid,counter" help:"TLS handshakes refused: the peer's certificate was not yet valid (clock skew?)"`
@@ -52,6 +54,10 @@ type SecurityStats struct {
 	SubscribersRefused uint64 `stat:"security.subscribers_refused,counter" help:"Subscribe calls refused with RESOURCE_EXHAUSTED: too many subscribers, or their buffers' budget spent (WithSubscriberLimits)"`
 	SlowConsumers      uint64 `stat:"security.slow_consumers,counter" help:"subscriptions cut off as slow consumers: over their share of the subscriber byte budget (WithSubscriberBytes), each told where to resume"`
 	StreamsRefused     uint64 `stat:"security.streams_refused,counter" help:"Gossip.Stream calls refused with RESOURCE_EXHAUSTED: the peer had its maximum open (WithStreamLimit)"`
+
+	PeerBudgetThrottled     uint64        `stat:"security.peer_budget_throttled,counter" help:"stream reads that waited because the peer was over its inbound byte budget (WithPeerBudget): the peer was slowed, nothing lost"`
+	PeerBudgetThrottledTime time.Duration `stat:"security.peer_budget_throttled_seconds,counter" help:"time stream reads waited for peers' inbound byte budgets, seconds in all"`
+	PeerBudgetRefused       uint64        `stat:"security.peer_budget_refused,counter" help:"unary peer calls (PutMessageToClient, MembershipService) refused with RESOURCE_EXHAUSTED: the peer was over its inbound byte budget (WithPeerBudget)"`
 }
 
 func (n *GossipNode) securityStats() SecurityStats {
@@ -65,14 +71,19 @@ func (n *GossipNode) securityStats() SecurityStats {
 	if n.streamLimit != nil {
 		s.StreamsRefused = n.streamLimit.Refused()
 	}
+	if n.peerBudget != nil {
+		s.PeerBudgetThrottled, s.PeerBudgetThrottledTime = n.peerBudget.Throttled()
+		s.PeerBudgetRefused = n.peerBudget.Refused()
+	}
 	if n.sec == nil {
 		return s
 	}
 	c := n.sec.Counters()
 	return SecurityStats{
 		PublishRateLimited: s.PublishRateLimited, SubscribersRefused: s.SubscribersRefused, StreamsRefused: s.StreamsRefused,
-		SlowConsumers: s.SlowConsumers,
-		CertExpired:   c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
+		SlowConsumers:       s.SlowConsumers,
+		PeerBudgetThrottled: s.PeerBudgetThrottled, PeerBudgetThrottledTime: s.PeerBudgetThrottledTime, PeerBudgetRefused: s.PeerBudgetRefused,
+		CertExpired: c.Expired, CertNotYetValid: c.NotYetValid, CertUnknownCA: c.UnknownCA,
 		CertTrustDomain: c.TrustDomain, CertBadIdentity: c.BadIdentity, CertMissing: c.NoCertificate,
 		ReloadErrors: c.ReloadErrors, Unauthenticated: c.Unauthenticated, PermissionDenied: c.PermissionDenied,
 		IdentityMismatches: c.IdentityMismatches,
