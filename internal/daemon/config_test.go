@@ -60,6 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		GraftTimeout:      200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
 		Pprof:       "auto",
 		TrustDomain: "gossip", PublishBurst: 100, MaxSubscribers: 1024, SubscriberBufferBudget: 1 << 20, SubscriberBytes: 256 << 20, MaxStreamsPerPeer: 64,
+		PeerInboundRate: 64 << 20, PeerInboundBurst: 64 << 20,
 		Sync: gossip.SyncAlways, Retention: 10 * time.Minute, RetentionBytes: 64 << 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -163,6 +164,8 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"subscriber-buffer-budget": {"4096", func(c *Config) { c.SubscriberBufferBudget = 4096 }},
 		"max-streams-per-peer":     {"8", func(c *Config) { c.MaxStreamsPerPeer = 8 }},
 		"subscriber-bytes":         {"64MiB", func(c *Config) { c.SubscriberBytes = 64 << 20 }},
+		"peer-inbound-rate":        {"1MiB", func(c *Config) { c.PeerInboundRate = 1 << 20 }},
+		"peer-inbound-burst":       {"256KiB", func(c *Config) { c.PeerInboundBurst = 256 << 10 }},
 		"tls-cert":                 {"/etc/gossip/node.pem", tls},
 		"tls-key":                  {"/etc/gossip/node-key.pem", tls},
 		"tls-ca":                   {"/etc/gossip/ca.pem", tls},
