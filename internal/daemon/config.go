@@ -150,8 +150,12 @@ type Config struct {
 	TLSTransition bool
 	// Sign makes the node sign the messages it originates and drop every
 	// message whose origin signature does not check (auth.Config.Sign).
-	// Needs TLS; every node of the cluster must have it.
+	// Needs TLS; every node of the cluster must have it, or SignTransition.
 	Sign bool
+	// SignTransition is the middle step of turning signing on in a running
+	// cluster (docs/SECURITY.md): with Sign, sign and check signed messages
+	// but accept unsigned ones (auth.Config.SignTransition).
+	SignTransition bool
 	// MaxSubscribers bounds the concurrent Subscribe calls, and
 	// SubscriberBufferBudget the buffer slots (messages) all of them may
 	// reserve together (gossip.SubscriberLimits). 0: no bound. Defaults
@@ -788,6 +792,18 @@ var settings = []setting{
 		},
 	},
 	{
+		name: "sign-transition", arg: "bool", def: "false", noOptDef: "true",
+		usage: "the middle step of turning --sign on in a running cluster, node by node: with --sign, sign this node's messages and drop those whose signature does not check, but accept and forward unsigned ones (of nodes not signing yet; counted in security.messages_unsigned_accepted); once every node runs with it, restart each without it (docs/SECURITY.md)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.SignTransition = b
+			return nil
+		},
+	},
+	{
 		name: "reflection", arg: "bool", def: "false", noOptDef: "true",
 		usage: "keep gRPC reflection on when TLS is on (without TLS it is always on)",
 		set: func(c *Config, v string) error {
@@ -837,6 +853,9 @@ func (c *Config) checkSecurity(from sources) error {
 	}
 	if c.Sign && !c.tlsOn() {
 		return fmt.Errorf("--sign%s needs --tls-cert, --tls-key and --tls-ca: messages are signed with the node's key and checked against the CA", from.of("sign"))
+	}
+	if c.SignTransition && !c.Sign {
+		return fmt.Errorf("--sign-transition%s needs --sign: it signs, and accepts unsigned messages meanwhile", from.of("sign-transition"))
 	}
 	if c.TLSTransition && !c.tlsOn() {
 		return fmt.Errorf("--tls-transition%s needs --tls-cert, --tls-key and --tls-ca: it turns TLS on while still accepting plaintext", from.of("tls-transition"))

@@ -128,7 +128,8 @@ func TestEverySettingFromEverySource(t *testing.T) {
 	}
 	tlsArgs := map[string]string{"tls-cert": "/etc/gossip/node.pem", "tls-key": "/etc/gossip/node-key.pem", "tls-ca": "/etc/gossip/ca.pem"}
 	// also: the settings given with one, from the same source.
-	also := map[string]map[string]string{"tls-cert": tlsArgs, "tls-key": tlsArgs, "tls-ca": tlsArgs, "client-ca": tlsArgs, "auth-token-file": tlsArgs, "tls-transition": tlsArgs, "sign": tlsArgs}
+	also := map[string]map[string]string{"tls-cert": tlsArgs, "tls-key": tlsArgs, "tls-ca": tlsArgs, "client-ca": tlsArgs, "auth-token-file": tlsArgs, "tls-transition": tlsArgs, "sign": tlsArgs,
+		"sign-transition": {"tls-cert": "/etc/gossip/node.pem", "tls-key": "/etc/gossip/node-key.pem", "tls-ca": "/etc/gossip/ca.pem", "sign": "true"}}
 	values := map[string]struct {
 		v    string
 		want func(*Config)
@@ -176,6 +177,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"publish-rate":             {"50.5", func(c *Config) { c.PublishRate = 50.5 }},
 		"tls-transition":           {"true", func(c *Config) { tls(c); c.TLSTransition = true }},
 		"sign":                     {"true", func(c *Config) { tls(c); c.Sign = true }},
+		"sign-transition":          {"true", func(c *Config) { tls(c); c.Sign = true; c.SignTransition = true }},
 		"publish-burst":            {"7", func(c *Config) { c.PublishBurst = 7 }},
 		"sync":                     {"100ms", func(c *Config) { c.Sync, _ = gossip.ParseSyncPolicy("100ms") }},
 		"retention":                {"1h", func(c *Config) { c.Retention = time.Hour }},
