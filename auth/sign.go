@@ -160,7 +160,7 @@ func (s *Security) verifyMessage(now time.Time, m *pb.GossipMessage, maxAge time
 	sig, der := m.GetSignature(), m.GetOriginCertificate()
 	switch {
 	case len(sig) == 0 || len(der) == 0:
-		return &SignatureError{"unsigned", fmt.Sprintf("message %q from origin %q is not signed (every node must run with --sign)", m.GetHash(), m.GetOrigin())}
+		return &SignatureError{"unsigned", fmt.Sprintf("message %q from origin %q is not signed (every node must run with --sign; while turning it on, run the signing nodes with --sign-transition too)", m.GetHash(), m.GetOrigin())}
 	case len(sig) > maxSignatureBytes || len(der) > maxCertificateBytes:
 		return &SignatureError{"signature", fmt.Sprintf("message %q: signature or certificate too large", m.GetHash())}
 	}

@@ -781,7 +781,7 @@ var settings = []setting{
 	},
 	{
 		name: "sign", arg: "bool", def: "false", noOptDef: "true",
-		usage: "sign the messages this node originates with its --tls-key (the certificate travels with each message) and drop, before delivering or forwarding, every message whose signature, origin certificate or age (older than the de-duplication window, or more than a minute ahead) does not check, counted in security.messages_*; needs --tls-cert, and every node of the cluster must have it (unsigned messages are dropped)",
+		usage: "sign the messages this node originates with its --tls-key (the certificate travels with each message) and drop, before delivering or forwarding, every message whose signature, origin certificate or age (older than the de-duplication window, or more than a minute ahead) does not check, counted in security.messages_*; needs --tls-cert, and every node of the cluster must have it (unsigned messages are dropped; --sign-transition turns it on node by node)",
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
