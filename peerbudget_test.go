@@ -29,39 +29,8 @@ func TestPeerBudgetStream(t *testing.T) {
 		count   = 40
 		payload = 4 << 10
 	)
-	rec := newRecorder(-1)
-	s, err := New("s", "", nil, nil, nil, nil, WithDeliveryHandler(rec.handle), WithPeerBudget(NewPeerBudget(rate, burst)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.StartGRPCServer("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	// Each peer has its own factory, so its own connection: the peer a
-	// budget is counted for without TLS.
-	peers := make([]*GossipNode, 2)
-	for i, id := range []string{"a", "b"} {
-		p, err := New(id, "", nil, nil, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		if err := p.StartGRPCServer("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.AddNeighbor(s.Hash, s.ListenAddr()); err != nil {
-			t.Fatal(err)
-		}
-		peers[i] = p
-	}
+	s, rec, peers := budgetPeers(t, NewPeerBudget(rate, burst), "a", "b")
 	a, b := peers[0], peers[1]
-	testutil.WaitFor(t, 10*time.Second, "both peers' streams", func() error {
-		if in := s.Stats().Stream.Inbound; in != 2 {
-			return fmt.Errorf("%d inbound streams", in)
-		}
-		return nil
-	})
 
 	body := []byte(strings.Repeat("x", payload))
 	start := time.Now()
@@ -112,7 +81,9 @@ func TestPeerBudgetStream(t *testing.T) {
 	if minimum := time.Duration((sent - burst - batchBytes) / rate * float64(time.Second)); elapsed < minimum {
 		t.Errorf("a's %d bytes took %v (%.0f bytes/s): faster than the budget of %d bytes/s allows (at least %v)", int(sent), elapsed, achieved, rate, minimum)
 	}
-	t.Logf("a: %d bytes of payload in %v: %.0f bytes/s (budget %d/s, burst %d); b's 3 messages after %v", int(sent), elapsed.Round(time.Millisecond), achieved, rate, burst, bAt.Round(time.Millisecond))
+	paid := (sent - burst - batchBytes) / elapsed.Seconds()
+	t.Logf("a: %d bytes of payload in %v: %.0f bytes/s, %.0f bytes/s beyond the free burst and last envelope (budget %d/s, burst %d); b's 3 messages after %v",
+		int(sent), elapsed.Round(time.Millisecond), achieved, paid, rate, burst, bAt.Round(time.Millisecond))
 
 	st := s.Stats()
 	if st.Security.PeerBudgetThrottled == 0 || st.Security.PeerBudgetThrottledTime < time.Second {
@@ -123,6 +94,71 @@ func TestPeerBudgetStream(t *testing.T) {
 	}
 	if st.Duplicates != 0 || st.Delivered != count+3 {
 		t.Errorf("delivered %d, duplicates %d; want %d and 0", st.Delivered, st.Duplicates, count+3)
+	}
+}
+
+// budgetPeers starts a node s with budget on real gRPC and one node per
+// id with a stream to it, each on its own connection (its own factory):
+// the peer a budget is counted for without TLS.
+func budgetPeers(t *testing.T, budget *PeerBudget, ids ...string) (*GossipNode, *recorder, []*GossipNode) {
+	t.Helper()
+	rec := newRecorder(-1)
+	s, err := New("s", "", nil, nil, nil, nil, WithDeliveryHandler(rec.handle), WithPeerBudget(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.StartGRPCServer("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	peers := make([]*GossipNode, len(ids))
+	for i, id := range ids {
+		p, err := New(id, "", nil, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		if err := p.StartGRPCServer("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AddNeighbor(s.Hash, s.ListenAddr()); err != nil {
+			t.Fatal(err)
+		}
+		peers[i] = p
+	}
+	testutil.WaitFor(t, 10*time.Second, "the peers' streams", func() error {
+		if in := s.Stats().Stream.Inbound; in != len(ids) {
+			return fmt.Errorf("%d inbound streams", in)
+		}
+		return nil
+	})
+	return s, rec, peers
+}
+
+// TestPeerBudgetLargeEnvelope: messages far larger than the burst go
+// through a stream (each is paid in several waits of at most the burst):
+// never an error, every one delivered.
+func TestPeerBudgetLargeEnvelope(t *testing.T) {
+	s, rec, peers := budgetPeers(t, NewPeerBudget(1<<20, 4<<10), "a")
+	body := []byte(strings.Repeat("y", 64<<10))
+	for i := range 4 {
+		if _, _, err := peers[0].Publish(context.Background(), fmt.Sprintf("big-%d", i), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 20*time.Second, "the large messages", func() error {
+		for i := range 4 {
+			if rec.count(fmt.Sprintf("big-%d", i)) != 1 {
+				return fmt.Errorf("big-%d not delivered", i)
+			}
+		}
+		return nil
+	})
+	if st := s.Stats(); st.Security.PeerBudgetThrottled == 0 || st.Stream.Reconnects != 0 {
+		t.Errorf("throttled %d, stream reconnects %d; want waits, and no stream broken", st.Security.PeerBudgetThrottled, st.Stream.Reconnects)
+	}
+	if r := peers[0].Stats().Stream.Reconnects; r != 0 {
+		t.Errorf("a's stream was re-opened %d times", r)
 	}
 }
 
