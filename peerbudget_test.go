@@ -29,7 +29,7 @@ func TestPeerBudgetStream(t *testing.T) {
 		count   = 40
 		payload = 4 << 10
 	)
-	s, rec, peers := budgetPeers(t, NewPeerBudget(rate, burst), "a", "b")
+	s, rec, peers := budgetPeers(t, NewPeerBudget(rate, burst), nil, "a", "b")
 	a, b := peers[0], peers[1]
 
 	body := []byte(strings.Repeat("x", payload))
@@ -55,6 +55,7 @@ func TestPeerBudgetStream(t *testing.T) {
 		return nil
 	})
 	bAt := time.Since(start)
+	aQueued := a.Stats().Stream.QueuedBytes // held back at a by flow control
 	aDone := 0
 	for i := range count {
 		aDone += rec.count(fmt.Sprintf("a-%02d", i))
@@ -82,8 +83,8 @@ func TestPeerBudgetStream(t *testing.T) {
 		t.Errorf("a's %d bytes took %v (%.0f bytes/s): faster than the budget of %d bytes/s allows (at least %v)", int(sent), elapsed, achieved, rate, minimum)
 	}
 	paid := (sent - burst - batchBytes) / elapsed.Seconds()
-	t.Logf("a: %d bytes of payload in %v: %.0f bytes/s, %.0f bytes/s beyond the free burst and last envelope (budget %d/s, burst %d); b's 3 messages after %v",
-		int(sent), elapsed.Round(time.Millisecond), achieved, paid, rate, burst, bAt.Round(time.Millisecond))
+	t.Logf("a: %d bytes of payload in %v: %.0f bytes/s, %.0f bytes/s beyond the free burst and last envelope (budget %d/s, burst %d); b's 3 messages after %v, a then holding %d bytes in its queue for s",
+		int(sent), elapsed.Round(time.Millisecond), achieved, paid, rate, burst, bAt.Round(time.Millisecond), aQueued)
 
 	st := s.Stats()
 	if st.Security.PeerBudgetThrottled == 0 || st.Security.PeerBudgetThrottledTime < time.Second {
@@ -100,7 +101,7 @@ func TestPeerBudgetStream(t *testing.T) {
 // budgetPeers starts a node s with budget on real gRPC and one node per
 // id with a stream to it, each on its own connection (its own factory):
 // the peer a budget is counted for without TLS.
-func budgetPeers(t *testing.T, budget *PeerBudget, ids ...string) (*GossipNode, *recorder, []*GossipNode) {
+func budgetPeers(t *testing.T, budget *PeerBudget, peerOpts []Option, ids ...string) (*GossipNode, *recorder, []*GossipNode) {
 	t.Helper()
 	rec := newRecorder(-1)
 	s, err := New("s", "", nil, nil, nil, nil, WithDeliveryHandler(rec.handle), WithPeerBudget(budget))
@@ -113,7 +114,7 @@ func budgetPeers(t *testing.T, budget *PeerBudget, ids ...string) (*GossipNode, 
 	}
 	peers := make([]*GossipNode, len(ids))
 	for i, id := range ids {
-		p, err := New(id, "", nil, nil, nil, nil)
+		p, err := New(id, "", nil, nil, nil, nil, peerOpts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +140,7 @@ func budgetPeers(t *testing.T, budget *PeerBudget, ids ...string) (*GossipNode, 
 // through a stream (each is paid in several waits of at most the burst):
 // never an error, every one delivered.
 func TestPeerBudgetLargeEnvelope(t *testing.T) {
-	s, rec, peers := budgetPeers(t, NewPeerBudget(1<<20, 4<<10), "a")
+	s, rec, peers := budgetPeers(t, NewPeerBudget(1<<20, 4<<10), nil, "a")
 	body := []byte(strings.Repeat("y", 64<<10))
 	for i := range 4 {
 		if _, _, err := peers[0].Publish(context.Background(), fmt.Sprintf("big-%d", i), body); err != nil {
@@ -160,6 +161,40 @@ func TestPeerBudgetLargeEnvelope(t *testing.T) {
 	if r := peers[0].Stats().Stream.Reconnects; r != 0 {
 		t.Errorf("a's stream was re-opened %d times", r)
 	}
+}
+
+// TestPeerBudgetBackpressure: the budget's wait reaches the sender. A
+// peer whose only neighbour is the budgeted node, pushing 2 MiB at a
+// 1 MiB/s budget with a 256 KiB stream queue: the node's flow-control
+// window fills, the peer's stream writer blocks, its queue for the node
+// grows past its bound, and its publishers wait for room
+// (stream.publish_waits); every message is delivered once.
+func TestPeerBudgetBackpressure(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StreamQueueBytes = 256 << 10
+	s, rec, peers := budgetPeers(t, NewPeerBudget(1<<20, 64<<10), []Option{WithConfig(cfg)}, "a")
+	a := peers[0]
+	body := []byte(strings.Repeat("x", 16<<10))
+	const count = 128
+	for i := range count {
+		if _, _, err := a.Publish(context.Background(), fmt.Sprintf("m-%03d", i), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 30*time.Second, "every message", func() error {
+		if tot, _ := rec.snapshot(); tot != count {
+			return fmt.Errorf("%d delivered", tot)
+		}
+		return nil
+	})
+	st, sst := a.Stats().Stream, s.Stats()
+	if st.PublishWaits == 0 {
+		t.Errorf("a's publishers never waited (queued %d, deferred %d): the budget did not reach the sender", st.QueuedBytes, st.Deferred)
+	}
+	if sst.Delivered != count || sst.Duplicates != 0 || sst.Security.PeerBudgetThrottled == 0 {
+		t.Errorf("s: delivered %d, duplicates %d, throttled %d; want %d, 0, some", sst.Delivered, sst.Duplicates, sst.Security.PeerBudgetThrottled, count)
+	}
+	t.Logf("a: publish waits %d, deferred %d, frames dropped %d; s throttled %d times, %v", st.PublishWaits, st.Deferred, st.FramesDropped, sst.Security.PeerBudgetThrottled, sst.Security.PeerBudgetThrottledTime.Round(time.Millisecond))
 }
 
 // TestPeerBudgetUnary: a peer's unary call over its budget is refused
