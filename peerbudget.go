@@ -72,16 +72,20 @@ type peerBucket struct {
 }
 
 // NewPeerBudget allows each peer bytesPerSecond bytes per second on
-// average (it must be positive), in bursts of up to burst bytes (below 1:
+// average (0 or less: no limit), in bursts of up to burst bytes (below 1:
 // one second's worth, bytesPerSecond). Give a burst of at least the
 // largest request the node accepts (GossipNode.MaxRecvMsgSize): a unary
 // call is charged at most burst bytes, so a larger one is let through
 // when the bucket is full, and costs only burst.
 func NewPeerBudget(bytesPerSecond float64, burst int) *PeerBudget {
-	if burst < 1 {
-		burst = int(min(bytesPerSecond, float64(1<<40)))
+	limit := rate.Limit(bytesPerSecond)
+	if bytesPerSecond <= 0 {
+		limit = rate.Inf
 	}
-	return &PeerBudget{limit: rate.Limit(bytesPerSecond), burst: max(burst, 1), peers: make(map[string]*peerBucket)}
+	if burst < 1 {
+		burst = int(min(max(bytesPerSecond, 0), float64(1<<40)))
+	}
+	return &PeerBudget{limit: limit, burst: max(burst, 1), peers: make(map[string]*peerBucket)}
 }
 
 // WithPeerBudget applies b to the node's peer traffic (see PeerBudget),

@@ -254,6 +254,9 @@ func TestPeerBudgetUnary(t *testing.T) {
 // open) new peers share one overflow bucket: the map never grows past
 // the bound.
 func TestPeerBudgetBounded(t *testing.T) {
+	if off := NewPeerBudget(0, 0); !off.acquire("x", false).lim.AllowN(time.Now(), 1<<30) {
+		t.Error("a budget of 0 bytes per second limits")
+	}
 	b := NewPeerBudget(1<<20, 0)
 	if b.burst != 1<<20 {
 		t.Errorf("burst %d; want one second's worth", b.burst)
