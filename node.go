@@ -66,6 +66,7 @@ type GossipNode struct {
 	limiter     *PublishLimiter   // nil without WithPublishLimit
 	sublimits   *SubscriberLimits // nil without WithSubscriberLimits
 	streamLimit *StreamLimit      // nil without WithStreamLimit
+	peerBudget  *PeerBudget       // nil without WithPeerBudget
 	startedAt   time.Time
 
 	mu       sync.Mutex // guards core and peerDown
@@ -218,6 +219,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		sublimits:   o.sublimits,
 		subBudget:   o.subBytes,
 		streamLimit: o.streamLimit,
+		peerBudget:  o.peerBudget,
 		startedAt:   time.Now(),
 		peerDown:    make(map[string]bool),
 		ctx:         ctx,

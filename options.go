@@ -19,6 +19,7 @@ type nodeOptions struct {
 	sublimits   *SubscriberLimits // subscriberlimit.go
 	subBytes    int64             // WithSubscriberBytes
 	streamLimit *StreamLimit      // streamlimit.go
+	peerBudget  *PeerBudget       // peerbudget.go
 	mship       membershipOptions // membership_config.go
 	persist     persistOptions    // persist.go
 }

@@ -143,3 +143,104 @@ func TestSignedMixed(t *testing.T) {
 		t.Error("a signing node delivered an unsigned message")
 	}
 }
+
+// transitionSigner is a Security that signs in the signing transition
+// (auth.Config.SignTransition): unsigned messages are still accepted.
+func (p *testPKI) transitionSigner(id string) *auth.Security {
+	p.t.Helper()
+	cert, key := p.files(auth.NodeID(auth.DefaultTrustDomain, id))
+	sec, err := auth.New(auth.Config{Cert: cert, Key: key, CA: p.caFile, Sign: true, SignTransition: true})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return sec
+}
+
+// TestSignTransitionMixed: the middle step of turning signing on. Two
+// nodes in the signing transition and one not signing yet: every message
+// published anywhere is delivered everywhere (the transition nodes accept
+// the unsigned ones, counted in messages_unsigned_accepted), while a
+// signed message whose signature does not check — another node's
+// signature under b's name, an altered payload — is still refused with
+// PermissionDenied, counted as forged and delivered nowhere.
+func TestSignTransitionMixed(t *testing.T) {
+	p := newTestPKI(t)
+	if _, err := auth.New(auth.Config{Cert: p.caFile, Key: p.caFile, CA: p.caFile, SignTransition: true}); err == nil || !strings.Contains(err.Error(), "--sign-transition needs --sign") {
+		t.Errorf("SignTransition without Sign: %v", err)
+	}
+	var nodes []*GossipNode
+	for _, id := range []string{"a", "b", "plain"} {
+		sec := p.transitionSigner(id)
+		if id == "plain" {
+			sec = p.security(id, "")
+		}
+		n := startSecureNode(t, id, sec)
+		if len(nodes) > 0 {
+			if _, err := n.Join(context.Background(), []string{nodes[0].ListenAddr()}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			n.MarkReady()
+		}
+		nodes = append(nodes, n)
+	}
+	allSee(t, nodes, 10*time.Second, func(n *GossipNode) error {
+		if c := aliveCount(n); c != 3 {
+			return fmt.Errorf("%d alive", c)
+		}
+		return nil
+	})
+	delivered := func(want uint64) {
+		t.Helper()
+		testutil.WaitFor(t, 10*time.Second, "deliveries", func() error {
+			for _, n := range nodes {
+				if d := n.Stats().Delivered; d != want {
+					return fmt.Errorf("%s delivered %d, want %d", n.Hash, d, want)
+				}
+			}
+			return nil
+		})
+	}
+	for _, n := range nodes {
+		if _, _, err := n.Publish(context.Background(), "from-"+n.Hash, []byte("from "+n.Hash)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered(3)
+
+	b := p.signer("b")
+	bySelf := &pb.GossipMessage{Hash: "forged-1", Origin: "b", Payload: "plain speaking for b", CreatedUnixNano: time.Now().UnixNano()}
+	p.signer("plain").SignMessage(bySelf)
+	bySelf.FromHash = "plain"
+	altered := &pb.GossipMessage{Hash: "forged-2", Origin: "b", Payload: "the real payload", CreatedUnixNano: time.Now().UnixNano()}
+	b.SignMessage(altered)
+	altered.Payload, altered.FromHash = "an altered payload", "plain"
+	asPlain := pbgrpc.NewGossipClient(p.dialAs(auth.NodeID(auth.DefaultTrustDomain, "plain"), nodes[0].ListenAddr()))
+	for _, tc := range []struct {
+		name string
+		m    *pb.GossipMessage
+		want string
+	}{
+		{"signed by plain as b", bySelf, `claims origin "b" but is signed by spiffe://gossip/node/plain`},
+		{"altered", altered, "does not match its content (forged or altered)"},
+	} {
+		_, err := asPlain.PutMessageToClient(context.Background(), tc.m)
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want PermissionDenied with %q", tc.name, err, tc.want)
+		}
+	}
+	// One more message of the node that does not sign: still delivered.
+	if _, _, err := nodes[2].Publish(context.Background(), "from-plain-2", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	delivered(4) // the forged ones nowhere
+	for _, n := range nodes[:2] {
+		st := n.Stats().Security
+		if st.MessagesUnsignedAccepted < 2 || st.MessagesUnsigned != 0 {
+			t.Errorf("%s: unsigned accepted %d, refused %d; want at least 2 (plain's messages) and 0", n.Hash, st.MessagesUnsignedAccepted, st.MessagesUnsigned)
+		}
+	}
+	if f := nodes[0].Stats().Security.MessagesForged; f != 2 {
+		t.Errorf("a: messages_forged = %d, want 2", f)
+	}
+}

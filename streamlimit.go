@@ -6,10 +6,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpc-gossip/gossip/auth"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
@@ -51,12 +49,7 @@ func (l *StreamLimit) StreamInterceptor(srv any, ss grpc.ServerStream, info *grp
 	if info.FullMethod != pbgrpc.Gossip_Stream_FullMethodName {
 		return handler(srv, ss)
 	}
-	who := "unknown"
-	if c, ok := auth.CallerFromContext(ss.Context()); ok && c.IsNode() {
-		who = c.Identity.String()
-	} else if p, ok := peer.FromContext(ss.Context()); ok && p.Addr != nil {
-		who = "connection " + p.Addr.String()
-	}
+	who := peerName(ss.Context())
 	l.mu.Lock()
 	if l.open[who] >= l.max {
 		l.mu.Unlock()

@@ -45,8 +45,14 @@ type Config struct {
 	Transition bool
 	// Sign makes the node sign the messages it originates and verify
 	// every message before it delivers or forwards it (--sign; sign.go).
-	// Every node of the cluster must have it.
+	// Every node of the cluster must have it, or SignTransition.
 	Sign bool
+	// SignTransition, with Sign, is the middle step of turning signing on
+	// in a running cluster (--sign-transition): the node signs its own
+	// messages and refuses every signed message whose signature does not
+	// check, but accepts, delivers and forwards unsigned ones (counted in
+	// Counters.UnsignedAccepted) — those of the nodes not yet signing.
+	SignTransition bool
 	// Logger receives refusals (warn) and reloads (info). Nil discards.
 	Logger *slog.Logger
 	// Now is the clock certificates are checked against. Nil: time.Now.
@@ -61,6 +67,7 @@ type Security struct {
 	reflection bool
 	transition bool
 	sign       bool
+	signTrans  bool // Config.SignTransition
 	logger     *slog.Logger
 	pair       *watched[*tls.Certificate]
 	v          *verifier
@@ -77,7 +84,10 @@ func New(cfg Config) (*Security, error) {
 	if cfg.Cert == "" || cfg.Key == "" || cfg.CA == "" {
 		return nil, errors.New("auth: --tls-cert, --tls-key and --tls-ca are required together")
 	}
-	s := &Security{td: cfg.TrustDomain, reflection: cfg.Reflection, transition: cfg.Transition, sign: cfg.Sign, logger: cfg.Logger}
+	if cfg.SignTransition && !cfg.Sign {
+		return nil, errors.New("auth: --sign-transition needs --sign: it is signing with unsigned messages still accepted")
+	}
+	s := &Security{td: cfg.TrustDomain, reflection: cfg.Reflection, transition: cfg.Transition, sign: cfg.Sign, signTrans: cfg.SignTransition, logger: cfg.Logger}
 	if s.td == "" {
 		s.td = DefaultTrustDomain
 	}
@@ -296,6 +306,10 @@ type Counters struct {
 	// signature or certificate, or another origin's), stale (created
 	// outside the window).
 	Unsigned, Forged, Stale uint64
+	// UnsignedAccepted counts the unsigned messages accepted in the
+	// signing transition (Config.SignTransition); they are not in
+	// Unsigned.
+	UnsignedAccepted uint64
 }
 
 // Counters returns the counts so far.
@@ -307,6 +321,7 @@ func (s *Security) Counters() Counters {
 		Unauthenticated: s.ac.unauthenticated.Load(), PermissionDenied: s.ac.permissionDenied.Load(),
 		IdentityMismatches: s.ac.mismatches.Load(),
 		Unsigned:           s.sc.unsigned.Load(), Forged: s.sc.forged.Load(), Stale: s.sc.stale.Load(),
+		UnsignedAccepted: s.sc.unsignedAccepted.Load(),
 	}
 }
 
@@ -316,7 +331,10 @@ func (s *Security) String() string {
 		return fmt.Sprintf("TLS transition (trust domain %s; plaintext accepted, no credential required)", s.td)
 	}
 	signed := ""
-	if s.sign {
+	switch {
+	case s.signTrans:
+		signed = "; signed messages, unsigned ones still accepted (signing transition)"
+	case s.sign:
 		signed = "; signed messages"
 	}
 	if s.tokens == nil {

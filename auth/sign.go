@@ -73,7 +73,8 @@ func (e *SignatureError) GRPCStatus() *status.Status {
 
 type signCounters struct {
 	unsigned, forged, stale atomic.Uint64
-	lastLog                 atomic.Int64 // unix ns of the last refusal logged
+	unsignedAccepted        atomic.Uint64 // in the signing transition
+	lastLog                 atomic.Int64  // unix ns of the last refusal logged
 }
 
 // certCache remembers certificates already checked, by their DER's hash.
@@ -91,6 +92,10 @@ type cachedCert struct {
 
 // Signing reports whether the Security signs and verifies messages.
 func (s *Security) Signing() bool { return s.sign }
+
+// SignTransition reports whether unsigned messages are still accepted
+// while signing (Config.SignTransition).
+func (s *Security) SignTransition() bool { return s.signTrans }
 
 // SignMessage signs m (its origin is this node) with the node's key, and
 // attaches the node's certificate. On failure m stays unsigned, which the
@@ -123,7 +128,10 @@ func signWith(key crypto.PrivateKey, content []byte) ([]byte, error) {
 // certificate of the cluster CA that names m's origin, over m's content,
 // and m created at most maxAge ago (the de-duplication window: an older
 // replay would not be recognised as a duplicate) and at most MaxClockSkew
-// ahead. Refusals are counted and logged (at most once a second).
+// ahead. Refusals are counted and logged (at most once a second). In the
+// signing transition (Config.SignTransition) an unsigned message is
+// accepted (nil) and counted in Counters.UnsignedAccepted; a signed one
+// is checked as always.
 func (s *Security) VerifyMessage(now time.Time, m *pb.GossipMessage, maxAge time.Duration) error {
 	err := s.verifyMessage(now, m, maxAge)
 	if err != nil {
@@ -131,6 +139,10 @@ func (s *Security) VerifyMessage(now time.Time, m *pb.GossipMessage, maxAge time
 		errors.As(err, &se)
 		switch se.Check {
 		case "unsigned":
+			if s.signTrans {
+				s.sc.unsignedAccepted.Add(1)
+				return nil
+			}
 			s.sc.unsigned.Add(1)
 		case "stale", "future":
 			s.sc.stale.Add(1)
@@ -148,7 +160,7 @@ func (s *Security) verifyMessage(now time.Time, m *pb.GossipMessage, maxAge time
 	sig, der := m.GetSignature(), m.GetOriginCertificate()
 	switch {
 	case len(sig) == 0 || len(der) == 0:
-		return &SignatureError{"unsigned", fmt.Sprintf("message %q from origin %q is not signed (every node must run with --sign)", m.GetHash(), m.GetOrigin())}
+		return &SignatureError{"unsigned", fmt.Sprintf("message %q from origin %q is not signed (every node must run with --sign; while turning it on, run the signing nodes with --sign-transition too)", m.GetHash(), m.GetOrigin())}
 	case len(sig) > maxSignatureBytes || len(der) > maxCertificateBytes:
 		return &SignatureError{"signature", fmt.Sprintf("message %q: signature or certificate too large", m.GetHash())}
 	}

@@ -150,8 +150,12 @@ type Config struct {
 	TLSTransition bool
 	// Sign makes the node sign the messages it originates and drop every
 	// message whose origin signature does not check (auth.Config.Sign).
-	// Needs TLS; every node of the cluster must have it.
+	// Needs TLS; every node of the cluster must have it, or SignTransition.
 	Sign bool
+	// SignTransition is the middle step of turning signing on in a running
+	// cluster (docs/SECURITY.md): with Sign, sign and check signed messages
+	// but accept unsigned ones (auth.Config.SignTransition).
+	SignTransition bool
 	// MaxSubscribers bounds the concurrent Subscribe calls, and
 	// SubscriberBufferBudget the buffer slots (messages) all of them may
 	// reserve together (gossip.SubscriberLimits). 0: no bound. Defaults
@@ -167,6 +171,13 @@ type Config struct {
 	// certificate's node with TLS, else its connection) may have open
 	// (gossip.StreamLimit). 0: no bound. Default 64.
 	MaxStreamsPerPeer int
+	// PeerInboundRate is the inbound byte budget of each peer (its
+	// certificate's node with TLS, else its connection), in bytes per
+	// second, in bursts of PeerInboundBurst bytes (gossip.PeerBudget): a
+	// peer's streams over it are slowed by flow control, its unary calls
+	// refused. 0: no budget. Defaults 64 MiB/s and 64 MiB.
+	PeerInboundRate  int
+	PeerInboundBurst int
 	// PublishRate limits each client to this many new messages per second
 	// (gossip.PublishLimiter), in bursts of PublishBurst. 0 (the default):
 	// no limit.
@@ -219,6 +230,13 @@ const (
 	// DefaultMaxStreamsPerPeer is --max-streams-per-peer's default (a node
 	// opens one stream per neighbour, and briefly two while re-opening).
 	DefaultMaxStreamsPerPeer = 64
+	// DefaultPeerInboundRate and DefaultPeerInboundBurst are
+	// --peer-inbound-rate's and --peer-inbound-burst's defaults: a bound
+	// against a flooding peer, meant to be far above normal traffic, with
+	// a burst far above the largest envelope
+	// (gossip.GossipNode.MaxRecvMsgSize).
+	DefaultPeerInboundRate  = 64 << 20
+	DefaultPeerInboundBurst = 64 << 20
 
 	// EnvPrefix starts the name of every environment variable gossipd
 	// reads: GOSSIPD_ + the flag name in upper case, '-' as '_'.
@@ -253,6 +271,8 @@ func DefaultConfig() Config {
 		SubscriberBufferBudget: DefaultSubscriberBufferBudget,
 		SubscriberBytes:        gossip.DefaultSubscriberBytes,
 		MaxStreamsPerPeer:      DefaultMaxStreamsPerPeer,
+		PeerInboundRate:        DefaultPeerInboundRate,
+		PeerInboundBurst:       DefaultPeerInboundBurst,
 		Sync:                   gossip.SyncAlways,
 		Retention:              lib.LogRetention,
 		RetentionBytes:         lib.LogRetentionBytes,
@@ -728,6 +748,23 @@ var settings = []setting{
 	},
 	nonNegativeIntSetting("max-streams-per-peer", DefaultMaxStreamsPerPeer, "concurrent Gossip.Stream calls one peer may have open on this node, the peer being its certificate's node with TLS, else its connection; more get RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.MaxStreamsPerPeer }),
+	{
+		name: "peer-inbound-rate", arg: "bytes", def: fmtBytes(DefaultPeerInboundRate),
+		usage: "bytes per second each peer (its certificate's node with TLS, else its connection) may send this node on streams, PutMessageToClient and membership RPCs; over it the peer's Gossip.Stream is slowed by flow control (nothing is lost: its publishers wait) and its other calls get RESOURCE_EXHAUSTED, membership probes excepted; 0: no budget; bytes, or with a KiB or MiB suffix",
+		set: func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			if err != nil {
+				return err
+			}
+			if n < 0 || n > 1<<40 {
+				return fmt.Errorf("%d bytes per second is not between 0 (no budget) and 1TiB", n)
+			}
+			c.PeerInboundRate = int(n)
+			return nil
+		},
+	},
+	bytesSetting("peer-inbound-burst", DefaultPeerInboundBurst, "with --peer-inbound-rate, how many bytes a peer may send at once before the rate applies; keep it above --max-payload (a larger call is charged only this much)",
+		func(c *Config) *int { return &c.PeerInboundBurst }),
 	intSetting("publish-burst", DefaultPublishBurst, "with --publish-rate, how many messages a client may publish at once before the rate applies",
 		func(c *Config) *int { return &c.PublishBurst }),
 	{
@@ -744,13 +781,25 @@ var settings = []setting{
 	},
 	{
 		name: "sign", arg: "bool", def: "false", noOptDef: "true",
-		usage: "sign the messages this node originates with its --tls-key (the certificate travels with each message) and drop, before delivering or forwarding, every message whose signature, origin certificate or age (older than the de-duplication window, or more than a minute ahead) does not check, counted in security.messages_*; needs --tls-cert, and every node of the cluster must have it (unsigned messages are dropped)",
+		usage: "sign the messages this node originates with its --tls-key (the certificate travels with each message) and drop, before delivering or forwarding, every message whose signature, origin certificate or age (older than the de-duplication window, or more than a minute ahead) does not check, counted in security.messages_*; needs --tls-cert, and every node of the cluster must have it (unsigned messages are dropped; --sign-transition turns it on node by node)",
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return errors.New("want true or false")
 			}
 			c.Sign = b
+			return nil
+		},
+	},
+	{
+		name: "sign-transition", arg: "bool", def: "false", noOptDef: "true",
+		usage: "the middle step of turning --sign on in a running cluster, node by node: with --sign, sign this node's messages and drop those whose signature does not check, but accept and forward unsigned ones (of nodes not signing yet; counted in security.messages_unsigned_accepted); once every node runs with it, restart each without it (docs/SECURITY.md)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			c.SignTransition = b
 			return nil
 		},
 	},
@@ -804,6 +853,9 @@ func (c *Config) checkSecurity(from sources) error {
 	}
 	if c.Sign && !c.tlsOn() {
 		return fmt.Errorf("--sign%s needs --tls-cert, --tls-key and --tls-ca: messages are signed with the node's key and checked against the CA", from.of("sign"))
+	}
+	if c.SignTransition && !c.Sign {
+		return fmt.Errorf("--sign-transition%s needs --sign: it signs, and accepts unsigned messages meanwhile", from.of("sign-transition"))
 	}
 	if c.TLSTransition && !c.tlsOn() {
 		return fmt.Errorf("--tls-transition%s needs --tls-cert, --tls-key and --tls-ca: it turns TLS on while still accepting plaintext", from.of("tls-transition"))

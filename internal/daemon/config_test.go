@@ -60,6 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		GraftTimeout:      200 * time.Millisecond, SyncInterval: time.Second, StoreBytes: 64 << 20, StreamQueueBytes: 8 << 20, MaxQueuedBytes: 64 << 20,
 		Pprof:       "auto",
 		TrustDomain: "gossip", PublishBurst: 100, MaxSubscribers: 1024, SubscriberBufferBudget: 1 << 20, SubscriberBytes: 256 << 20, MaxStreamsPerPeer: 64,
+		PeerInboundRate: 64 << 20, PeerInboundBurst: 64 << 20,
 		Sync: gossip.SyncAlways, Retention: 10 * time.Minute, RetentionBytes: 64 << 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -127,7 +128,8 @@ func TestEverySettingFromEverySource(t *testing.T) {
 	}
 	tlsArgs := map[string]string{"tls-cert": "/etc/gossip/node.pem", "tls-key": "/etc/gossip/node-key.pem", "tls-ca": "/etc/gossip/ca.pem"}
 	// also: the settings given with one, from the same source.
-	also := map[string]map[string]string{"tls-cert": tlsArgs, "tls-key": tlsArgs, "tls-ca": tlsArgs, "client-ca": tlsArgs, "auth-token-file": tlsArgs, "tls-transition": tlsArgs, "sign": tlsArgs}
+	also := map[string]map[string]string{"tls-cert": tlsArgs, "tls-key": tlsArgs, "tls-ca": tlsArgs, "client-ca": tlsArgs, "auth-token-file": tlsArgs, "tls-transition": tlsArgs, "sign": tlsArgs,
+		"sign-transition": {"tls-cert": "/etc/gossip/node.pem", "tls-key": "/etc/gossip/node-key.pem", "tls-ca": "/etc/gossip/ca.pem", "sign": "true"}}
 	values := map[string]struct {
 		v    string
 		want func(*Config)
@@ -163,6 +165,8 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"subscriber-buffer-budget": {"4096", func(c *Config) { c.SubscriberBufferBudget = 4096 }},
 		"max-streams-per-peer":     {"8", func(c *Config) { c.MaxStreamsPerPeer = 8 }},
 		"subscriber-bytes":         {"64MiB", func(c *Config) { c.SubscriberBytes = 64 << 20 }},
+		"peer-inbound-rate":        {"1MiB", func(c *Config) { c.PeerInboundRate = 1 << 20 }},
+		"peer-inbound-burst":       {"256KiB", func(c *Config) { c.PeerInboundBurst = 256 << 10 }},
 		"tls-cert":                 {"/etc/gossip/node.pem", tls},
 		"tls-key":                  {"/etc/gossip/node-key.pem", tls},
 		"tls-ca":                   {"/etc/gossip/ca.pem", tls},
@@ -173,6 +177,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"publish-rate":             {"50.5", func(c *Config) { c.PublishRate = 50.5 }},
 		"tls-transition":           {"true", func(c *Config) { tls(c); c.TLSTransition = true }},
 		"sign":                     {"true", func(c *Config) { tls(c); c.Sign = true }},
+		"sign-transition":          {"true", func(c *Config) { tls(c); c.Sign = true; c.SignTransition = true }},
 		"publish-burst":            {"7", func(c *Config) { c.PublishBurst = 7 }},
 		"sync":                     {"100ms", func(c *Config) { c.Sync, _ = gossip.ParseSyncPolicy("100ms") }},
 		"retention":                {"1h", func(c *Config) { c.Retention = time.Hour }},

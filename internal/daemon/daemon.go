@@ -176,6 +176,9 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	if cfg.MaxStreamsPerPeer > 0 { // after WithSecurity: per node identity
 		nodeOpts = append(nodeOpts, gossip.WithStreamLimit(gossip.NewStreamLimit(cfg.MaxStreamsPerPeer)))
 	}
+	if cfg.PeerInboundRate > 0 { // after WithSecurity: per node identity
+		nodeOpts = append(nodeOpts, gossip.WithPeerBudget(gossip.NewPeerBudget(float64(cfg.PeerInboundRate), cfg.PeerInboundBurst)))
+	}
 	if cfg.MaxSubscribers > 0 || cfg.SubscriberBufferBudget > 0 {
 		nodeOpts = append(nodeOpts, gossip.WithSubscriberLimits(gossip.NewSubscriberLimits(cfg.MaxSubscribers, cfg.SubscriberBufferBudget)))
 	}

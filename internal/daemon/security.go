@@ -17,7 +17,7 @@ func (d *daemon) loadSecurity(logger *slog.Logger) (*auth.Security, error) {
 	cfg := d.cfg
 	sec, err := auth.New(auth.Config{
 		Cert: cfg.TLSCert, Key: cfg.TLSKey, CA: cfg.TLSCA, ClientCA: cfg.ClientCA,
-		TrustDomain: cfg.TrustDomain, TokenFile: cfg.AuthTokenFile, Reflection: cfg.Reflection, Transition: cfg.TLSTransition, Sign: cfg.Sign,
+		TrustDomain: cfg.TrustDomain, TokenFile: cfg.AuthTokenFile, Reflection: cfg.Reflection, Transition: cfg.TLSTransition, Sign: cfg.Sign, SignTransition: cfg.SignTransition,
 		Logger: logger,
 	})
 	if err != nil {

@@ -82,6 +82,7 @@ func TestSecurityCrossChecks(t *testing.T) {
 		{[]string{"--auth-token-file", "t"}, "--auth-token-file t (from the command line) needs TLS"},
 		{[]string{"--client-ca", "c"}, "--client-ca c (from the command line) needs TLS"},
 		{[]string{"--trust-domain", "Bad Domain"}, "is not a trust domain"},
+		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-ca", "ca.pem", "--sign-transition"}, "--sign-transition (from the command line) needs --sign"},
 	} {
 		if _, _, err := load(t, tc.args, nil, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v; want %q", tc.args, err, tc.want)
