@@ -70,7 +70,7 @@ func runParent(o *options) int {
 	total := len(o.nodes) * len(o.payloads) * len(o.profiles) * len(o.impls)
 	fmt.Fprintf(os.Stderr, "bench: %d runs (%s; %s; N=%v; payloads %v); each at most %v + start-up\n",
 		total, strings.Join(o.impls, ", "), profileList(o.profiles), o.nodes, o.payloads, o.phases.MaxDuration())
-	failed := 0
+	failed, lost := 0, 0
 	i := 0
 	for _, n := range o.nodes {
 		for _, payload := range o.payloads {
@@ -88,6 +88,14 @@ func runParent(o *options) int {
 					} else {
 						fmt.Fprintf(os.Stderr, "bench: [%d/%d] %s %s: done in %.1f s, max holding rate %s msg/s; other processes used %.0f%% of the CPUs\n",
 							i, total, name, profile, res.WallSec, rateString(res), 100*res.OtherCPUShare)
+					}
+					if o := res.Overload; o != nil {
+						fmt.Fprintf(os.Stderr, "bench: [%d/%d] %s %s: overload %s\n", i, total, name, profile, overloadSummary(o))
+						if o.Lost > 0 && promisesNoLoss(name) {
+							lost++
+							fmt.Fprintf(os.Stderr, "bench: [%d/%d] %s %s: LOSS UNDER OVERLOAD: %d acknowledged publishes never reached every node (%d receipts missing, up to %d on one node)\n",
+								i, total, name, profile, o.Lost, o.LostReceipts, o.LostMaxPerNode)
+						}
 					}
 					rep.Runs = append(rep.Runs, res)
 				}
@@ -107,8 +115,13 @@ func runParent(o *options) int {
 		return 1
 	}
 	fmt.Printf("results %s\n", jsonPath)
+	if lost > 0 {
+		fmt.Fprintf(os.Stderr, "bench: FAIL: %d of this project's runs lost acknowledged publishes under overload\n", lost)
+	}
 	if failed > 0 || ctx.Err() != nil {
 		fmt.Fprintf(os.Stderr, "bench: %d of %d runs failed\n", failed, total)
+	}
+	if failed > 0 || lost > 0 || ctx.Err() != nil {
 		return 1
 	}
 	return 0
