@@ -74,6 +74,27 @@ func TestPromisesNoLoss(t *testing.T) {
 	}
 }
 
+func TestLossFailure(t *testing.T) {
+	lossy := &harness.OverloadResult{Lost: 3, LostReceipts: 5, LostMaxPerNode: 2}
+	for _, tc := range []struct {
+		impl string
+		o    *harness.OverloadResult
+		fail bool
+	}{
+		{"gossip-stream", lossy, true},
+		{"gossip-durable", lossy, true},
+		{"gossipsub", lossy, false},  // reported, not promised
+		{"memberlist", lossy, false}, // reported, not promised
+		{"gossip-stream", &harness.OverloadResult{}, false},
+		{"gossip-stream", nil, false}, // no overload phase
+	} {
+		msg := lossFailure(&harness.RunResult{Impl: tc.impl, Overload: tc.o})
+		if (msg != "") != tc.fail || tc.fail && !strings.Contains(msg, "LOSS UNDER OVERLOAD: 3 acknowledged") {
+			t.Errorf("%s %+v: %q", tc.impl, tc.o, msg)
+		}
+	}
+}
+
 func TestFormatting(t *testing.T) {
 	for _, tc := range []struct {
 		m    harness.Millis
