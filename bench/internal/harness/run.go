@@ -201,15 +201,15 @@ type span struct {
 }
 
 // phase publishes at rate (open-loop Poisson) for dur, drains for up to
-// drain, and measures. With overload set the pacer stops at the end of
-// dur (what it has not started by then was held back by backpressure)
-// and the drain waits only for the acknowledged messages. Latency is measured from each message's scheduled
+// drain, and measures. Latency is measured from each message's scheduled
 // time, so a pacer held up by a slow Publish does not hide the delay
 // (no coordinated omission); so is the wait for one of the Window
 // publish slots. If the pacer falls so far behind that a message's
 // Publish would start after the end of the drain window (dur + drain
 // from the start), it stops and counts the rest of the schedule as
-// unpublished (never delivered).
+// unpublished (never delivered). With overload set, that cutoff is the
+// end of dur (what has not started by then was held back by
+// backpressure), and the drain waits only for acknowledged messages.
 func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drain time.Duration, overload bool) (PhaseResult, span, error) {
 	r.phaseNo++
 	rnd := rand.New(rand.NewPCG(uint64(r.ph.Seed), r.phaseNo))
