@@ -39,6 +39,17 @@ func TestParseFlags(t *testing.T) {
 	if o.nodes[1] != 7 || o.phases.Step.D() != 3*time.Second || o.phases.RampMax != 800 || o.phases.Idle != harness.QuickPhases().Idle || len(o.impls) != 1 {
 		t.Errorf("overrides: %+v", o)
 	}
+	o, err = parseFlags([]string{"--quick", "--overload", "0"})
+	if err != nil || o.phases.Overload != 0 || o.phases.OverloadFactor != 3 {
+		t.Errorf("--overload 0: %+v, %v", o, err)
+	}
+	o, err = parseFlags([]string{"--overload", "5s", "--overload-factor", "2", "--overload-drain", "1s"})
+	if err != nil || o.phases.Overload.D() != 5*time.Second || o.phases.OverloadFactor != 2 || o.phases.OverloadDrain.D() != time.Second {
+		t.Errorf("overload flags: %+v, %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--overload-factor", "0"}); err == nil || !strings.Contains(err.Error(), "overload") {
+		t.Errorf("--overload-factor 0: %v", err)
+	}
 	o, err = parseFlags(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +62,35 @@ func TestParseFlags(t *testing.T) {
 	} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestPromisesNoLoss(t *testing.T) {
+	for _, name := range implNames() {
+		if want := name != "memberlist" && name != "gossipsub"; promisesNoLoss(name) != want {
+			t.Errorf("promisesNoLoss(%q) = %v", name, !want)
+		}
+	}
+}
+
+func TestLossFailure(t *testing.T) {
+	lossy := &harness.OverloadResult{Lost: 3, LostReceipts: 5, LostMaxPerNode: 2}
+	for _, tc := range []struct {
+		impl string
+		o    *harness.OverloadResult
+		fail bool
+	}{
+		{"gossip-stream", lossy, true},
+		{"gossip-durable", lossy, true},
+		{"gossipsub", lossy, false},  // reported, not promised
+		{"memberlist", lossy, false}, // reported, not promised
+		{"gossip-stream", &harness.OverloadResult{}, false},
+		{"gossip-stream", nil, false}, // no overload phase
+	} {
+		msg := lossFailure(&harness.RunResult{Impl: tc.impl, Overload: tc.o})
+		if (msg != "") != tc.fail || tc.fail && !strings.Contains(msg, "LOSS UNDER OVERLOAD: 3 acknowledged") {
+			t.Errorf("%s %+v: %q", tc.impl, tc.o, msg)
 		}
 	}
 }
@@ -99,12 +139,18 @@ func TestReportFiles(t *testing.T) {
 	equal := *ok
 	equal.Profile = harness.ProfileEqualised
 	equal.Latency.T100CDF = nil
+	ok.Overload = &harness.OverloadResult{Factor: 3, BaseRate: 100, Basis: "max holding rate", Drained: true,
+		Phase: harness.PhaseResult{OfferedRate: 300, Scheduled: 900, Published: 800, PublishErrors: 60, Unpublished: 40,
+			PublishErrorKinds: map[string]int{"ResourceExhausted": 50, "DeadlineExceeded": 10}}}
+	equal.Overload = &harness.OverloadResult{Factor: 3, BaseRate: 100, Basis: "highest ramp rate tried (none held)",
+		Lost: 7, LostMaxPerNode: 4, Phase: harness.PhaseResult{OfferedRate: 300, Scheduled: 900, Published: 900}}
 	failed := &harness.RunResult{Impl: "memberlist", Profile: harness.ProfileDefault, Nodes: 20, Payload: 100, Error: "exit status 1"}
 	rep := &Report{Command: []string{"bench", "--quick"}, Phases: harness.QuickPhases(), Runs: []*harness.RunResult{ok, &equal, failed}}
 
 	var sb strings.Builder
 	printTable(&sb, rep)
-	for _, want := range []string{"gossip-unary", "99.000%", "50.0/∞/∞", "ERROR: exit status 1"} {
+	for _, want := range []string{"gossip-unary", "99.000%", "50.0/∞/∞", "ERROR: exit status 1",
+		"Overload:", "60 (DE 10, RE 50)", "7 (max 4) LOSS", "(bound)", "none held"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
 		}

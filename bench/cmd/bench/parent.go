@@ -70,7 +70,7 @@ func runParent(o *options) int {
 	total := len(o.nodes) * len(o.payloads) * len(o.profiles) * len(o.impls)
 	fmt.Fprintf(os.Stderr, "bench: %d runs (%s; %s; N=%v; payloads %v); each at most %v + start-up\n",
 		total, strings.Join(o.impls, ", "), profileList(o.profiles), o.nodes, o.payloads, o.phases.MaxDuration())
-	failed := 0
+	failed, lost := 0, 0
 	i := 0
 	for _, n := range o.nodes {
 		for _, payload := range o.payloads {
@@ -88,6 +88,13 @@ func runParent(o *options) int {
 					} else {
 						fmt.Fprintf(os.Stderr, "bench: [%d/%d] %s %s: done in %.1f s, max holding rate %s msg/s; other processes used %.0f%% of the CPUs\n",
 							i, total, name, profile, res.WallSec, rateString(res), 100*res.OtherCPUShare)
+					}
+					if o := res.Overload; o != nil {
+						fmt.Fprintf(os.Stderr, "bench: [%d/%d] %s %s: overload %s\n", i, total, name, profile, overloadSummary(o))
+						if msg := lossFailure(res); msg != "" {
+							lost++
+							fmt.Fprintf(os.Stderr, "bench: [%d/%d] %s %s: %s\n", i, total, name, profile, msg)
+						}
 					}
 					rep.Runs = append(rep.Runs, res)
 				}
@@ -107,8 +114,13 @@ func runParent(o *options) int {
 		return 1
 	}
 	fmt.Printf("results %s\n", jsonPath)
+	if lost > 0 {
+		fmt.Fprintf(os.Stderr, "bench: FAIL: %d of this project's runs lost acknowledged publishes under overload\n", lost)
+	}
 	if failed > 0 || ctx.Err() != nil {
 		fmt.Fprintf(os.Stderr, "bench: %d of %d runs failed\n", failed, total)
+	}
+	if failed > 0 || lost > 0 || ctx.Err() != nil {
 		return 1
 	}
 	return 0
@@ -222,6 +234,18 @@ func runOne(ctx context.Context, exe string, o *options, name string, profile ha
 		res.OtherCPUShare = max(0, other/(wall.Seconds()*float64(runtime.NumCPU())))
 	}
 	return res
+}
+
+// lossFailure is the line that fails the suite when res is one of this
+// project's systems and lost acknowledged publishes under overload; ""
+// otherwise (a peer's loss is only reported).
+func lossFailure(res *harness.RunResult) string {
+	o := res.Overload
+	if o == nil || o.Lost == 0 || !promisesNoLoss(res.Impl) {
+		return ""
+	}
+	return fmt.Sprintf("LOSS UNDER OVERLOAD: %d acknowledged publishes never reached every node (%d receipts missing, up to %d on one node)",
+		o.Lost, o.LostReceipts, o.LostMaxPerNode)
 }
 
 func joinErr(a, b string) string {

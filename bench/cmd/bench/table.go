@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -53,6 +54,96 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, legend(rep))
+	if !hasOverload(rep) {
+		return
+	}
+	fmt.Fprintln(w, "\nOverload:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(overloadColumns, "\t"))
+	for _, r := range rep.Runs {
+		if r.Overload != nil {
+			fmt.Fprintln(tw, strings.Join(overloadRow(r), "\t"))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, overloadLegend(rep))
+}
+
+// overloadColumns are the columns of the overload table.
+var overloadColumns = []string{
+	"system", "profile", "N", "payload", "offered msg/s", "offered", "acked", "failed (by kind)", "not attempted",
+	"acked msg/s", "lost (max/node)", "app dups", "drain s",
+}
+
+func hasOverload(rep *Report) bool {
+	for _, r := range rep.Runs {
+		if r.Overload != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func overloadRow(r *harness.RunResult) []string {
+	o, st := r.Overload, r.Overload.Phase
+	offered := fmt.Sprintf("%g (%g× %g)", st.OfferedRate, o.Factor, o.BaseRate)
+	if o.Basis != "max holding rate" {
+		offered += " [" + o.Basis + "]"
+	}
+	lost := fmt.Sprint(o.Lost)
+	if o.Lost > 0 {
+		lost = fmt.Sprintf("%d (max %d)", o.Lost, o.LostMaxPerNode)
+		if promisesNoLoss(r.Impl) {
+			lost += " LOSS"
+		}
+	}
+	drain := fmt.Sprintf("%.2f", o.DrainSec)
+	if !o.Drained {
+		drain += " (bound)"
+	}
+	return []string{
+		r.Impl, string(r.Profile), fmt.Sprint(r.Nodes), sizeString(r.Payload),
+		offered, fmt.Sprint(st.Scheduled), fmt.Sprint(st.Published), failedKinds(st), fmt.Sprint(st.Unpublished),
+		fmt.Sprintf("%.0f", o.AckedRate), lost, fmt.Sprint(st.AppDuplicates), drain,
+	}
+}
+
+// overloadSummary is one line for the progress log.
+func overloadSummary(o *harness.OverloadResult) string {
+	st := o.Phase
+	return fmt.Sprintf("%g msg/s offered (%d), %d acknowledged (%.0f msg/s), failed %s, %d not attempted; lost %d; drain %.2f s",
+		st.OfferedRate, st.Scheduled, st.Published, o.AckedRate, failedKinds(st), st.Unpublished, o.Lost, o.DrainSec)
+}
+
+// failedKinds is the number of failed publishes with their kinds
+// (RE = ResourceExhausted, DE = DeadlineExceeded).
+func failedKinds(st harness.PhaseResult) string {
+	if st.PublishErrors == 0 {
+		return "0"
+	}
+	short := map[string]string{"ResourceExhausted": "RE", "DeadlineExceeded": "DE"}
+	kinds := make([]string, 0, len(st.PublishErrorKinds))
+	for k := range st.PublishErrorKinds {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		name := k
+		if s, ok := short[k]; ok {
+			name = s
+		}
+		parts[i] = fmt.Sprintf("%s %d", name, st.PublishErrorKinds[k])
+	}
+	return fmt.Sprintf("%d (%s)", st.PublishErrors, strings.Join(parts, ", "))
+}
+
+func overloadLegend(rep *Report) string {
+	p := rep.Phases
+	return fmt.Sprintf(`Overload: after the ramp, %g× the max holding rate (the highest rate tried when none held) for %v, the same %d concurrent publishers; then a drain of up to %v until every acknowledged publish reached all N-1 other nodes.
+Offered: messages the schedule called for; acked: Publish returned nil; failed: Publish returned an error (RE = ResourceExhausted: refused, DE = DeadlineExceeded); not attempted: the publishers were still blocked in Publish when the window ended (slowed).
+Lost: acknowledged messages some node lacked after the drain (max: the most any one node lacked); must be 0 for this project's systems (LOSS fails the suite); a failed publish is never a loss. Drain: from the last Publish's return until all acknowledged messages were delivered ("bound": they never were).`,
+		p.OverloadFactor, p.Overload.D(), p.Window(), p.OverloadDrain.D())
 }
 
 func legend(rep *Report) string {
@@ -61,7 +152,7 @@ func legend(rep *Report) string {
 Delivery and copies/bytes per delivery: latency phase; wire counts of each system's transport / first receipts.
 Max rate: the highest ramp step (%g, %g, … %g msg/s, %v each + up to %v drain; then %d refinement step(s) at the geometric mean of the highest rate that held and the lowest that did not) with delivery ≥ %g%% and p99 time-to-100%% < %v.
 CPU-s/1k msgs: CPU-seconds of the whole process (N nodes + harness) per 1,000 published messages, minus the idle phase's CPU rate × the window; over the latency phase | over the ramp steps that held ("-": none held).
-RSS/node: the child process's peak RSS / N, harness included: up to the end of the latency phase | over the whole run (including the overloaded ramp step). App dups: receipts of a message a node already had.`,
+RSS/node: the child process's peak RSS / N, harness included: up to the end of the latency phase | over the whole run (including the overloaded ramp step and the overload phase). App dups: receipts of a message a node already had.`,
 		p.LatencyRate, p.Window(), p.Latency.D(), p.RampStart, p.RampStart*p.RampFactor, p.RampMax, p.Step.D(), p.StepDrain.D(), p.RampRefine,
 		100*p.HoldDelivery, p.HoldP99.D())
 }
@@ -87,6 +178,15 @@ func writeMarkdown(path string, rep *Report) error {
 		fmt.Fprintf(w, "| %s |\n", mdCells(row(r)))
 	}
 	fmt.Fprintf(w, "\n%s\n\n", legend(rep))
+	if hasOverload(rep) {
+		fmt.Fprintf(w, "| %s |\n|%s\n", mdCells(overloadColumns), strings.Repeat("---|", len(overloadColumns)))
+		for _, r := range rep.Runs {
+			if r.Overload != nil {
+				fmt.Fprintf(w, "| %s |\n", mdCells(overloadRow(r)))
+			}
+		}
+		fmt.Fprintf(w, "\n%s\n\n", overloadLegend(rep))
+	}
 	fmt.Fprintf(w, "Ramp steps (offered → delivered msg/s, p99 time-to-100%%, verdict):\n\n")
 	for _, r := range rep.Runs {
 		fmt.Fprintf(w, "* %s %s N=%d %s:", r.Impl, r.Profile, r.Nodes, sizeString(r.Payload))

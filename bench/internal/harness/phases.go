@@ -47,7 +47,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 //     to a whole msg/s), so the maximum rate is known to a factor of
 //     RampFactor^(1/2^RampRefine) instead of RampFactor (√2 with one
 //     refinement of a doubling ramp). There is nothing to refine when the
-//     first step fails or every step holds.
+//     first step fails or every step holds;
+//  6. overload: publish at OverloadFactor × the maximum holding rate (the
+//     highest ramp rate tried when none held; the latency rate without a
+//     ramp) for Overload, then drain for up to OverloadDrain, until every
+//     acknowledged publish (Publish returned nil) reached every receiver.
+//     The pacer stops at the end of Overload: a message whose Publish had
+//     not started by then was held back by the publisher's backpressure
+//     and is counted as not attempted. An acknowledged message that some
+//     receiver lacks after the drain is lost (see OverloadResult); a
+//     refused publish is not. Overload 0 skips the phase.
 //
 // In every publishing phase up to Publishers Publish calls run at once,
 // each on its own goroutine, as an application with concurrent publishers
@@ -77,6 +86,13 @@ type Phases struct {
 	// Publishers is the most Publish calls in flight at once (0, as in
 	// results written before it existed, means 1: one call at a time).
 	Publishers int `json:"publishers"`
+	// Overload is how long the overload phase publishes (0: no overload
+	// phase, as in results written before it existed); OverloadFactor
+	// multiplies the maximum holding rate; OverloadDrain bounds the wait
+	// for the acknowledged messages to reach every receiver.
+	Overload       Duration `json:"overload"`
+	OverloadFactor float64  `json:"overload_factor"`
+	OverloadDrain  Duration `json:"overload_drain"`
 	// Seed seeds the schedules and the choice of publishers, so every
 	// system sees the same sequence of (time, publisher).
 	Seed int64 `json:"seed"`
@@ -94,7 +110,8 @@ func FullPhases() Phases {
 		LatencyRate: 50, Latency: Duration(20 * time.Second), Drain: Duration(5 * time.Second),
 		RampStart: 100, RampFactor: 2, RampMax: 102400, RampRefine: 2,
 		Step: Duration(5 * time.Second), StepDrain: Duration(5 * time.Second),
-		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Publishers: DefaultPublishers, Seed: 1,
+		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Publishers: DefaultPublishers,
+		Overload: Duration(30 * time.Second), OverloadFactor: 3, OverloadDrain: Duration(30 * time.Second), Seed: 1,
 	}
 }
 
@@ -106,7 +123,8 @@ func QuickPhases() Phases {
 		LatencyRate: 50, Latency: Duration(4 * time.Second), Drain: Duration(2 * time.Second),
 		RampStart: 100, RampFactor: 2, RampMax: 102400, RampRefine: 1,
 		Step: Duration(2 * time.Second), StepDrain: Duration(2 * time.Second),
-		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Publishers: DefaultPublishers, Seed: 1,
+		HoldDelivery: 0.999, HoldP99: Duration(time.Second), Publishers: DefaultPublishers,
+		Overload: Duration(10 * time.Second), OverloadFactor: 3, OverloadDrain: Duration(15 * time.Second), Seed: 1,
 	}
 }
 
@@ -130,6 +148,12 @@ func (p Phases) Validate() error {
 	}
 	if p.RampRefine < 0 {
 		errs = append(errs, fmt.Errorf("ramp refinements must not be negative (got %d)", p.RampRefine))
+	}
+	if p.Overload < 0 {
+		errs = append(errs, fmt.Errorf("overload duration must not be negative (got %v)", p.Overload.D()))
+	}
+	if p.Overload > 0 && (p.OverloadFactor <= 0 || p.OverloadDrain <= 0) {
+		errs = append(errs, fmt.Errorf("an overload phase needs a positive factor and a positive drain (got %g, %v); --overload 0 disables it", p.OverloadFactor, p.OverloadDrain.D()))
 	}
 	if p.HoldDelivery <= 0 || p.HoldDelivery > 1 || p.HoldP99 <= 0 {
 		errs = append(errs, errors.New("hold criteria: delivery in (0,1], p99 positive"))
@@ -155,13 +179,18 @@ func (p Phases) Rates() []float64 {
 
 // MaxDuration bounds how long the scenario can take, start-up and close
 // excluded: the pacer may publish until the end of a phase's drain window,
-// and the drain then runs in full.
+// and the drain then runs in full (the overload phase's pacer stops at the
+// end of Overload; Publish calls still in flight then are bounded by the
+// Impl's own timeout, not counted here).
 func (p Phases) MaxDuration() time.Duration {
 	d := p.WarmUp + 2*p.Drain + p.Idle + p.Latency + 2*p.Drain
 	if rates := p.Rates(); len(rates) > 0 {
 		for range len(rates) + p.RampRefine {
 			d += p.Step + 2*p.StepDrain
 		}
+	}
+	if p.Overload > 0 {
+		d += p.Overload + p.OverloadDrain
 	}
 	return d.D()
 }
@@ -196,4 +225,21 @@ func (p Phases) Judge(r PhaseResult) (holds bool, reason string) {
 		return false, fmt.Sprintf("p99 time-to-100%% %.0f ms ≥ %v", float64(r.T100.P99), p.HoldP99.D())
 	}
 	return true, ""
+}
+
+// OverloadRate returns the offered rate of the overload phase and what it
+// is OverloadFactor times: the maximum holding rate, else the highest ramp
+// rate tried (no step held), else the latency rate (no ramp ran).
+func (p Phases) OverloadRate(maxHolding float64, ramp []PhaseResult) (rate float64, basis string) {
+	base, basis := maxHolding, "max holding rate"
+	if base <= 0 {
+		for _, st := range ramp {
+			base = max(base, st.OfferedRate)
+		}
+		basis = "highest ramp rate tried (none held)"
+	}
+	if base <= 0 {
+		base, basis = p.LatencyRate, "latency rate (no ramp ran)"
+	}
+	return p.OverloadFactor * base, basis
 }

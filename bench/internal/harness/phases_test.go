@@ -1,10 +1,16 @@
 package harness
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestJudge(t *testing.T) {
@@ -51,7 +57,7 @@ func TestPhases(t *testing.T) {
 			t.Errorf("JSON round trip: %s → %+v, %v", b, back, err)
 		}
 	}
-	if QuickPhases().MaxDuration() > 90*time.Second {
+	if QuickPhases().MaxDuration() > 115*time.Second {
 		t.Errorf("quick scenario may take %v", QuickPhases().MaxDuration())
 	}
 	bad := QuickPhases()
@@ -85,5 +91,59 @@ func TestRefine(t *testing.T) {
 	bad.RampRefine = -1
 	if err := bad.Validate(); err == nil {
 		t.Error("negative refinements accepted")
+	}
+}
+
+func TestOverloadRate(t *testing.T) {
+	ph := QuickPhases()
+	ramp := []PhaseResult{{OfferedRate: 100, Holds: true}, {OfferedRate: 200}}
+	for _, tc := range []struct {
+		maxHolding float64
+		ramp       []PhaseResult
+		rate       float64
+		basis      string
+	}{
+		{100, ramp, 300, "max holding rate"},
+		{0, ramp[1:], 600, "none held"},
+		{0, nil, 150, "no ramp"}, // 3 × the latency rate
+	} {
+		rate, basis := ph.OverloadRate(tc.maxHolding, tc.ramp)
+		if rate != tc.rate || !strings.Contains(basis, tc.basis) {
+			t.Errorf("OverloadRate(%g, %d steps) = %g, %q; want %g, …%q…", tc.maxHolding, len(tc.ramp), rate, basis, tc.rate, tc.basis)
+		}
+	}
+	for _, mod := range []func(*Phases){
+		func(p *Phases) { p.Overload = -1 },
+		func(p *Phases) { p.OverloadFactor = 0 },
+		func(p *Phases) { p.OverloadDrain = 0 },
+	} {
+		bad := QuickPhases()
+		mod(&bad)
+		if err := bad.Validate(); err == nil {
+			t.Errorf("invalid overload accepted: %+v", bad)
+		}
+	}
+	off := QuickPhases()
+	off.Overload, off.OverloadFactor, off.OverloadDrain = 0, 0, 0
+	if err := off.Validate(); err != nil {
+		t.Errorf("overload disabled: %v", err)
+	}
+}
+
+func TestErrorKind(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{status.Error(codes.ResourceExhausted, "saturated"), "ResourceExhausted"},
+		{fmt.Errorf("publish: %w", status.Error(codes.Unavailable, "busy")), "Unavailable"},
+		{fmt.Errorf("wait: %w", context.DeadlineExceeded), "DeadlineExceeded"},
+		{context.Canceled, "Canceled"},
+		{errors.New("boom"), "other"},
+	} {
+		if got := ErrorKind(tc.err); got != tc.want {
+			t.Errorf("ErrorKind(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -189,6 +189,30 @@ func (r *Recorder) Complete(id uint64) bool {
 	return rec != nil && rec.count.Load() >= r.kAll
 }
 
+// Acknowledged reports whether Publish returned nil for message id.
+func (r *Recorder) Acknowledged(id uint64) bool {
+	rec, _ := r.lookup(id)
+	return rec != nil && rec.state.Load() == statePublished
+}
+
+// Lacking adds 1 to perNode[node] (len(perNode) ≥ the node count) for
+// every receiver of message id that has not received it, and returns how
+// many receivers lack it. The publisher is not a receiver.
+func (r *Recorder) Lacking(id uint64, perNode []int) int {
+	rec, bits := r.lookup(id)
+	if rec == nil {
+		return 0
+	}
+	pub, n := int(rec.pub.Load()), 0
+	for node := range r.nodes {
+		if node != pub && bits[node/64].Load()&(uint64(1)<<(node%64)) == 0 {
+			perNode[node]++
+			n++
+		}
+	}
+	return n
+}
+
 // Counters returns the application-level duplicates, the publishers' own
 // receipts and the deliveries of unknown ids so far.
 func (r *Recorder) Counters() (dups, self, unknown uint64) {

@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -108,5 +110,34 @@ func TestRecorderConcurrent(t *testing.T) {
 	}
 	if want := uint64(2 * msgs); self != want {
 		t.Errorf("self = %d, want %d", self, want)
+	}
+}
+
+// TestRecorderLacking: Lacking names the receivers that lack a message,
+// never its publisher; Acknowledged tells a publish that returned nil from
+// one that failed (whose missing receipts are not a loss).
+func TestRecorderLacking(t *testing.T) {
+	r, _ := NewRecorder(5)
+	acked, _ := r.Add(0, 0)
+	failed, _ := r.Add(0, 1)
+	r.Published(acked, 0, nil)
+	r.Published(failed, 0, errors.New("refused"))
+	r.deliverAt(2, MakePayload(acked, 16), 10)
+	r.deliverAt(0, MakePayload(acked, 16), 10) // the publisher
+	perNode := make([]int, 5)
+	if n := r.Lacking(acked, perNode); n != 3 {
+		t.Errorf("Lacking(acked) = %d, want 3 (nodes 1, 3, 4)", n)
+	}
+	if n := r.Lacking(failed, perNode); n != 4 {
+		t.Errorf("Lacking(failed) = %d, want 4", n)
+	}
+	if want := []int{1, 1, 1, 2, 2}; !slices.Equal(perNode, want) {
+		t.Errorf("per node %v, want %v", perNode, want)
+	}
+	if !r.Acknowledged(acked) || r.Acknowledged(failed) || r.Acknowledged(99) {
+		t.Error("Acknowledged")
+	}
+	if n := r.Lacking(99, perNode); n != 0 {
+		t.Errorf("Lacking(unknown id) = %d", n)
 	}
 }

@@ -20,6 +20,8 @@ type RunResult struct {
 	WarmUp  PhaseResult   `json:"warm_up"`
 	Latency PhaseResult   `json:"latency"`
 	Ramp    []PhaseResult `json:"ramp"`
+	// Overload is the overload phase; nil when it did not run.
+	Overload *OverloadResult `json:"overload,omitempty"`
 
 	// MaxHoldingRate is the highest offered rate (msg/s) of a ramp step
 	// that held (see PhaseResult.Holds); 0 when none did.
@@ -75,7 +77,11 @@ type PhaseResult struct {
 	Scheduled     int `json:"scheduled"`      // messages the schedule called for
 	Published     int `json:"published"`      // Publish returned nil
 	PublishErrors int `json:"publish_errors"` // Publish returned an error
-	Unpublished   int `json:"unpublished"`    // the pacer fell so far behind that it gave up on them
+	// PublishErrorKinds counts the failed publishes by kind (ErrorKind):
+	// "ResourceExhausted" (refused: the system is saturated),
+	// "DeadlineExceeded", another gRPC code's name, or "other".
+	PublishErrorKinds map[string]int `json:"publish_error_kinds,omitempty"`
+	Unpublished       int            `json:"unpublished"` // the pacer fell so far behind that it gave up on them
 	// Lateness of the Publish calls behind their scheduled times.
 	Late Quantiles `json:"publish_late"`
 
@@ -118,4 +124,47 @@ type PhaseResult struct {
 	// (ramp steps only); Reason says why not.
 	Holds  bool   `json:"holds"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// OverloadResult is the overload phase: OverloadFactor × the maximum rate
+// offered for Phases.Overload, then a drain until every acknowledged
+// message reached every receiver (or Phases.OverloadDrain passed). The
+// promise it checks: a publish that was acknowledged is delivered on
+// every node; beyond the maximum rate the publisher is slowed (Publish
+// blocks, so fewer calls are attempted) or refused (an error, typically
+// ResourceExhausted), never acknowledged and then dropped.
+type OverloadResult struct {
+	Factor   float64 `json:"factor"`
+	BaseRate float64 `json:"base_rate"` // msg/s that Factor multiplies
+	Basis    string  `json:"basis"`     // what BaseRate is
+
+	// Phase has the usual figures: OfferedRate, Scheduled (offered),
+	// Published (acknowledged), PublishErrors and PublishErrorKinds
+	// (refused or failed), Unpublished (not attempted: the pacer was
+	// still held up by Publish calls when the offer window ended),
+	// latencies, wire counts, CPU and app duplicates.
+	Phase PhaseResult `json:"phase"`
+
+	// Acknowledged messages (Publish returned nil) that did not reach
+	// every receiver by the end of the drain: the loss. LostReceipts
+	// counts the (message, receiver) pairs missing, LostMaxPerNode the
+	// most acknowledged messages any one node lacks. All must be 0.
+	Lost           int `json:"lost"`
+	LostReceipts   int `json:"lost_receipts"`
+	LostMaxPerNode int `json:"lost_max_per_node"`
+	// FailedButDelivered counts refused or failed publishes that some
+	// receiver got anyway (not a loss; a system may send before it
+	// fails the call, e.g. when its log cannot be written).
+	FailedButDelivered int `json:"failed_but_delivered"`
+
+	// AckedRate is Phase.Published / Phase.DurationSec: acknowledged
+	// messages per second of the offer window.
+	AckedRate float64 `json:"acked_rate"`
+	// PublishSec is from the start of the phase until the last Publish
+	// call returned (≥ the offer window when calls were blocked);
+	// DrainSec from then until every acknowledged message was complete
+	// (Drained) or the drain bound passed.
+	PublishSec float64 `json:"publish_s"`
+	DrainSec   float64 `json:"drain_s"`
+	Drained    bool    `json:"drained"`
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,7 @@ type runner struct {
 
 func (r *runner) scenario(ctx context.Context, res *RunResult) error {
 	var err error
-	if res.WarmUp, err = r.phase(ctx, "warm-up", r.ph.LatencyRate, r.ph.WarmUp.D(), r.ph.Drain.D()); err != nil {
+	if res.WarmUp, _, err = r.phase(ctx, "warm-up", r.ph.LatencyRate, r.ph.WarmUp.D(), r.ph.Drain.D(), false); err != nil {
 		return err
 	}
 
@@ -91,14 +92,14 @@ func (r *runner) scenario(ctx context.Context, res *RunResult) error {
 	r.idleCPU = res.Idle.CPUPerSec
 	r.log.Info("idle", "cpu_per_s", fmt.Sprintf("%.4f", r.idleCPU), "wire_msgs", res.Idle.WireMsgs)
 
-	if res.Latency, err = r.phase(ctx, "latency", r.ph.LatencyRate, r.ph.Latency.D(), r.ph.Drain.D()); err != nil {
+	if res.Latency, _, err = r.phase(ctx, "latency", r.ph.LatencyRate, r.ph.Latency.D(), r.ph.Drain.D(), false); err != nil {
 		return err
 	}
 	res.LowRateRSSPerNodeMiB = float64(PeakRSS()) / (1 << 20) / float64(r.nodes)
 
 	var heldCPU, heldMsgs float64
 	step := func(name string, rate float64) (bool, error) {
-		st, err := r.phase(ctx, name, rate, r.ph.Step.D(), r.ph.StepDrain.D())
+		st, _, err := r.phase(ctx, name, rate, r.ph.Step.D(), r.ph.StepDrain.D(), false)
 		if err != nil {
 			return false, err
 		}
@@ -143,7 +144,60 @@ func (r *runner) scenario(ctx context.Context, res *RunResult) error {
 		res.CPUPer1k = res.Latency.CPUPer1k
 		res.CPUBasis = "latency phase (no ramp step held)"
 	}
+	if r.ph.Overload > 0 {
+		if res.Overload, err = r.overload(ctx, res); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// overload runs the overload phase (see Phases) and counts, among the
+// acknowledged messages only, those some receiver lacks after the drain.
+func (r *runner) overload(ctx context.Context, res *RunResult) (*OverloadResult, error) {
+	rate, basis := r.ph.OverloadRate(res.MaxHoldingRate, res.Ramp)
+	o := &OverloadResult{Factor: r.ph.OverloadFactor, BaseRate: rate / r.ph.OverloadFactor, Basis: basis}
+	r.log.Info("overload", "rate", rate, "basis", basis, "for", r.ph.Overload.D())
+	st, sp, err := r.phase(ctx, fmt.Sprintf("overload-%g", rate), rate, r.ph.Overload.D(), r.ph.OverloadDrain.D(), true)
+	if err != nil {
+		return nil, err
+	}
+	perNode := make([]int, r.nodes)
+	for id := sp.first; id < sp.last; id++ {
+		switch m := r.rec.Snapshot(id); {
+		case m.State == statePublished && m.Count < r.rec.Receivers():
+			o.Lost++
+			o.LostReceipts += r.rec.Lacking(id, perNode)
+		case m.State == stateFailed && m.Count > 0:
+			o.FailedButDelivered++
+		}
+	}
+	o.LostMaxPerNode = slices.Max(perNode)
+	o.Phase = st
+	if st.DurationSec > 0 {
+		o.AckedRate = float64(st.Published) / st.DurationSec
+	}
+	o.PublishSec = float64(sp.published-sp.start) / 1e9
+	o.DrainSec = float64(sp.end-sp.published) / 1e9
+	o.Drained = sp.drained
+	lvl := slog.LevelInfo
+	if o.Lost > 0 {
+		lvl = slog.LevelWarn
+	}
+	r.log.Log(ctx, lvl, "overload result", "offered", st.Scheduled, "acknowledged", st.Published, "refused", st.PublishErrors,
+		"not_attempted", st.Unpublished, "kinds", st.PublishErrorKinds, "lost", o.Lost, "lost_max_per_node", o.LostMaxPerNode,
+		"drain_s", fmt.Sprintf("%.2f", o.DrainSec), "drained", o.Drained)
+	return o, nil
+}
+
+// span is where a phase's messages and times lie, for the overload
+// accounting: ids [first, last), and ns since the Recorder's epoch.
+type span struct {
+	first, last uint64
+	start       int64 // the phase began
+	published   int64 // the last Publish call returned
+	end         int64 // the drain ended
+	drained     bool  // every message waited for reached every receiver
 }
 
 // phase publishes at rate (open-loop Poisson) for dur, drains for up to
@@ -153,8 +207,10 @@ func (r *runner) scenario(ctx context.Context, res *RunResult) error {
 // publish slots. If the pacer falls so far behind that a message's
 // Publish would start after the end of the drain window (dur + drain
 // from the start), it stops and counts the rest of the schedule as
-// unpublished (never delivered).
-func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drain time.Duration) (PhaseResult, error) {
+// unpublished (never delivered). With overload set, that cutoff is the
+// end of dur (what has not started by then was held back by
+// backpressure), and the drain waits only for acknowledged messages.
+func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drain time.Duration, overload bool) (PhaseResult, span, error) {
 	r.phaseNo++
 	rnd := rand.New(rand.NewPCG(uint64(r.ph.Seed), r.phaseNo))
 	res := PhaseResult{Name: name, OfferedRate: rate, DurationSec: dur.Seconds()}
@@ -165,6 +221,10 @@ func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drai
 	first := r.rec.Next()
 	start := r.rec.Now()
 	cutoff := start + int64(dur+drain)
+	if overload {
+		cutoff = start + int64(dur)
+	}
+	sp := span{first: first, start: start}
 
 	// The pacer: one goroutine, the caller's. Each Publish runs on a
 	// goroutine of its own, at most Window at once; the pacer waits for a
@@ -173,21 +233,40 @@ func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drai
 		wg        sync.WaitGroup
 		slots     = make(chan struct{}, r.ph.Window())
 		pubErrors atomic.Int64
+		kindsMu   sync.Mutex
+		kinds     map[string]int
 	)
 	defer wg.Wait() // also when ctx ends mid-phase
 	unpublished := 0
+	// In an overload phase the end of the offer window also ends the
+	// wait for a slot: what has not started by then was held back.
+	var stop <-chan time.Time
+	if overload {
+		t := time.NewTimer(time.Duration(cutoff - r.rec.Now()))
+		defer t.Stop()
+		stop = t.C
+	}
+	stopped := false
 	for t := rnd.ExpFloat64() / rate; t < dur.Seconds(); t += rnd.ExpFloat64() / rate {
 		node := rnd.IntN(r.nodes)
 		sched := start + int64(t*1e9)
+		if stopped {
+			unpublished++
+			continue
+		}
 		if d := sched - r.rec.Now(); d > 0 {
 			if err := sleep(ctx, time.Duration(d)); err != nil {
-				return res, err
+				return res, sp, err
 			}
 		}
 		select {
 		case slots <- struct{}{}:
+		case <-stop:
+			stopped = true
+			unpublished++
+			continue
 		case <-ctx.Done():
-			return res, ctx.Err()
+			return res, sp, ctx.Err()
 		}
 		if r.rec.Now() > cutoff {
 			<-slots
@@ -197,7 +276,7 @@ func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drai
 		id, err := r.rec.Add(sched, node)
 		if err != nil {
 			<-slots
-			return res, err
+			return res, sp, err
 		}
 		wg.Add(1)
 		go func() {
@@ -207,30 +286,47 @@ func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drai
 			pubAt := r.rec.Now()
 			err := r.impl.Publish(node, p)
 			r.rec.Published(id, pubAt, err)
-			if err != nil && pubErrors.Add(1) == 1 {
+			if err == nil {
+				return
+			}
+			if pubErrors.Add(1) == 1 {
 				r.log.Warn("publish failed", "phase", name, "node", node, "err", err)
 			}
+			kind := ErrorKind(err)
+			kindsMu.Lock()
+			if kinds == nil {
+				kinds = map[string]int{}
+			}
+			kinds[kind]++
+			kindsMu.Unlock()
 		}()
 	}
 	wg.Wait()
 	res.PublishErrors = int(pubErrors.Load())
+	res.PublishErrorKinds = kinds
 	last := r.rec.Next()
+	sp.last, sp.published = last, r.rec.Now()
 
-	// The drain: until every message reached every receiver, or the
-	// window ends.
+	// The drain: until every message (every acknowledged one, in an
+	// overload phase) reached every receiver, or the window ends.
 	end := max(r.rec.Now(), start+int64(dur)) + int64(drain)
 	for next := first; ; {
-		for next < last && r.rec.Complete(next) {
+		for next < last && (r.rec.Complete(next) || overload && !r.rec.Acknowledged(next)) {
 			next++
 		}
-		if next == last || r.rec.Now() >= end {
+		if next == last {
+			sp.drained = true
+			break
+		}
+		if r.rec.Now() >= end {
 			break
 		}
 		if err := sleep(ctx, 5*time.Millisecond); err != nil {
-			return res, err
+			return res, sp, err
 		}
 	}
 	windowEnd := r.rec.Now()
+	sp.end = windowEnd
 	cpu1 := CPUTime()
 	wm1, wb1 := r.impl.Wire()
 	dups1, _, _ := r.rec.Counters()
@@ -250,7 +346,7 @@ func (r *runner) phase(ctx context.Context, name string, rate float64, dur, drai
 	}
 	r.log.Info("phase", "name", name, "scheduled", res.Scheduled, "delivery", fmt.Sprintf("%.5f", res.DeliveryRatio),
 		"t100_p50_ms", float64(res.T100.P50), "t100_p99_ms", float64(res.T100.P99), "window_s", fmt.Sprintf("%.2f", res.WindowSec))
-	return res, nil
+	return res, sp, nil
 }
 
 // measure fills the delivery and latency figures of messages [first, last)

@@ -2,12 +2,18 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // fakeImpl delivers synchronously inside Publish to every node except
@@ -199,5 +205,122 @@ func TestRunConcurrentPublishers(t *testing.T) {
 		case window > 1 && lat.Unpublished != 0:
 			t.Errorf("window %d: %d of %d messages unpublished", window, lat.Unpublished, lat.Scheduled)
 		}
+	}
+}
+
+// overloadFake delivers like fakeImpl until the rate over its last 100
+// publishes exceeds limit; above it, it refuses (ResourceExhausted and
+// DeadlineExceeded, delivering nothing), acknowledges but loses node 1's
+// copy, or fails the call after delivering, as mode says.
+type overloadFake struct {
+	fakeImpl
+	limit float64
+	mode  string // "refuse", "drop" or "fail-after-send"
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (f *overloadFake) over() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	f.times = append(f.times, now)
+	if len(f.times) <= 100 {
+		return false
+	}
+	f.times = f.times[1:]
+	return 100/now.Sub(f.times[0]).Seconds() > f.limit
+}
+
+func (f *overloadFake) Publish(node int, p []byte) error {
+	if !f.over() {
+		return f.fakeImpl.Publish(node, p)
+	}
+	id, _ := PayloadID(p)
+	switch f.mode {
+	case "refuse":
+		if id%2 == 0 {
+			return status.Error(codes.ResourceExhausted, "saturated")
+		}
+		return fmt.Errorf("waiting for room: %w", context.DeadlineExceeded)
+	case "drop":
+		for i := range f.n {
+			if i != 1 {
+				f.deliver(i, p)
+			}
+		}
+		return nil
+	}
+	f.fakeImpl.Publish(node, p)
+	return errors.New("log write failed")
+}
+
+// TestRunOverload: the ramp holds up to 400 msg/s, the overload phase
+// offers 3 × 400, above the fake's limit of 800. Only acknowledged
+// messages a receiver lacks are lost: refused publishes are not, nor are
+// failed ones that were delivered anyway.
+func TestRunOverload(t *testing.T) {
+	ph := tinyPhases()
+	ph.Overload, ph.OverloadFactor, ph.OverloadDrain = Duration(300*time.Millisecond), 3, Duration(150*time.Millisecond)
+	for _, mode := range []string{"refuse", "drop", "fail-after-send"} {
+		t.Run(mode, func(t *testing.T) {
+			res, err := Run(context.Background(), &overloadFake{limit: 800, mode: mode}, ClusterConfig{Nodes: 5, Profile: ProfileDefault}, ph, 16, discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := res.Overload
+			if res.MaxHoldingRate != 400 || o == nil || o.Phase.OfferedRate != 1200 || o.BaseRate != 400 || o.Basis != "max holding rate" {
+				t.Fatalf("max rate %g, overload %+v", res.MaxHoldingRate, o)
+			}
+			st := o.Phase
+			kinds := 0
+			for _, n := range st.PublishErrorKinds {
+				kinds += n
+			}
+			if st.Published+st.PublishErrors+st.Unpublished != st.Scheduled || kinds != st.PublishErrors {
+				t.Errorf("%d offered ≠ %d acked + %d failed + %d not attempted; kinds %v", st.Scheduled, st.Published, st.PublishErrors, st.Unpublished, st.PublishErrorKinds)
+			}
+			if o.AckedRate != float64(st.Published)/st.DurationSec {
+				t.Errorf("acked rate %g", o.AckedRate)
+			}
+			switch mode {
+			case "refuse":
+				if o.Lost != 0 || !o.Drained || st.PublishErrorKinds["ResourceExhausted"] == 0 || st.PublishErrorKinds["DeadlineExceeded"] == 0 {
+					t.Errorf("lost %d, drained %v, kinds %v", o.Lost, o.Drained, st.PublishErrorKinds)
+				}
+			case "drop":
+				if o.Lost == 0 || o.LostReceipts != o.Lost || o.LostMaxPerNode != o.Lost || o.Drained || st.PublishErrors != 0 {
+					t.Errorf("lost %d (%d receipts, max %d per node), drained %v, %d failed", o.Lost, o.LostReceipts, o.LostMaxPerNode, o.Drained, st.PublishErrors)
+				}
+				if o.DrainSec < ph.OverloadDrain.D().Seconds()*0.9 {
+					t.Errorf("drained for %.3f s, want the bound (%v)", o.DrainSec, ph.OverloadDrain.D())
+				}
+			case "fail-after-send":
+				if o.Lost != 0 || st.PublishErrors == 0 || o.FailedButDelivered != st.PublishErrors || st.PublishErrorKinds["other"] != st.PublishErrors {
+					t.Errorf("lost %d, %d failed, %d of them delivered, kinds %v", o.Lost, st.PublishErrors, o.FailedButDelivered, st.PublishErrorKinds)
+				}
+			}
+		})
+	}
+}
+
+// TestRunOverloadStopsPacer: a Publish that blocks 20 ms, one call at a
+// time, cannot keep up with 3 × 400 msg/s; the pacer stops at the end of
+// the offer window and counts the rest as not attempted, instead of
+// publishing on into the drain.
+func TestRunOverloadStopsPacer(t *testing.T) {
+	ph := tinyPhases()
+	ph.WarmUp, ph.RampMax, ph.LatencyRate = 0, 0, 400 // no ramp: 3 × the latency rate
+	ph.Overload, ph.OverloadFactor, ph.OverloadDrain = Duration(300*time.Millisecond), 3, Duration(300*time.Millisecond)
+	res, err := Run(context.Background(), &slowImpl{delay: 20 * time.Millisecond}, ClusterConfig{Nodes: 3, Profile: ProfileDefault}, ph, 8, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, st := res.Overload, res.Overload.Phase
+	if !strings.Contains(o.Basis, "no ramp") || st.Unpublished == 0 || st.Published+st.PublishErrors > 20 {
+		t.Errorf("basis %q: %d offered, %d acked, %d failed, %d not attempted", o.Basis, st.Scheduled, st.Published, st.PublishErrors, st.Unpublished)
+	}
+	if o.PublishSec > 0.3+0.1 || o.Lost != 0 || !o.Drained {
+		t.Errorf("publishing took %.3f s; lost %d, drained %v", o.PublishSec, o.Lost, o.Drained)
 	}
 }
