@@ -245,6 +245,16 @@ func (l *link) fallBack() {
 	n := l.n
 	n.sc.unaryFallbacks.Add(1)
 	n.logger.Info("neighbour does not speak Gossip.Stream: using PutMessageToClient", "peer", l.peer, "endpoint", l.addr)
+	// The core stops choosing stream frames for the peer before its link
+	// goes: a frame chosen before finds the link (and is drained below) or
+	// finds it gone or drained and, the peer being unary by then, is sent
+	// by orphanFrames. Switched after, a frame chosen in between found no
+	// link while the peer was still a stream peer and was dropped (a
+	// message lost for that peer: gossipd's TestShutdownTimeout timed out
+	// on it now and then).
+	n.mu.Lock()
+	n.core.SetPeerKind(l.peer, core.KindUnary)
+	n.mu.Unlock()
 	n.linksMu.Lock()
 	if n.links[l.peer] == l {
 		delete(n.links, l.peer)
