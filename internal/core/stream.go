@@ -36,9 +36,6 @@ type Stream struct {
 	head   int
 	bytes  int
 	lazy   bool // lazy frames or an ACK queued without a wake-up
-	// ctrl holds the control frames (PRUNE, GRAFT, digest), which go out
-	// ahead of the queued messages and announcements (isControl).
-	ctrl []Frame
 
 	recvd  uint64 // envelopes received on the current stream
 	ackDue uint64 // cumulative ACK owed; sent when > acked
@@ -132,11 +129,6 @@ func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 		// message.
 		f.Owned = false
 	}
-	if isControl(f.Kind) {
-		s.ctrl = append(s.ctrl, f)
-		s.bytes += b
-		return res, true
-	}
 	s.frames = append(s.frames, f)
 	s.bytes += b
 	if f.Kind == FrameIHave {
@@ -144,18 +136,6 @@ func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 		return res, false
 	}
 	return res, true
-}
-
-// isControl reports whether frames of kind k jump the queue: PRUNE,
-// GRAFT and digests say what this node wants and holds now, and are
-// stale once they have waited behind a long queue of messages (a PRUNE
-// lets the redundant copies it should stop keep coming; a digest
-// describes what the node held when it was queued, and its answer sends
-// what arrived meanwhile). Measured past saturation, this made no clear
-// difference to the copies per delivery: the queues that grow there are
-// mostly gRPC's, downstream of this one (docs/PERFORMANCE.md).
-func isControl(k FrameKind) bool {
-	return k == FramePrune || k == FrameGraft || k == FrameDigest
 }
 
 // mergeScan bounds how many queued frames Push looks back over for an
@@ -205,7 +185,7 @@ func (s *Stream) Withdraw(src string) int {
 // Flush reports whether the writer should be woken for lazy frames or an
 // ACK that are waiting (the runtime calls it every GraftTimeout/2).
 func (s *Stream) Flush() bool {
-	return s.lazy && (s.head < len(s.frames) || len(s.ctrl) > 0 || s.ackDue > s.acked)
+	return s.lazy && (s.head < len(s.frames) || s.ackDue > s.acked)
 }
 
 // Bytes is the size of what is queued.
@@ -215,7 +195,7 @@ func (s *Stream) Bytes() int { return s.bytes }
 func (s *Stream) Over() bool { return s.bytes >= s.soft }
 
 // Len is the number of frames queued.
-func (s *Stream) Len() int { return len(s.frames) - s.head + len(s.ctrl) }
+func (s *Stream) Len() int { return len(s.frames) - s.head }
 
 // Hello is the first envelope of a stream, from this end; its sender
 // opens with it, the other end answers with its own. It counts as
@@ -239,32 +219,20 @@ func (s *Stream) Next(now time.Time, maxBytes int, busyUntil time.Time) (env *pb
 	if s.peerMax > 0 {
 		maxBytes = min(maxBytes, s.peerMax-envelopeOverhead)
 	}
-	nc, n, size := 0, 0, 0
-	for nc < len(s.ctrl) { // control frames first (isControl)
-		b := frameBytes(&s.ctrl[nc])
-		if nc > 0 && size+b > maxBytes {
-			break
-		}
-		size += b
-		nc++
-	}
-	for nc == len(s.ctrl) && s.head+n < len(s.frames) {
+	n, size := 0, 0
+	for s.head+n < len(s.frames) {
 		b := frameBytes(&s.frames[s.head+n])
-		if nc+n > 0 && size+b > maxBytes {
+		if n > 0 && size+b > maxBytes {
 			break
 		}
 		size += b
 		n++
 	}
 	var batch []Frame
-	if nc+n > 0 {
+	if n > 0 {
 		batch = s.frames[s.head : s.head+n]
-		env = envelope(s.ctrl[:nc], batch)
+		env = envelope(batch)
 		s.bytes -= size
-		clear(s.ctrl[:nc])
-		if s.ctrl = s.ctrl[nc:]; len(s.ctrl) == 0 {
-			s.ctrl = nil
-		}
 	}
 	if s.ackDue > s.acked {
 		if env == nil {
@@ -299,7 +267,7 @@ func (s *Stream) Next(now time.Time, maxBytes int, busyUntil time.Time) (env *pb
 			s.head = 0
 		}
 	}
-	more = s.head < len(s.frames) || len(s.ctrl) > 0
+	more = s.head < len(s.frames)
 	if !more {
 		s.lazy = false
 	}
@@ -309,14 +277,9 @@ func (s *Stream) Next(now time.Time, maxBytes int, busyUntil time.Time) (env *pb
 // envelope turns a batch into one Envelope. Ranges in frames may be
 // shared and are never modified: the envelope refers to them, and copies
 // one only to grow it by a merge (owned records which it copied).
-func envelope(ctrl, batch []Frame) *pb.Envelope {
+func envelope(batch []Frame) *pb.Envelope {
 	env := &pb.Envelope{}
 	var msgs, repairs, ihaves, grafts int // one allocation per list, not a growing slice
-	for _, f := range ctrl {
-		if f.Kind == FrameGraft {
-			grafts++
-		}
-	}
 	for i := range batch {
 		switch f := &batch[i]; {
 		case f.Kind == FrameMessage && f.Repair:
@@ -342,13 +305,8 @@ func envelope(ctrl, batch []Frame) *pb.Envelope {
 		env.Graft = make([]*pb.SeqRange, 0, grafts)
 	}
 	var owned []*pb.SeqRange // the ranges this envelope copied (few: one per merged run)
-	for i := range len(ctrl) + len(batch) {
-		var f *Frame
-		if i < len(ctrl) {
-			f = &ctrl[i]
-		} else {
-			f = &batch[i-len(ctrl)]
-		}
+	for i := range batch {
+		f := &batch[i]
 		switch f.Kind {
 		case FrameMessage:
 			if f.Repair {
@@ -504,10 +462,10 @@ func (s *Stream) RefuseLargestUnacked() (Frame, bool) {
 // Drain empties the queue and the unacknowledged envelopes, and returns
 // what they held (the stream is gone for good).
 func (s *Stream) Drain() []Frame {
-	out := slices.Concat(s.ctrl, s.frames[s.head:])
+	out := slices.Clone(s.frames[s.head:])
 	for _, u := range s.unacked {
 		out = append(out, u.frames...)
 	}
-	s.frames, s.head, s.bytes, s.unacked, s.ctrl = nil, 0, 0, nil, nil
+	s.frames, s.head, s.bytes, s.unacked = nil, 0, 0, nil
 	return out
 }

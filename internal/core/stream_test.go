@@ -174,42 +174,8 @@ func TestStreamIHaveMerge(t *testing.T) {
 		batch = append(batch, msgFrame(fmt.Sprint("m", i), 1, false))
 	}
 	batch = append(batch, Frame{Kind: FrameIHave, Range: shared[1]})
-	e := envelope(nil, batch)
+	e := envelope(batch)
 	if len(e.GetIhave()) != 1 || e.GetIhave()[0].GetLast() != 2 || shared[0].GetLast() != 1 {
 		t.Fatalf("envelope ranges %v (shared first range %v)", e.GetIhave(), shared[0])
-	}
-}
-
-// PRUNE, GRAFT and digest frames go out ahead of the messages queued
-// before them (they describe the node now), in the order pushed; the
-// messages keep theirs.
-func TestStreamControlFirst(t *testing.T) {
-	s := NewStream(1<<20, false)
-	for i := uint64(1); i <= 400; i++ { // more than one envelope of messages
-		s.Push(msgFrame("s", i, false))
-	}
-	s.Push(Frame{Kind: FramePrune, Range: &pb.SeqRange{Node: "p"}})
-	s.Push(Frame{Kind: FrameGraft, Range: &pb.SeqRange{Node: "g", Epoch: 1, First: 5, Last: 9}})
-	s.Push(Frame{Kind: FrameDigest, Digest: &pb.Digest{}})
-	env, more, ok := s.Next(t0, 28<<10, time.Time{})
-	if !ok || !more {
-		t.Fatalf("Next: ok %v more %v", ok, more)
-	}
-	if len(env.GetPrune()) != 1 || len(env.GetGraft()) != 1 || env.GetDigest() == nil {
-		t.Fatalf("first envelope: prune %v graft %v digest %v, want all three", env.GetPrune(), env.GetGraft(), env.GetDigest())
-	}
-	seen := uint64(0)
-	for {
-		seen += uint64(len(env.GetMessages()))
-		if !more {
-			break
-		}
-		env, more, _ = s.Next(t0, 28<<10, time.Time{})
-		if env.GetDigest() != nil || len(env.GetPrune()) > 0 {
-			t.Fatal("a control frame went out twice")
-		}
-	}
-	if seen != 400 || s.Len() != 0 || s.Bytes() != 0 {
-		t.Fatalf("%d messages sent, %d frames and %d bytes left", seen, s.Len(), s.Bytes())
 	}
 }
