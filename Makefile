@@ -164,5 +164,5 @@ floor: ## The floor: CPU per gossip copy over one bare gRPC stream on this machi
 	cd bench && $(GO) run ./cmd/floor $(FLOOR_FLAGS)
 
 .PHONY: bench-quick
-bench-quick: ## Quick benchmark: N=20, 100 B, both profiles, every system; under 3 minutes.
+bench-quick: ## Quick benchmark: N=20, 100 B, both profiles, every system, with the overload phase; about 1–2 minutes per system and profile.
 	cd bench && $(GO) run ./cmd/bench --quick $(BENCH_FLAGS)
