@@ -90,6 +90,12 @@ func (s *certBoundStream) ServerNode() (string, bool) {
 	if !ok {
 		return "", false
 	}
+	return certNode(p)
+}
+
+// certNode is the node id of p's certificate; false without TLS or
+// without a node identity.
+func certNode(p *peer.Peer) (string, bool) {
 	ti, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok || len(ti.State.PeerCertificates) == 0 {
 		return "", false // plaintext: nothing to bind
@@ -107,7 +113,7 @@ func (t *grpcTransport) Membership(addr string) (transport.Membership, error) {
 	if err != nil {
 		return nil, err
 	}
-	return grpcMembership{pbgrpc.NewMembershipServiceClient(cc)}, nil
+	return grpcMembership{c: pbgrpc.NewMembershipServiceClient(cc), addr: addr}, nil
 }
 
 func (t *grpcTransport) Close() error {

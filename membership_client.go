@@ -40,6 +40,12 @@ func (m *membership) rpc(msg swim.Message) error {
 		if err != nil {
 			return err
 		}
+		if msg.To != "" && resp.GetFrom() != msg.To {
+			// Only the member probed acks its probe (its answer is bound
+			// to its certificate with TLS: grpcMembership): one that
+			// answers as another is not taken for it.
+			return fmt.Errorf("ping to %s at %s answered by %q", msg.To, msg.ToAddr, resp.GetFrom())
+		}
 		m.probed(msg.To, time.Since(start))
 		m.step(swim.Message{Kind: swim.KindAck, From: resp.GetFrom(), Seq: resp.GetSeq(), Updates: updatesFromProto(resp.GetUpdates())})
 	case swim.KindPingReq:
@@ -47,6 +53,9 @@ func (m *membership) rpc(msg swim.Message) error {
 			TargetAddress: msg.TargetAddr, Timeout: durationpb.New(msg.Timeout), Updates: updatesToProto(msg.Updates)})
 		if err != nil {
 			return err // no nack either: Lifeguard counts that against this node's health
+		}
+		if msg.To != "" && resp.GetFrom() != msg.To {
+			return fmt.Errorf("ping-req to %s at %s answered by %q", msg.To, msg.ToAddr, resp.GetFrom())
 		}
 		kind := swim.KindNack
 		if resp.GetAcked() {

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpc-gossip/gossip/internal/swim"
 	"github.com/grpc-gossip/gossip/internal/testutil"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
@@ -383,5 +386,43 @@ func TestMembershipConfig(t *testing.T) {
 	}
 	if b := DefaultLANMembershipConfig(); b.DetectionBound(1000) < b.ProbeInterval {
 		t.Error("detection bound below one probe interval")
+	}
+}
+
+// otherAcker answers every probe as node c.
+type otherAcker struct {
+	pbgrpc.UnimplementedMembershipServiceServer
+}
+
+func (otherAcker) Ping(_ context.Context, r *pb.PingRequest) (*pb.PingResponse, error) {
+	return &pb.PingResponse{Seq: r.GetSeq(), From: "c"}, nil
+}
+
+func (otherAcker) PingReq(_ context.Context, r *pb.PingReqRequest) (*pb.PingReqResponse, error) {
+	return &pb.PingReqResponse{Acked: true, From: "c"}, nil
+}
+
+// A probe's ack counts only from the member probed: a server at its
+// address that answers as another node (a broken or hostile one; an
+// honest node refuses a probe for another id) does not keep it alive.
+func TestAckFromAnotherNodeIsNotTaken(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	pbgrpc.RegisterMembershipServiceServer(srv, otherAcker{})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	n, err := New("a", "", nil, nil, nil, nil, fastMembership())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, kind := range []swim.Kind{swim.KindPing, swim.KindPingReq} {
+		err := n.mship.rpc(swim.Message{Kind: kind, From: "a", To: "b", ToAddr: lis.Addr().String(), Target: "b", TargetAddr: lis.Addr().String(), Seq: 1, Timeout: time.Second})
+		if err == nil || !strings.Contains(err.Error(), `answered by "c"`) {
+			t.Errorf("%v answered by another node: %v, want it refused", kind, err)
+		}
 	}
 }

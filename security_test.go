@@ -285,3 +285,40 @@ func TestSecureStreamBindsTheServer(t *testing.T) {
 		t.Errorf("the impostor delivered %d", d)
 	}
 }
+
+// TestSecureMembershipBindsTheServer: an answer to a membership RPC must
+// name the node of the server's certificate. A node holding another
+// member's id (b) but its own certificate (c) cannot ack a probe for b,
+// nor answer a sync or a join as b; the real member can.
+func TestSecureMembershipBindsTheServer(t *testing.T) {
+	p := newTestPKI(t)
+	a := startSecureNode(t, "a", p.security("a", ""))
+	real := startSecureNode(t, "b", p.security("b", ""))
+	impostor := startSecureNode(t, "b", p.security("c", "")) // id b, certificate of c
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		addr string
+		want codes.Code
+	}{{"the member itself", real.ListenAddr(), codes.OK}, {"an impostor", impostor.ListenAddr(), codes.PermissionDenied}} {
+		cli, err := a.transport.Membership(tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cli.Ping(ctx, &pb.PingRequest{Seq: 1, From: "a", FromAddress: a.ListenAddr(), Target: "b"})
+		if status.Code(err) != tc.want {
+			t.Errorf("%s: ping answered with %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.want != codes.OK && !strings.Contains(err.Error(), `certificate is for node "c"`) {
+			t.Errorf("%s: the error does not name the certificate: %v", tc.name, err)
+		}
+		_, err = cli.Sync(ctx, &pb.SyncRequest{From: "a", FromAddress: a.ListenAddr()})
+		if status.Code(err) != tc.want {
+			t.Errorf("%s: sync answered with %v, want %v", tc.name, err, tc.want)
+		}
+		_, err = cli.Join(ctx, &pb.JoinRequest{Member: &pb.Member{Id: "a", Address: a.ListenAddr(), State: pb.MemberState_MEMBER_STATE_ALIVE, Incarnation: 1}})
+		if status.Code(err) != tc.want {
+			t.Errorf("%s: join answered with %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
