@@ -158,9 +158,19 @@ func (s membershipService) Link(ctx context.Context, req *pb.LinkRequest) (*pb.L
 }
 
 // Receipts records receipts of traced messages this node published.
-func (s membershipService) Receipts(_ context.Context, req *pb.ReceiptsRequest) (*pb.ReceiptsResponse, error) {
+func (s membershipService) Receipts(ctx context.Context, req *pb.ReceiptsRequest) (*pb.ReceiptsResponse, error) {
 	if len(req.GetReceipts()) > receiptBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "receipts: %d in one request, at most %d", len(req.GetReceipts()), receiptBatch)
+	}
+	// A node reports its own deliveries only: with TLS the sender is its
+	// certificate's node, so no member can claim receipts for another.
+	if err := s.n.checkClaim(ctx, "receipts", req.GetFrom()); err != nil {
+		return nil, err
+	}
+	for _, r := range req.GetReceipts() {
+		if r.GetNode() != req.GetFrom() {
+			return nil, status.Errorf(codes.InvalidArgument, "receipts from %q: a receipt names node %q; a node sends only its own receipts", req.GetFrom(), r.GetNode())
+		}
 	}
 	s.n.addReceipts(req.GetReceipts())
 	return &pb.ReceiptsResponse{}, nil

@@ -322,3 +322,26 @@ func TestSecureMembershipBindsTheServer(t *testing.T) {
 		}
 	}
 }
+
+// TestSecureReceiptsBound: trace receipts come from the node that
+// delivered: a member cannot send them as another, nor slip another
+// node's receipt into its own batch.
+func TestSecureReceiptsBound(t *testing.T) {
+	p := newTestPKI(t)
+	a := startSecureNode(t, "a", p.security("a", ""))
+	o := startSecureNode(t, "o", p.security("o", ""))
+	cli, err := a.transport.Membership(o.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcpt := func(node string) *pb.Receipt { return &pb.Receipt{Id: "m", Node: node, Hops: 1} }
+	for _, tc := range []struct {
+		from, node string
+		want       codes.Code
+	}{{"a", "a", codes.OK}, {"b", "b", codes.PermissionDenied}, {"a", "b", codes.InvalidArgument}} {
+		_, err := cli.Receipts(context.Background(), &pb.ReceiptsRequest{From: tc.from, Receipts: []*pb.Receipt{rcpt(tc.node)}})
+		if status.Code(err) != tc.want {
+			t.Errorf("receipts from %q naming %q: %v, want %v", tc.from, tc.node, err, tc.want)
+		}
+	}
+}
