@@ -22,7 +22,7 @@ func TestDocLinksStayInTheRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
-	for _, doc := range []string{"README.md", "docs/SEED.md", "docs/DESIGN.md", "docs/PERFORMANCE.md", "docs/SECURITY.md"} {
+	for _, doc := range []string{"README.md", "docs/SEED.md", "docs/DESIGN.md", "docs/PERFORMANCE.md", "docs/SIMULATOR.md", "docs/SECURITY.md"} {
 		b, err := os.ReadFile(filepath.Join(root, doc))
 		if err != nil {
 			t.Fatal(err)

@@ -13,7 +13,7 @@
 //	go run ./cmd/gossip-sim --fail 10,50,80,95    # 10,000 nodes, 10–95 % crashed at once
 //
 // See `gossip-sim -h` for every flag, internal/sim for the model and
-// docs/PERFORMANCE.md for the results.
+// docs/SIMULATOR.md for the results.
 package main
 
 import "os"
