@@ -35,41 +35,7 @@ func (p *testPKI) signer(id string) *auth.Security {
 // a replay of a delivered id stays a duplicate.
 func TestSignedCluster(t *testing.T) {
 	p := newTestPKI(t)
-	var nodes []*GossipNode
-	for _, id := range []string{"a", "b", "c"} {
-		n := startSecureNode(t, id, p.signer(id))
-		if len(nodes) > 0 {
-			if _, err := n.Join(context.Background(), []string{nodes[0].ListenAddr()}); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			n.MarkReady()
-		}
-		nodes = append(nodes, n)
-	}
-	allSee(t, nodes, 10*time.Second, func(n *GossipNode) error {
-		if c := aliveCount(n); c != 3 {
-			return fmt.Errorf("%d alive", c)
-		}
-		return nil
-	})
-	delivered := func(want uint64) {
-		t.Helper()
-		testutil.WaitFor(t, 10*time.Second, "deliveries", func() error {
-			for _, n := range nodes {
-				if d := n.Stats().Delivered; d != want {
-					return fmt.Errorf("%s delivered %d, want %d", n.Hash, d, want)
-				}
-			}
-			return nil
-		})
-	}
-	for _, n := range nodes {
-		if _, _, err := n.Publish(context.Background(), "signed-"+n.Hash, []byte("from "+n.Hash)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	delivered(3)
+	nodes, delivered := startSignedCluster(t, []string{"a", "b", "c"}, p.signer, "signed-")
 
 	// What b would send, signed with b's key (the test holds it).
 	b := p.signer("b")
@@ -168,45 +134,12 @@ func TestSignTransitionMixed(t *testing.T) {
 	if _, err := auth.New(auth.Config{Cert: p.caFile, Key: p.caFile, CA: p.caFile, SignTransition: true}); err == nil || !strings.Contains(err.Error(), "--sign-transition needs --sign") {
 		t.Errorf("SignTransition without Sign: %v", err)
 	}
-	var nodes []*GossipNode
-	for _, id := range []string{"a", "b", "plain"} {
-		sec := p.transitionSigner(id)
+	nodes, delivered := startSignedCluster(t, []string{"a", "b", "plain"}, func(id string) *auth.Security {
 		if id == "plain" {
-			sec = p.security(id, "")
+			return p.security(id, "")
 		}
-		n := startSecureNode(t, id, sec)
-		if len(nodes) > 0 {
-			if _, err := n.Join(context.Background(), []string{nodes[0].ListenAddr()}); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			n.MarkReady()
-		}
-		nodes = append(nodes, n)
-	}
-	allSee(t, nodes, 10*time.Second, func(n *GossipNode) error {
-		if c := aliveCount(n); c != 3 {
-			return fmt.Errorf("%d alive", c)
-		}
-		return nil
-	})
-	delivered := func(want uint64) {
-		t.Helper()
-		testutil.WaitFor(t, 10*time.Second, "deliveries", func() error {
-			for _, n := range nodes {
-				if d := n.Stats().Delivered; d != want {
-					return fmt.Errorf("%s delivered %d, want %d", n.Hash, d, want)
-				}
-			}
-			return nil
-		})
-	}
-	for _, n := range nodes {
-		if _, _, err := n.Publish(context.Background(), "from-"+n.Hash, []byte("from "+n.Hash)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	delivered(3)
+		return p.transitionSigner(id)
+	}, "from-")
 
 	b := p.signer("b")
 	bySelf := &pb.GossipMessage{Hash: "forged-1", Origin: "b", Payload: "plain speaking for b", CreatedUnixNano: time.Now().UnixNano()}
@@ -243,4 +176,47 @@ func TestSignTransitionMixed(t *testing.T) {
 	if f := nodes[0].Stats().Security.MessagesForged; f != 2 {
 		t.Errorf("a: messages_forged = %d, want 2", f)
 	}
+}
+
+// startSignedCluster starts the nodes ids, each with sec(id), joined
+// through the first, waits until each sees all alive, and has each
+// publish one message (id prefix+its id) that all deliver. delivered(n)
+// waits until every node has delivered n messages.
+func startSignedCluster(t *testing.T, ids []string, sec func(id string) *auth.Security, prefix string) (nodes []*GossipNode, delivered func(want uint64)) {
+	t.Helper()
+	for _, id := range ids {
+		n := startSecureNode(t, id, sec(id))
+		if len(nodes) > 0 {
+			if _, err := n.Join(context.Background(), []string{nodes[0].ListenAddr()}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			n.MarkReady()
+		}
+		nodes = append(nodes, n)
+	}
+	allSee(t, nodes, 10*time.Second, func(n *GossipNode) error {
+		if c := aliveCount(n); c != len(ids) {
+			return fmt.Errorf("%d alive", c)
+		}
+		return nil
+	})
+	delivered = func(want uint64) {
+		t.Helper()
+		testutil.WaitFor(t, 10*time.Second, "deliveries", func() error {
+			for _, n := range nodes {
+				if d := n.Stats().Delivered; d != want {
+					return fmt.Errorf("%s delivered %d, want %d", n.Hash, d, want)
+				}
+			}
+			return nil
+		})
+	}
+	for _, n := range nodes {
+		if _, _, err := n.Publish(context.Background(), prefix+n.Hash, []byte("from "+n.Hash)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered(uint64(len(ids)))
+	return nodes, delivered
 }
