@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
@@ -78,4 +79,26 @@ func serveGossip(t *testing.T, impl pbgrpc.GossipServer) string {
 		wg.Wait()
 	})
 	return lis.Addr().String()
+}
+
+// serveNodeService starts node id with opts, ready, serving on
+// 127.0.0.1:0, and returns it with a plaintext NodeService client; both
+// are closed when the test ends.
+func serveNodeService(t *testing.T, id string, opts ...Option) (*GossipNode, pbgrpc.NodeServiceClient) {
+	t.Helper()
+	n, err := New(id, "", nil, nil, nil, nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	n.MarkReady()
+	if err := n.StartGRPCServer("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(n.ListenAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return n, pbgrpc.NewNodeServiceClient(cc)
 }

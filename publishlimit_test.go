@@ -8,9 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -73,27 +71,13 @@ func TestPublishLimit(t *testing.T) {
 // TestMaxHeaderBytes: request metadata over MaxHeaderBytes is refused
 // before the node sees the request (1,000 headers of 8 KiB were accepted).
 func TestMaxHeaderBytes(t *testing.T) {
-	n, err := New("h", "", nil, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	n.MarkReady()
-	if err := n.StartGRPCServer("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	cc, err := grpc.NewClient(n.ListenAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	ns := pbgrpc.NewNodeServiceClient(cc)
+	n, ns := serveNodeService(t, "h")
 	big := strings.Repeat("x", 8<<10)
 	kv := make([]string, 0, 2000)
 	for i := range 1000 {
 		kv = append(kv, "h-"+strings.Repeat("k", i%7)+string(rune('a'+i%26))+"-"+strconv.Itoa(i), big)
 	}
-	_, err = ns.Publish(metadata.AppendToOutgoingContext(context.Background(), kv...), &pb.PublishRequest{Payload: []byte("x")})
+	_, err := ns.Publish(metadata.AppendToOutgoingContext(context.Background(), kv...), &pb.PublishRequest{Payload: []byte("x")})
 	if err == nil {
 		t.Fatal("8 MB of headers accepted")
 	}

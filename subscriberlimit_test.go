@@ -7,14 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpc-gossip/gossip/internal/testutil"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
-	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
 )
 
 // TestSubscriberLimits: subscriptions beyond MaxSubscribers, or beyond the
@@ -22,21 +19,7 @@ import (
 // request larger than what remains is granted the rest; a subscription
 // that ends gives its share back.
 func TestSubscriberLimits(t *testing.T) {
-	n, err := New("s", "", nil, nil, nil, nil, WithSubscriberLimits(NewSubscriberLimits(3, 2000)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	n.MarkReady()
-	if err := n.StartGRPCServer("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	cc, err := grpc.NewClient(n.ListenAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	ns := pbgrpc.NewNodeServiceClient(cc)
+	n, ns := serveNodeService(t, "s", WithSubscriberLimits(NewSubscriberLimits(3, 2000)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// open starts a subscription that never reads; the caller waits for
