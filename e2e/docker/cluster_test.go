@@ -22,9 +22,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	gossip "github.com/grpc-gossip/gossip"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
@@ -339,9 +341,15 @@ func waitFor(ctx context.Context, within time.Duration, cond func() error) error
 	}
 }
 
-// subscriber follows one node's deliveries for the whole suite,
-// subscribing again whenever the stream ends (the node restarted), and
-// counts every delivery of every message id.
+// subscriber follows one node's deliveries for the whole suite the way
+// an application that must not miss anything does: it starts from now,
+// remembers the log offset of the last delivery it got, and whenever the
+// stream ends (the node restarted) subscribes again from the offset after
+// it. So what the node delivered while no stream was attached — in the
+// last moments of a shutdown, after the subscription ended but before the
+// node stopped, or before the test attached to a restarted node — still
+// reaches it from the node's delivery log on the /data volume, and a
+// message missing here is one the node never delivered.
 type subscriber struct {
 	n      *node
 	cancel context.CancelFunc
@@ -350,8 +358,10 @@ type subscriber struct {
 	mu       sync.Mutex
 	counts   map[string]int
 	missed   uint64
-	sessions int    // subscriptions opened
-	current  uint64 // deliveries in the current one
+	sessions int      // subscriptions opened
+	current  uint64   // deliveries in the current one
+	next     uint64   // the offset to resume from; 0 before the first delivery (from now)
+	resumes  []string // resumptions the node refused (its log lost the offset): each a possible gap
 }
 
 func subscribe(n *node) *subscriber {
@@ -371,23 +381,35 @@ func subscribe(n *node) *subscriber {
 }
 
 func (s *subscriber) session(ctx context.Context) {
-	stream, err := s.n.api.Subscribe(ctx, &pb.SubscribeRequest{Buffer: 1 << 16}, grpc.WaitForReady(true))
+	req := &pb.SubscribeRequest{Buffer: 1 << 16}
+	s.mu.Lock()
+	if s.next > 0 {
+		req.Start = &pb.SubscribeRequest_FromOffset{FromOffset: s.next}
+	}
+	s.mu.Unlock()
+	stream, err := s.n.api.Subscribe(ctx, req, grpc.WaitForReady(true))
 	if err != nil {
+		return
+	}
+	// The first message (or error) says whether the node took the offset.
+	m, err := stream.Recv()
+	if status.Code(err) == codes.OutOfRange {
+		s.mu.Lock()
+		s.resumes = append(s.resumes, err.Error())
+		s.next = 0 // from now: what fell in between is lost, and tally shows it
+		s.mu.Unlock()
 		return
 	}
 	s.mu.Lock()
 	s.sessions++
 	s.current = 0
 	s.mu.Unlock()
-	for {
-		m, err := stream.Recv()
-		if err != nil {
-			return
-		}
+	for ; err == nil; m, err = stream.Recv() {
 		s.mu.Lock()
 		s.counts[m.GetId()]++
 		s.missed += m.GetMissed()
 		s.current++
+		s.next = m.GetOffset() + 1
 		s.mu.Unlock()
 	}
 }
@@ -418,8 +440,11 @@ func diagnose(ctx context.Context, t testing.TB) {
 		st, err := n.api.Status(c, &pb.StatusRequest{})
 		cancel()
 		n.sub.mu.Lock()
-		sessions, current := n.sub.sessions, n.sub.current
+		sessions, current, resumes := n.sub.sessions, n.sub.current, n.sub.resumes
 		n.sub.mu.Unlock()
+		for _, r := range resumes {
+			t.Logf("diagnose %s: the node refused a resumption: %s", n.name, r)
+		}
 		if err != nil {
 			t.Logf("diagnose %s: Status: %v", n.name, err)
 			continue
@@ -435,10 +460,11 @@ func diagnose(ctx context.Context, t testing.TB) {
 
 // startIsolated starts n's stopped container while the others drop its
 // packets, waits until the test's subscription is attached to the new
-// process, and only then lets it reach them. A subscription sees only
-// what the node delivers after it attached (the suite's subscriptions
-// are live ones, not replays from an offset), and a restarted node catches up within a second of
-// joining: without this the test could not see its catch-up.
+// process, and only then lets it reach them: a restarted node catches
+// up within a second of joining, and this way the test sees that
+// catch-up live rather than only from the log (the subscription resumes
+// from its last offset, so nothing the node delivered in between would
+// be missed either way).
 func startIsolated(ctx context.Context, t testing.TB, n *node) {
 	t.Helper()
 	rest := othersOf(n)

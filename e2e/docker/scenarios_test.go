@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
 
@@ -287,6 +290,8 @@ func TestRollingRestart(t *testing.T) {
 	var mu sync.Mutex
 	var acked []string
 	failed := 0
+	why := map[codes.Code]int{}  // the failed publishes by status code
+	run := time.Now().UnixNano() // ids unique per run: -count=N republishes none
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -298,12 +303,13 @@ func TestRollingRestart(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 			n := suite.nodes[i%numNodes]
-			id, err := publishOne(ctx, n, fmt.Sprintf("roll-%d", i))
+			id, err := publishOne(ctx, n, fmt.Sprintf("roll-%d-%d", run, i))
 			mu.Lock()
 			if err == nil {
 				acked = append(acked, id)
 			} else {
 				failed++
+				why[status.Code(err)]++
 			}
 			mu.Unlock()
 		}
@@ -342,8 +348,8 @@ func TestRollingRestart(t *testing.T) {
 		t.Logf("rolling restart: %s: %d acknowledged messages, lost %d, delivered more than once %d, missed by the subscriber %d",
 			n.name, len(ids), lost, dups, missed)
 	}
-	t.Logf("rolling restart of %d nodes in %v: %d publishes acknowledged, %d refused or failed while a node restarted; lost %d",
-		numNodes, time.Since(began).Round(time.Millisecond), len(ids), failed, total)
+	t.Logf("rolling restart of %d nodes in %v: %d publishes acknowledged, %d refused or failed while a node restarted (by code: %v); lost %d",
+		numNodes, time.Since(began).Round(time.Millisecond), len(ids), failed, why, total)
 	if total != 0 {
 		t.Errorf("%d acknowledged deliveries lost", total)
 	}
