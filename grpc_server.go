@@ -99,13 +99,16 @@ const MaxHeaderBytes = 64 << 10
 // gets a clear ResourceExhausted), a bound on request metadata
 // (MaxHeaderBytes), the codec that lets undecodable
 // requests be answered with InvalidArgument, keepalive enforcement
-// compatible with GossipClientFactory's pings, then the WithServerOptions
+// compatible with GossipClientFactory's pings, static flow-control windows
+// of FlowWindowBytes (no BDP pings), then the WithServerOptions
 // ones (and those of WithSecurity and WithPublishLimit). Use them when
 // registering the node on a server of your own.
 func (n *GossipNode) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(n.MaxRecvMsgSize()),
 		grpc.MaxHeaderListSize(MaxHeaderBytes),
+		grpc.StaticStreamWindowSize(FlowWindowBytes),
+		grpc.StaticConnWindowSize(FlowWindowBytes),
 		grpc.ForceServerCodecV2(lenientCodec{encoding.GetCodecV2(encproto.Name)}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, n.serverOpts...)

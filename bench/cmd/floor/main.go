@@ -14,10 +14,16 @@
 // included. Allocations are counted with runtime.MemStats over the same
 // span.
 //
+// Both ends use the library's static HTTP/2 flow-control windows
+// (gossip.FlowWindowBytes); --window 0 measures with gRPC's default,
+// dynamic windows (BDP estimation: a PING, its answer and a WINDOW_UPDATE
+// per lone DATA frame).
+//
 // Usage:
 //
 //	go run ./cmd/floor                      # batches 1, 16, 64, 256; 200,000 copies each
 //	go run ./cmd/floor --batch 64 --copies 1000000 --payload 1024
+//	go run ./cmd/floor --window 0           # with gRPC's dynamic windows
 //
 // The result is a table (or --json): batch size, copies, wall time, copies
 // per second, CPU µs per copy, allocations and bytes per copy, and the
@@ -40,6 +46,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	gossip "github.com/grpc-gossip/gossip"
 	"github.com/grpc-gossip/gossip/bench/internal/harness"
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 	pbgrpc "github.com/grpc-gossip/gossip/proto/gossip/v1/gossipv1grpc"
@@ -79,6 +86,7 @@ func run(args []string, stdout io.Writer) error {
 	nodes := fs.Int("nodes", 20, "cluster size for the ceiling column (each message costs nodes-1 copies)")
 	cores := fs.Int("cores", runtime.NumCPU(), "cores for the ceiling column")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	window := fs.Int("window", gossip.FlowWindowBytes, "static HTTP/2 flow-control window per stream and connection, bytes (at least 65535); 0: gRPC's dynamic windows")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,16 +101,26 @@ func run(args []string, stdout io.Writer) error {
 	if *copies < 1 || *payload < 0 || *nodes < 2 || *cores < 1 {
 		return errors.New("--copies and --cores must be at least 1, --nodes at least 2, --payload not negative")
 	}
+	if *window != 0 && (*window < 65535 || *window > 1<<30) {
+		return fmt.Errorf("--window %d: want 0 (dynamic) or 65535 to 1073741824 bytes", *window)
+	}
+	var srvOpts []grpc.ServerOption
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if *window != 0 {
+		w := int32(*window)
+		srvOpts = append(srvOpts, grpc.StaticStreamWindowSize(w), grpc.StaticConnWindowSize(w))
+		dialOpts = append(dialOpts, grpc.WithStaticStreamWindowSize(w), grpc.WithStaticConnWindowSize(w))
+	}
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(srvOpts...)
 	pbgrpc.RegisterGossipServer(srv, &sink{})
 	go srv.Serve(lis)
 	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), dialOpts...)
 	if err != nil {
 		return err
 	}

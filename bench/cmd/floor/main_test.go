@@ -15,9 +15,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // every copy was moved and costed: a batch that acked fewer copies than it
 // sent would hang, and a zero CPU or rate figure would make the ceiling
 // meaningless.
+// Both window settings run: the library's static windows (the default)
+// and gRPC's dynamic ones (--window 0).
 func TestFloorMeasures(t *testing.T) {
+	for _, window := range []string{"1048576", "0"} {
+		t.Run("window="+window, func(t *testing.T) { floorMeasures(t, window) })
+	}
+}
+
+func floorMeasures(t *testing.T, window string) {
 	var out bytes.Buffer
-	if err := run([]string{"--batch", "1,8", "--copies", "2000", "--payload", "64", "--json"}, &out); err != nil {
+	if err := run([]string{"--batch", "1,8", "--copies", "2000", "--payload", "64", "--window", window, "--json"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	var rs []result
@@ -35,7 +43,7 @@ func TestFloorMeasures(t *testing.T) {
 }
 
 func TestFloorBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--batch", "0"}, {"--batch", "x"}, {"--nodes", "1"}} {
+	for _, args := range [][]string{{"--batch", "0"}, {"--batch", "x"}, {"--nodes", "1"}, {"--window", "1000"}} {
 		err := run(args, new(bytes.Buffer))
 		if err == nil || !strings.Contains(err.Error(), "--") {
 			t.Errorf("%v: error %v, want one naming the flag", args, err)
