@@ -68,7 +68,7 @@ var clientKeepalive = keepalive.ClientParameters{Time: 10 * time.Second, Timeout
 // grpc.WithStaticStreamWindowSize and grpc.WithStaticConnWindowSize to
 // NewGossipClientFactory and grpc.StaticStreamWindowSize and
 // grpc.StaticConnWindowSize to WithServerOptions: both override these
-// defaults.
+// defaults (gossipd: --flow-window-bytes).
 const FlowWindowBytes = 1 << 20
 
 // NewGossipClientFactory returns an empty factory. dialOpts are added after

@@ -121,6 +121,10 @@ type Config struct {
 	StoreBytes       int
 	StreamQueueBytes int
 	MaxQueuedBytes   int
+	// FlowWindowBytes is the static HTTP/2 flow-control window, per
+	// stream and per connection, of the node's dials and its server
+	// (gossip.FlowWindowBytes). Default 1 MiB.
+	FlowWindowBytes int
 
 	// Security (package auth; docs/SECURITY.md). Without TLSCert the
 	// node serves and dials plaintext: anyone who can reach it is a full
@@ -265,6 +269,7 @@ func DefaultConfig() Config {
 		StoreBytes:             lib.StoreBytes,
 		StreamQueueBytes:       lib.StreamQueueBytes,
 		MaxQueuedBytes:         lib.MaxQueuedBytes,
+		FlowWindowBytes:        gossip.FlowWindowBytes,
 		TrustDomain:            auth.DefaultTrustDomain,
 		PublishBurst:           DefaultPublishBurst,
 		MaxSubscribers:         DefaultMaxSubscribers,
@@ -665,6 +670,21 @@ var settings = []setting{
 		func(c *Config) *int { return &c.StreamQueueBytes }),
 	bytesSetting("max-queued-bytes", lib.MaxQueuedBytes, "bytes queued for all streams past which the node is saturated: publishes wait, then fail with RESOURCE_EXHAUSTED",
 		func(c *Config) *int { return &c.MaxQueuedBytes }),
+	{
+		name: "flow-window-bytes", arg: "bytes", def: fmtBytes(gossip.FlowWindowBytes),
+		usage: "static HTTP/2 flow-control window per stream and per connection, on the node's dials and its server: what a neighbour can be sent that it has not read yet; one stream moves at most this per round trip (1MiB: 10 MiB/s on a 100 ms path), so raise it for large payloads over long paths; bytes, or with a KiB or MiB suffix, 64KiB to 1GiB",
+		set: func(c *Config, v string) error {
+			n, err := parseBytes(v)
+			if err != nil {
+				return err
+			}
+			if n < 64<<10 || n > 1<<30 {
+				return fmt.Errorf("%d bytes is not between 64KiB (HTTP/2's smallest useful window) and 1GiB", n)
+			}
+			c.FlowWindowBytes = int(n)
+			return nil
+		},
+	},
 	{
 		name: "pprof", arg: "when", def: PprofAuto,
 		usage: "serve the Go profiler under /debug/pprof/ on the admin server: on, off, or auto (only when --admin-listen is a loopback address, where only local users reach it)",

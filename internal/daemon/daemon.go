@@ -164,6 +164,11 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 	d.logger = logger.With("node", d.id)
 
 	dialOpts := []grpc.DialOption{grpc.WithConnectParams(reconnectBackoff)}
+	var windowOpts []grpc.ServerOption // after the node's ServerOptions: they override its default
+	if w := int32(cfg.FlowWindowBytes); w > 0 {
+		dialOpts = append(dialOpts, grpc.WithStaticStreamWindowSize(w), grpc.WithStaticConnWindowSize(w))
+		windowOpts = []grpc.ServerOption{grpc.StaticStreamWindowSize(w), grpc.StaticConnWindowSize(w)}
+	}
 	nodeOpts := []gossip.Option{gossip.WithConfig(cfg.nodeConfig()), gossip.WithMembership(cfg.membershipConfig()),
 		gossip.WithCatchUp(cfg.CatchUp), gossip.WithStateFailure(func(err error) { d.fail(err) })}
 	if cfg.DataDir != "" {
@@ -209,7 +214,7 @@ func start(cfg Config, logger *slog.Logger) (_ *daemon, err error) {
 		d.health.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 	d.streams, d.endStreams = context.WithCancel(context.Background())
-	d.grpc = grpc.NewServer(append(d.node.ServerOptions(), grpc.ChainStreamInterceptor(d.endStreamsOnShutdown))...)
+	d.grpc = grpc.NewServer(append(append(d.node.ServerOptions(), windowOpts...), grpc.ChainStreamInterceptor(d.endStreamsOnShutdown))...)
 	d.node.Register(d.grpc)
 	d.node.SetListenAddr(d.addr)
 	healthpb.RegisterHealthServer(d.grpc, d.health)

@@ -60,7 +60,8 @@
 // batches, along one Plumtree per publishing node: each node receives each
 // message about once, and grafts and anti-entropy repair what the tree
 // misses (docs/DESIGN.md §6a; --graft-timeout, --sync-interval,
-// --store-bytes; backpressure: --stream-queue-bytes, --max-queued-bytes).
+// --store-bytes; backpressure: --stream-queue-bytes, --max-queued-bytes,
+// --flow-window-bytes).
 // Neighbours that do not speak Gossip.Stream, and all of them with
 // --transport unary, get the seed's PutMessageToClient: with the default
 // fanout, gossip.FanoutAll (-1), a flood over the overlay; a positive
