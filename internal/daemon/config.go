@@ -670,21 +670,9 @@ var settings = []setting{
 		func(c *Config) *int { return &c.StreamQueueBytes }),
 	bytesSetting("max-queued-bytes", lib.MaxQueuedBytes, "bytes queued for all streams past which the node is saturated: publishes wait, then fail with RESOURCE_EXHAUSTED",
 		func(c *Config) *int { return &c.MaxQueuedBytes }),
-	{
-		name: "flow-window-bytes", arg: "bytes", def: fmtBytes(gossip.FlowWindowBytes),
-		usage: "static HTTP/2 flow-control window per stream and per connection, on the node's dials and its server: what a neighbour can be sent that it has not read yet; one stream moves at most this per round trip (1MiB: 10 MiB/s on a 100 ms path), so raise it for large payloads over long paths; bytes, or with a KiB or MiB suffix, 64KiB to 1GiB",
-		set: func(c *Config, v string) error {
-			n, err := parseBytes(v)
-			if err != nil {
-				return err
-			}
-			if n < 64<<10 || n > 1<<30 {
-				return fmt.Errorf("%d bytes is not between 64KiB (HTTP/2's smallest useful window) and 1GiB", n)
-			}
-			c.FlowWindowBytes = int(n)
-			return nil
-		},
-	},
+	bytesRangeSetting("flow-window-bytes", gossip.FlowWindowBytes, 64<<10, 1<<30, "between 64KiB (HTTP/2's smallest useful window) and 1GiB",
+		"static HTTP/2 flow-control window per stream and per connection, on the node's dials and its server: what a neighbour can be sent that it has not read yet; one stream moves at most this per round trip (1MiB: 10 MiB/s on a 100 ms path), so raise it for large payloads over long paths; 64KiB to 1GiB",
+		func(c *Config) *int { return &c.FlowWindowBytes }),
 	{
 		name: "pprof", arg: "when", def: PprofAuto,
 		usage: "serve the Go profiler under /debug/pprof/ on the admin server: on, off, or auto (only when --admin-listen is a loopback address, where only local users reach it)",
@@ -751,21 +739,9 @@ var settings = []setting{
 		func(c *Config) *int { return &c.MaxSubscribers }),
 	nonNegativeIntSetting("subscriber-buffer-budget", DefaultSubscriberBufferBudget, "buffer slots (messages) all subscribers may reserve together, each its requested buffer when it starts (1024 unless asked, at most 65536): a request larger than what remains gets the rest, and below 64 remaining Subscribe gets RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.SubscriberBufferBudget }),
-	{
-		name: "subscriber-bytes", arg: "bytes", def: fmtBytes(gossip.DefaultSubscriberBytes),
-		usage: "bytes all subscribers' buffers may hold together (payload and ids, plus about 136 bytes a message); a subscriber holding more than its share (this divided by the live subscribers) is cut off as a slow consumer: its Subscribe ends with RESOURCE_EXHAUSTED naming the from_offset to resume from; 0: no bound; bytes, or with a KiB or MiB suffix",
-		set: func(c *Config, v string) error {
-			n, err := parseBytes(v)
-			if err != nil {
-				return err
-			}
-			if n < 0 || n > 1<<40 {
-				return fmt.Errorf("%d bytes is not between 0 (no bound) and 1TiB", n)
-			}
-			c.SubscriberBytes = int(n)
-			return nil
-		},
-	},
+	bytesRangeSetting("subscriber-bytes", gossip.DefaultSubscriberBytes, 0, 1<<40, "between 0 (no bound) and 1TiB",
+		"bytes all subscribers' buffers may hold together (payload and ids, plus about 136 bytes a message); a subscriber holding more than its share (this divided by the live subscribers) is cut off as a slow consumer: its Subscribe ends with RESOURCE_EXHAUSTED naming the from_offset to resume from; 0: no bound",
+		func(c *Config) *int { return &c.SubscriberBytes }),
 	nonNegativeIntSetting("max-streams-per-peer", DefaultMaxStreamsPerPeer, "concurrent Gossip.Stream calls one peer may have open on this node, the peer being its certificate's node with TLS, else its connection; more get RESOURCE_EXHAUSTED; 0: no bound",
 		func(c *Config) *int { return &c.MaxStreamsPerPeer }),
 	{
@@ -889,13 +865,19 @@ func (c *Config) checkSecurity(from sources) error {
 }
 
 func bytesSetting(name string, def int, usage string, field func(*Config) *int) setting {
+	return bytesRangeSetting(name, def, 1, 1<<40, "between 1 and 1TiB", usage, field)
+}
+
+// bytesRangeSetting is a size from lo to hi bytes; rangeText completes the
+// error "N bytes is not ..." for a value outside.
+func bytesRangeSetting(name string, def int, lo, hi int64, rangeText, usage string, field func(*Config) *int) setting {
 	return setting{name: name, arg: "bytes", def: fmtBytes(def), usage: usage + "; bytes, or with a KiB or MiB suffix", set: func(c *Config, v string) error {
 		n, err := parseBytes(v)
 		if err != nil {
 			return err
 		}
-		if n < 1 || n > 1<<40 {
-			return fmt.Errorf("%d bytes is not between 1 and 1TiB", n)
+		if n < lo || n > hi {
+			return fmt.Errorf("%d bytes is not %s", n, rangeText)
 		}
 		*field(c) = int(n)
 		return nil
