@@ -91,6 +91,7 @@ type StreamStats struct {
 	GraftsSent     uint64 `stat:"stream.grafts_sent,counter" help:"message numbers requested by GRAFT"`
 	GraftsServed   uint64 `stat:"stream.grafts_served,counter" help:"messages sent in answer to GRAFTs"`
 	GraftsDelayed  uint64 `stat:"stream.grafts_delayed,counter" help:"due grafts put off: the sequence was still arriving in order"`
+	GraftsYoung    uint64 `stat:"stream.grafts_young,counter" help:"announcements waited for a tenth of the graft timeout, not a whole one: no eager copy of their source had reached this node (young tree)"`
 	ParentSwitches uint64 `stat:"stream.parent_switches,counter" help:"tree parents replaced by a path that kept winning the race"`
 	TreeSwaps      uint64 `stat:"stream.tree_swaps,counter" help:"tree parents replaced by an announcer at least two hops closer to the source"`
 	DigestsSent    uint64 `stat:"stream.digests_sent,counter" help:"anti-entropy digests sent"`
@@ -154,7 +155,7 @@ func (n *GossipNode) Stats() Stats {
 	ss := StreamStats{
 		EagerSent: c.EagerSent, IHavesSent: c.IHavesSent, IHavesReceived: c.IHavesReceived,
 		PrunesSent: c.PrunesSent, PrunesReceived: c.PrunesReceived, GraftsSent: c.GraftsSent,
-		GraftsServed: c.GraftsServed, GraftsDelayed: c.GraftsDelayed, ParentSwitches: c.ParentSwitches, TreeSwaps: c.TreeSwaps,
+		GraftsServed: c.GraftsServed, GraftsDelayed: c.GraftsDelayed, GraftsYoung: c.GraftsYoung, ParentSwitches: c.ParentSwitches, TreeSwaps: c.TreeSwaps,
 		DigestsSent: c.DigestsSent, DigestsRecv: c.DigestsReceived, SyncSent: c.SyncSent, Repaired: c.Repaired,
 		HolesSkipped: c.HolesSkipped, Missing: c.Missing, Stored: n.core.StoredMessages(),
 		StoreEvicted: c.StoreEvicted, StoreEvictedUnsafe: c.StoreEvictedUnsafe, StoreExpiredUnsafe: c.StoreExpiredUnsafe,

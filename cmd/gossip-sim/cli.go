@@ -334,6 +334,7 @@ Flags:
 	fs.DurationVar(&sc.PartitionAt, "partition-at", sc.PartitionAt, "virtual time the partition starts")
 	fs.DurationVar(&sc.HealAt, "heal-at", sc.HealAt, "virtual time the partition heals; 0: never")
 	fs.IntVar(&sc.Messages, "messages", sc.Messages, "messages published, each from a random live node")
+	fs.IntVar(&sc.Publishers, "publishers", sc.Publishers, "publish from this many nodes, drawn at random among those that never crash; 0: any")
 	fs.Float64Var(&sc.Rate, "rate", sc.Rate, "publishes per virtual second; 0: all at --start")
 	fs.DurationVar(&sc.Start, "start", sc.Start, "virtual time of the first publish")
 	fs.IntVar(&sc.Batch, "batch", sc.Batch, "report messages in batches of this many (aligned on the crash); 0: no batches")

@@ -138,6 +138,9 @@ func describeRest(sc sim.Scenario) string {
 		s += fmt.Sprintf(", partition %g%% from %v to %s", sc.Partition*100, sc.PartitionAt, heal)
 	}
 	s += fmt.Sprintf(", %d messages", sc.Messages)
+	if sc.Publishers > 0 {
+		s += fmt.Sprintf(" from %d publishers", sc.Publishers)
+	}
 	switch {
 	case len(sc.Publish) > 0:
 		s += fmt.Sprintf(" in %d phases", len(sc.Publish))

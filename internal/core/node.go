@@ -94,6 +94,7 @@ type Counters struct {
 	GraftsSent      uint64 // message numbers requested by GRAFT
 	GraftsServed    uint64 // messages sent in answer to a GRAFT
 	GraftsDelayed   uint64 // due grafts put off because the sequence was still arriving in order
+	GraftsYoung     uint64 // announcements waited for a tenth of the graft timeout: no eager copy of their source had reached this node
 	ParentSwitches  uint64 // tree parents replaced by a path that kept winning the race
 	TreeSwaps       uint64 // tree parents replaced by an announcer with a path at least two hops shorter
 	DigestsSent     uint64 // anti-entropy digests sent (replies included)
@@ -394,9 +395,9 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 			// announcement only: pushed, it would be a duplicate there,
 			// and the parent's PRUNE would cut this node's own link into
 			// the tree (links are pruned both ways).
-			if id == up || p.lazyFor(key.Node) {
+			if lazy, first := p.lazyFor(key.Node); id == up || lazy {
 				n.counters.IHavesSent++
-				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameIHave, Range: one}})
+				res.Out = append(res.Out, Out{Peer: id, Frame: Frame{Kind: FrameIHave, Range: one, Urgent: first && id != up}})
 			} else {
 				n.counters.EagerSent++
 				// A message that reached this node by repair is late: its

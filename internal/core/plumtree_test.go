@@ -167,3 +167,61 @@ func TestGraftWaitsForAdvancingSequence(t *testing.T) {
 		t.Fatalf("grafts after the stall = %+v, want 4..5 from b", g)
 	}
 }
+
+// A node that has no parent for a source (no eager copy of its messages
+// has reached it: the young tree may miss it) grafts an announced number
+// a tenth of a graft timeout after the announcement; once it has a
+// parent, announcements wait the whole graft timeout.
+func TestYoungTreeGraftsSoon(t *testing.T) {
+	n := streamNode(t, "x", "a", "b")
+	gt := n.graftTimeout()
+	now := time.Unix(1000, 0)
+	n.HandleIHave(now, "b", []*pb.SeqRange{{Node: "s", Epoch: 7, First: 1, Last: 1}})
+	if got := n.GraftDue().Sub(now); got != gt/10 {
+		t.Fatalf("graft due after %v, want %v (a tenth of the graft timeout)", got, gt/10)
+	}
+	if g := n.Grafts(now.Add(gt/10 - time.Millisecond)); len(g) != 0 {
+		t.Fatalf("graft before the young-tree wait: %+v", g)
+	}
+	g := n.Grafts(now.Add(gt / 10))
+	if len(g) != 1 || g[0].Peer != "b" || g[0].Frame.Kind != FrameGraft || g[0].Frame.Range.GetFirst() != 1 {
+		t.Fatalf("grafts = %+v, want number 1 from b", g)
+	}
+	if c := n.Counters().GraftsYoung; c != 1 {
+		t.Fatalf("GraftsYoung = %d, want 1", c)
+	}
+	// The answer makes b the parent: the tree reaches x now.
+	now = now.Add(gt / 5)
+	receive(t, n, now, seqMsg("s", 1, "b", 2), ViaRepair)
+	if p := n.Parent("s"); p != "b" {
+		t.Fatalf("parent %q after the repair, want b", p)
+	}
+	n.HandleIHave(now, "a", []*pb.SeqRange{{Node: "s", Epoch: 7, First: 2, Last: 2}})
+	pend := n.seqs[SeqKey{Node: "s", Epoch: 7}].pend
+	if got := pend[len(pend)-1].deadline.Sub(now); got != gt {
+		t.Fatalf("number 2's graft due after %v with a parent, want the graft timeout %v", got, gt)
+	}
+	if c := n.Counters().GraftsYoung; c != 1 {
+		t.Fatalf("GraftsYoung = %d after x had a parent, want still 1", c)
+	}
+}
+
+// A source's first announcement on a link is urgent (the peer may have no
+// other way to learn of the source); later ones are not.
+func TestFirstAnnouncementUrgent(t *testing.T) {
+	n := streamNode(t, "x", "a", "b", "c")
+	now := time.Unix(1000, 0)
+	n.HandlePrune("c", []string{"other"}) // c's snapshot for new sources: lazy
+	res := receive(t, n, now, seqMsg("s", 1, "a", 1), ViaEager)
+	if fs := outTo(res.Out, "b"); len(fs) != 1 || fs[0].Kind != FrameMessage {
+		t.Fatalf("to b: %+v, want the message (eager)", fs)
+	}
+	fs := outTo(res.Out, "c")
+	if len(fs) != 1 || fs[0].Kind != FrameIHave || !fs[0].Urgent {
+		t.Fatalf("to c: %+v, want an urgent announcement", fs)
+	}
+	res = receive(t, n, now.Add(time.Millisecond), seqMsg("s", 2, "a", 1), ViaEager)
+	if fs := outTo(res.Out, "c"); len(fs) != 1 || fs[0].Kind != FrameIHave || fs[0].Urgent {
+		t.Fatalf("second message to c: %+v, want a lazy (not urgent) announcement", fs)
+	}
+}

@@ -96,7 +96,7 @@ const envelopeOverhead = 64
 // said so) is refused. Repairs are never degraded: the peer asked for
 // them. An announcement that extends the one queued last is merged into
 // it. wake reports whether the writer should be woken now (false for lazy
-// frames, which wait for the next envelope or a Flush).
+// frames, which wait for the next envelope or a Flush, unless Urgent).
 func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 	if f.Kind == FrameMessage && s.peerMax > 0 && len(f.Wire)+envelopeOverhead > s.peerMax {
 		return Refused, false
@@ -115,7 +115,7 @@ func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 			if res == Pushed {
 				res = Merged
 			}
-			return res, false
+			return res, f.Urgent
 		}
 	}
 	b := frameBytes(&f)
@@ -133,7 +133,7 @@ func (s *Stream) Push(f Frame) (res PushResult, wake bool) {
 	s.bytes += b
 	if f.Kind == FrameIHave {
 		s.lazy = true
-		return res, false
+		return res, f.Urgent
 	}
 	return res, true
 }

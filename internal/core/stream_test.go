@@ -135,6 +135,24 @@ func TestStreamPeerLimit(t *testing.T) {
 // sources' frames come between them, and the ranges pushed (shared with
 // other peers' frames) are never modified: the queue copies one only to
 // grow it.
+// An urgent announcement wakes the writer, whether it is queued or merged
+// into one queued before; a lazy one waits for a flush.
+func TestStreamUrgentIHave(t *testing.T) {
+	s := NewStream(1<<20, false)
+	r := func(src string, seq uint64) *pb.SeqRange {
+		return &pb.SeqRange{Node: src, Epoch: 1, First: seq, Last: seq}
+	}
+	if res, wake := s.Push(Frame{Kind: FrameIHave, Range: r("a", 1)}); res != Pushed || wake {
+		t.Fatalf("lazy announcement: %v wake %v, want Pushed without a wake-up", res, wake)
+	}
+	if res, wake := s.Push(Frame{Kind: FrameIHave, Range: r("b", 1), Urgent: true}); res != Pushed || !wake {
+		t.Fatalf("urgent announcement: %v wake %v, want Pushed with a wake-up", res, wake)
+	}
+	if res, wake := s.Push(Frame{Kind: FrameIHave, Range: r("a", 2), Urgent: true}); res != Merged || !wake {
+		t.Fatalf("urgent announcement merged: %v wake %v, want Merged with a wake-up", res, wake)
+	}
+}
+
 func TestStreamIHaveMerge(t *testing.T) {
 	s := NewStream(1<<20, false)
 	ihave := func(src string, seq uint64) *pb.SeqRange {

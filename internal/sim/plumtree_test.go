@@ -43,31 +43,41 @@ func checkPlumtree(t *testing.T, r *Report) {
 }
 
 // TestPlumtreeSteadyState: without faults every node gets every message;
-// a source's first messages flood (its tree does not exist yet), later
-// batches follow the trees at about one copy per delivery.
+// a source's first messages flood (its tree does not exist yet), and once
+// the trees have settled the batches follow them at about one copy per
+// delivery. Ten nodes publish, so that sources publish again (with any of
+// the 200 publishing, most messages start a tree of their own); the trees
+// settle within about five messages per source, while tree shortening
+// swaps parents (batches 1–4: 1.3–1.6 copies per delivery).
 func TestPlumtreeSteadyState(t *testing.T) {
 	t.Parallel()
 	sc := plumtree(200)
+	sc.Publishers = 10
+	sc.Messages = 80
 	r := mustRunPT(t, sc)
 	s := r.Summary
 	if s.Reliability.Min != 1 || s.DeliveryRatio != 1 || s.Incomplete != 0 || s.T100.Never != 0 {
 		t.Fatalf("reliability %+v, delivery %v, incomplete %d", s.Reliability, s.DeliveryRatio, s.Incomplete)
 	}
-	if len(r.Batches) != 3 {
-		t.Fatalf("%d batches, want 3", len(r.Batches))
+	if len(r.Batches) != 8 {
+		t.Fatalf("%d batches, want 8", len(r.Batches))
 	}
-	first, later := r.Batches[0], r.Batches[1:]
+	first, settled := r.Batches[0], r.Batches[5:]
 	if first.CopiesPerDelivery < 1.5 {
 		t.Errorf("first batch: %.2f copies per delivery; the first messages should flood", first.CopiesPerDelivery)
 	}
-	for _, b := range later {
+	for _, b := range r.Batches[1:] {
 		t.Logf("batch %d: %.3f copies per delivery, RMR %.3f, time to all %v, %d hops", b.Index, b.CopiesPerDelivery, b.RMR.Mean, b.T100.Max, b.MaxHops)
+	}
+	for _, b := range settled {
 		if b.CopiesPerDelivery > 1.15 || b.RMR.Mean > 0.15 {
 			t.Errorf("batch %d in steady state: %.3f copies per delivery, RMR %.3f; want about 1 and 0", b.Index, b.CopiesPerDelivery, b.RMR.Mean)
 		}
 	}
-	if c := r.Counters; c.PrunesSent == 0 || c.IHavesSent == 0 || c.DigestsSent == 0 || c.GraftsSent != 0 {
-		t.Errorf("counters %+v: want prunes, announcements and digests, no grafts without loss", c)
+	// Grafts happen without loss: a young tree (a source's first messages)
+	// need not reach every node, which then grafts (core.Counters.GraftsYoung).
+	if c := r.Counters; c.PrunesSent == 0 || c.IHavesSent == 0 || c.DigestsSent == 0 || c.GraftsYoung == 0 {
+		t.Errorf("counters %+v: want prunes, announcements, digests and young-tree waits", c)
 	}
 	if r.Stream.StreamBreaks != 0 || r.Stream.EnvelopesLost != 0 {
 		t.Errorf("streams broke without loss: %+v", r.Stream)

@@ -634,6 +634,7 @@ func addCounters(sum *core.Counters, c core.Counters) {
 	sum.GraftsSent += c.GraftsSent
 	sum.GraftsServed += c.GraftsServed
 	sum.GraftsDelayed += c.GraftsDelayed
+	sum.GraftsYoung += c.GraftsYoung
 	sum.ParentSwitches += c.ParentSwitches
 	sum.TreeSwaps += c.TreeSwaps
 	sum.DigestsSent += c.DigestsSent

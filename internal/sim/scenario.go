@@ -115,6 +115,11 @@ type Scenario struct {
 	// Messages is how many messages are published, each from a random
 	// node that never crashes.
 	Messages int `json:"messages"`
+	// Publishers, if set, limits the publishing nodes to that many (drawn
+	// at random among those that never crash), so that sources publish
+	// again and later messages follow their trees. 0: any of them, so that
+	// with many nodes and few messages most messages start a new tree.
+	Publishers int `json:"publishers,omitempty"`
 	// Rate spreads the publishes: message i is published at Start +
 	// i/Rate seconds. 0 publishes them all at Start.
 	Rate float64 `json:"rate"`
@@ -323,6 +328,7 @@ func (s *Scenario) Validate() error {
 	check(s.Core.MaxAttempts > 255, "core MaxAttempts %d: the simulator allows at most 255", s.Core.MaxAttempts)
 	check(s.Nodes < 1, "nodes %d: need at least 1", s.Nodes)
 	check(s.Messages < 1, "messages %d: need at least 1", s.Messages)
+	check(s.Publishers < 0 || s.Publishers > s.Nodes, "publishers %d: want 0 (any node) to nodes %d", s.Publishers, s.Nodes)
 	check(s.Loss < 0 || s.Loss > 1 || s.Loss != s.Loss, "loss %v: want a probability in [0, 1]", s.Loss)
 	check(s.Protocol == ProtoPlumtree && s.Loss >= 0.9, "loss %v: a Plumtree stream breaks on every lost envelope; above 0.9 nothing gets through", s.Loss)
 	check(s.Crash < 0 || s.Crash >= 1 || s.Crash != s.Crash, "crash %v: want a fraction in [0, 1)", s.Crash)

@@ -262,6 +262,10 @@ func newEngine(sc Scenario, g topology.Graph) *engine {
 		e.willCrash[i] = true
 	}
 	live := perm[nCrash:]
+	publishers := live
+	if sc.Publishers > 0 {
+		publishers = live[:min(sc.Publishers, len(live))]
+	}
 	part := rand.New(rand.NewPCG(splitmix64(sc.Seed^5), splitmix64(sc.Seed^6)))
 	if sc.Partition > 0 {
 		for _, i := range part.Perm(n)[:int(sc.Partition*float64(n))] {
@@ -277,7 +281,7 @@ func newEngine(sc Scenario, g topology.Graph) *engine {
 		at := times[m]
 		e.msgs[m] = message{
 			hash:   fmt.Sprintf("%016x%016x", pick.Uint64(), pick.Uint64()), // like Publish's 128-bit hex ids
-			origin: int32(live[pick.IntN(len(live))]),
+			origin: int32(publishers[pick.IntN(len(publishers))]),
 			at:     at,
 		}
 		e.recvAt[m] = make([]int64, n)

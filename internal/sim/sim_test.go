@@ -352,6 +352,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{"nodes", func(s *Scenario) { s.Nodes = 0 }, "nodes 0"},
 		{"messages", func(s *Scenario) { s.Messages = 0 }, "messages 0"},
+		{"publishers", func(s *Scenario) { s.Publishers = s.Nodes + 1 }, "publishers"},
+		{"publishers negative", func(s *Scenario) { s.Publishers = -1 }, "publishers -1"},
 		{"loss", func(s *Scenario) { s.Loss = 1.5 }, "loss"},
 		{"crash", func(s *Scenario) { s.Crash = 1 }, "crash"},
 		{"partition", func(s *Scenario) { s.Partition = -0.1 }, "partition"},
@@ -439,5 +441,22 @@ func TestQueueOrder(t *testing.T) {
 			t.Fatalf("popped (%d, %d) after (%d, %d)", ev.at, ev.seq, last.at, last.seq)
 		}
 		last = ev
+	}
+}
+
+// Publishers limits the publishing nodes to that many.
+func TestPublishers(t *testing.T) {
+	sc := DefaultUnaryScenario(ProtoPush)
+	sc.Nodes, sc.Messages, sc.Publishers = 100, 60, 3
+	r, err := Run(sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origins := map[int]bool{}
+	for _, m := range r.Messages {
+		origins[m.Origin] = true
+	}
+	if len(origins) != 3 {
+		t.Fatalf("%d publishing nodes, want 3: %v", len(origins), origins)
 	}
 }
