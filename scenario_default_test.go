@@ -369,8 +369,14 @@ func (c *dcluster) grow(i int, seed uint64) {
 }
 
 // TestScenarioLifeguard is Lifeguard's claim on the default path: at 10%
-// loss on every link for 30 virtual minutes, no live member is declared
-// dead (suspicions happen and are refuted).
+// loss on every link for 30 virtual minutes, suspicions happen and are
+// refuted, and a live member is declared dead at most once. Lifeguard
+// makes false deaths rare, not impossible: measured on 2026-12-02, 1 in
+// 20 runs at 40 nodes (the size under -race) declared one live member
+// dead (1 among about 34,000 suspicions), and 0 in 16 runs at 100 nodes
+// (about 180,000 suspicions); DESIGN §10.6. With refutation disabled
+// (swim.Node.refute returning at once) one run at 40 nodes declared
+// 3,799.
 func TestScenarioLifeguard(t *testing.T) {
 	scenario(t, "loss10-30min", func(t *testing.T, n int) {
 		n = min(n, 100)
@@ -386,8 +392,8 @@ func TestScenarioLifeguard(t *testing.T) {
 		died, suspected := c.events.Load()
 		t.Logf("10%% loss, %d nodes, 30 min: %d live members declared dead; %d suspicions raised (and refuted); heap per node %.0f KiB after 1 min, %.0f KiB after 30",
 			n, died, suspected, heap1/1024, heap30/1024)
-		if died > 0 {
-			t.Errorf("%d times a live member was declared dead", died)
+		if died > 1 {
+			t.Errorf("%d times a live member was declared dead, want at most 1 (%d suspicions)", died, suspected)
 		}
 		if heap30 > 1.5*heap1+256<<10 {
 			t.Errorf("heap per node grew from %.0f KiB to %.0f KiB in 29 minutes", heap1/1024, heap30/1024)
