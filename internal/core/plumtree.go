@@ -99,7 +99,8 @@ type peerState struct {
 // source's first message instead cost 4.3 copies per delivery where
 // sources publish about once (TestPlumtreeVersusPush; 2.15 with the
 // snapshot), and at N = 50 on real gRPC its CPU queued other messages:
-// p99 to every node 68–90 ms against 34–46.
+// p99 to every node 68–90 ms against 43–93 in the runs alternating with
+// it (31–46 in seven others).
 func (p *peerState) lazyFor(src string) (lazy, first bool) {
 	if l, ok := p.lazy[src]; ok {
 		return l, false
