@@ -14,8 +14,9 @@
 //	go run ./cmd/bench --impls gossip-unary --profiles equalised --nodes 50 --payloads 1024
 //
 // It exits non-zero when a run fails, and when one of this project's
-// systems (gossip-*) lost an acknowledged publish in the overload phase
-// (the line "LOSS UNDER OVERLOAD" says which); the other systems do not
+// streaming systems (gossip-* but gossip-unary) lost an acknowledged
+// publish in the overload phase (the line "LOSS UNDER OVERLOAD" says
+// which); the other systems, the seed's unary push among them, do not
 // promise that, and only report their figure.
 //
 // See docs/PERFORMANCE.md for the scenario, the figures and the results.

@@ -142,7 +142,7 @@ func overloadLegend(rep *Report) string {
 	p := rep.Phases
 	return fmt.Sprintf(`Overload: after the ramp, %g× the max holding rate (the highest rate tried when none held) for %v, the same %d concurrent publishers; then a drain of up to %v until every acknowledged publish reached all N-1 other nodes.
 Offered: messages the schedule called for; acked: Publish returned nil; failed: Publish returned an error (RE = ResourceExhausted: refused, DE = DeadlineExceeded); not attempted: the publishers were still blocked in Publish when the window ended (slowed).
-Lost: acknowledged messages some node lacked after the drain (max: the most any one node lacked); must be 0 for this project's systems (LOSS fails the suite); a failed publish is never a loss. Drain: from the last Publish's return until all acknowledged messages were delivered ("bound": they never were).`,
+Lost: acknowledged messages some node lacked after the drain (max: the most any one node lacked); must be 0 for this project's streaming systems (LOSS fails the suite; gossip-unary, the seed's push, does not repair a forward it gave up, so its figure is only reported); a failed publish is never a loss. Drain: from the last Publish's return until all acknowledged messages were delivered ("bound": they never were).`,
 		p.OverloadFactor, p.Overload.D(), p.Window(), p.OverloadDrain.D())
 }
 

@@ -64,6 +64,19 @@ type Option func(*options)
 
 type options struct {
 	insecureDefault bool
+	queues          int // 0: pubsub's defaults
+}
+
+// WithQueues raises every queue at which GossipSub drops instead of
+// pushing back to n: each peer's outbound queue
+// (pubsub.WithPeerOutboundQueueSize), the validation queue
+// (pubsub.WithValidateQueueSize) and each subscription's buffer
+// (pubsub.WithBufferSize); all three are 32 by default. The adapter is
+// then named "gossipsub-q<n>". The comparison that is fair to GossipSub
+// under load: at its defaults it drops messages past a few hundred per
+// second, which flatters whoever it is compared with.
+func WithQueues(n int) Option {
+	return func(o *options) { o.queues = n }
 }
 
 // WithInsecureDefaultProfile makes ProfileDefault run libp2p without
@@ -109,8 +122,14 @@ func New(opts ...Option) harness.Impl {
 	return g
 }
 
-// Name implements harness.Impl.
-func (g *Impl) Name() string { return "gossipsub" }
+// Name implements harness.Impl: "gossipsub", or "gossipsub-q<n>" with
+// WithQueues(n).
+func (g *Impl) Name() string {
+	if g.opts.queues > 0 {
+		return fmt.Sprintf("gossipsub-q%d", g.opts.queues)
+	}
+	return "gossipsub"
+}
 
 // setup is what a profile sets.
 type setup struct {
@@ -215,6 +234,9 @@ func (g *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver har
 		if s.maxMsgSize > 0 {
 			popts = append(popts, pubsub.WithMaxMessageSize(s.maxMsgSize))
 		}
+		if q := g.opts.queues; q > 0 {
+			popts = append(popts, pubsub.WithPeerOutboundQueueSize(q), pubsub.WithValidateQueueSize(q))
+		}
 		ps, err := pubsub.NewGossipSub(runCtx, h, popts...)
 		if err != nil {
 			return fmt.Errorf("gossipsub: node %d: pubsub: %w", i, err)
@@ -225,7 +247,11 @@ func (g *Impl) Start(ctx context.Context, cfg harness.ClusterConfig, deliver har
 			return fmt.Errorf("gossipsub: node %d: join: %w", i, err)
 		}
 		g.topics = append(g.topics, topic)
-		sub, err := topic.Subscribe()
+		var subOpts []pubsub.SubOpt
+		if q := g.opts.queues; q > 0 {
+			subOpts = append(subOpts, pubsub.WithBufferSize(q))
+		}
+		sub, err := topic.Subscribe(subOpts...)
 		if err != nil {
 			return fmt.Errorf("gossipsub: node %d: subscribe: %w", i, err)
 		}
@@ -472,7 +498,11 @@ func (g *Impl) describeLines(cfg harness.ClusterConfig, s setup, nEdges int) []s
 		add("message signing: none (pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign)): unsigned, signed messages rejected; from+seqno still included (default author)")
 	}
 	add("message id: first 8 bytes of the payload, the harness's message id (pubsub.WithMessageIdFn), instead of the default from+seqno")
-	add("topic: one, %q; every node joins and subscribes (default subscription buffer 32); the publisher's own copy is not delivered", topicName)
+	buf := "default subscription buffer 32"
+	if q := g.opts.queues; q > 0 {
+		buf = fmt.Sprintf("subscription buffer %d (pubsub.WithBufferSize; default 32)", q)
+	}
+	add("topic: one, %q; every node joins and subscribes (%s); the publisher's own copy is not delivered", topicName, buf)
 	dflt := pubsub.DefaultGossipSubParams()
 	tag := func(v, d any) string {
 		if v == d {
@@ -485,8 +515,12 @@ func (g *Impl) describeLines(cfg harness.ClusterConfig, s setup, nEdges int) []s
 	add("GossipSub gossip: Dlazy=%d GossipFactor=%g HistoryLength=%d HistoryGossip=%d GossipRetransmission=%d (defaults)",
 		p.Dlazy, p.GossipFactor, p.HistoryLength, p.HistoryGossip, p.GossipRetransmission)
 	add("GossipSub heartbeat: interval %v, initial delay %v (defaults)", p.HeartbeatInterval, p.HeartbeatInitialDelay)
-	add("GossipSub other: flood publish off, peer exchange off, peer scoring off, IDONTWANT for messages >= %d B, seen-messages TTL 2m, peer outbound queue 32 (defaults)",
-		p.IDontWantMessageThreshold)
+	queues := "peer outbound queue 32, validation queue 32 (defaults)"
+	if q := g.opts.queues; q > 0 {
+		queues = fmt.Sprintf("peer outbound queue %d (pubsub.WithPeerOutboundQueueSize; default 32), validation queue %d (pubsub.WithValidateQueueSize; default 32)", q, q)
+	}
+	add("GossipSub other: flood publish off, peer exchange off, peer scoring off, IDONTWANT for messages >= %d B, seen-messages TTL 2m (defaults); %s",
+		p.IDontWantMessageThreshold, queues)
 	if s.maxMsgSize > 0 {
 		add("max message size: %d B (pubsub.WithMaxMessageSize; default %d) for MaxPayload %d", s.maxMsgSize, pubsub.DefaultMaxMessageSize, cfg.MaxPayload)
 	} else {

@@ -26,10 +26,10 @@ type receipt struct {
 	id   uint64
 }
 
-func startCluster(t *testing.T, cfg harness.ClusterConfig) (*Impl, <-chan receipt) {
+func startCluster(t *testing.T, cfg harness.ClusterConfig, opts ...Option) (*Impl, <-chan receipt) {
 	t.Helper()
 	got := make(chan receipt, 1024)
-	g := New().(*Impl)
+	g := New(opts...).(*Impl)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := g.Start(ctx, cfg, func(node int, payload []byte) {
@@ -140,6 +140,27 @@ func TestDelivery(t *testing.T) {
 				t.Errorf("gater refused %d non-loopback addresses", refused)
 			}
 		})
+	}
+}
+
+// WithQueues raises the outbound, validation and subscription queues,
+// names the adapter after them and says so in Describe.
+func TestQueues(t *testing.T) {
+	const n = 4
+	g, got := startCluster(t, harness.ClusterConfig{Nodes: n, Profile: harness.ProfileEqualised, Degree: 3, Seed: 1, MaxPayload: 1 << 10}, WithQueues(1024))
+	if g.Name() != "gossipsub-q1024" {
+		t.Fatalf("Name() = %q, want gossipsub-q1024", g.Name())
+	}
+	if err := g.Publish(1, payload(1, 100)); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	waitAll(t, got, n, 1, 1)
+	text := strings.Join(g.Describe(), "\n")
+	for _, want := range []string{"peer outbound queue 1024 (pubsub.WithPeerOutboundQueueSize; default 32)",
+		"validation queue 1024 (pubsub.WithValidateQueueSize; default 32)", "subscription buffer 1024 (pubsub.WithBufferSize; default 32)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Describe has no %q:\n%s", want, text)
+		}
 	}
 }
 
