@@ -67,14 +67,15 @@ type options struct {
 	queues          int // 0: pubsub's defaults
 }
 
-// WithQueues raises every queue at which GossipSub drops instead of
-// pushing back to n: each peer's outbound queue
+// WithQueues sets to n each queue at which GossipSub drops messages
+// instead of pushing back on the publisher: each peer's outbound queue
 // (pubsub.WithPeerOutboundQueueSize), the validation queue
 // (pubsub.WithValidateQueueSize) and each subscription's buffer
-// (pubsub.WithBufferSize); all three are 32 by default. The adapter is
-// then named "gossipsub-q<n>". The comparison that is fair to GossipSub
-// under load: at its defaults it drops messages past a few hundred per
-// second, which flatters whoever it is compared with.
+// (pubsub.WithBufferSize), all 32 by default. The adapter is then named
+// "gossipsub-q<n>". This is the configuration that is fair to GossipSub
+// under load: at its defaults it drops messages from a few hundred per
+// second on, which lowers its maximum rate and flatters the systems it
+// is compared with.
 func WithQueues(n int) Option {
 	return func(o *options) { o.queues = n }
 }
