@@ -328,7 +328,10 @@ func (s *Scenario) Validate() error {
 	check(s.Core.MaxAttempts > 255, "core MaxAttempts %d: the simulator allows at most 255", s.Core.MaxAttempts)
 	check(s.Nodes < 1, "nodes %d: need at least 1", s.Nodes)
 	check(s.Messages < 1, "messages %d: need at least 1", s.Messages)
-	check(s.Publishers < 0 || s.Publishers > s.Nodes, "publishers %d: want 0 (any node) to nodes %d", s.Publishers, s.Nodes)
+	// Publishers are drawn among the nodes that never crash (newEngine).
+	if stay := s.Nodes - int(s.Crash*float64(s.Nodes)); s.Crash >= 0 && s.Crash < 1 {
+		check(s.Publishers < 0 || s.Publishers > stay, "publishers %d: want 0 (any node) up to %d, the nodes that never crash", s.Publishers, stay)
+	}
 	check(s.Loss < 0 || s.Loss > 1 || s.Loss != s.Loss, "loss %v: want a probability in [0, 1]", s.Loss)
 	check(s.Protocol == ProtoPlumtree && s.Loss >= 0.9, "loss %v: a Plumtree stream breaks on every lost envelope; above 0.9 nothing gets through", s.Loss)
 	check(s.Crash < 0 || s.Crash >= 1 || s.Crash != s.Crash, "crash %v: want a fraction in [0, 1)", s.Crash)

@@ -264,7 +264,7 @@ func newEngine(sc Scenario, g topology.Graph) *engine {
 	live := perm[nCrash:]
 	publishers := live
 	if sc.Publishers > 0 {
-		publishers = live[:min(sc.Publishers, len(live))]
+		publishers = live[:sc.Publishers] // Validate: at most len(live)
 	}
 	part := rand.New(rand.NewPCG(splitmix64(sc.Seed^5), splitmix64(sc.Seed^6)))
 	if sc.Partition > 0 {

@@ -354,6 +354,7 @@ func TestValidate(t *testing.T) {
 		{"messages", func(s *Scenario) { s.Messages = 0 }, "messages 0"},
 		{"publishers", func(s *Scenario) { s.Publishers = s.Nodes + 1 }, "publishers"},
 		{"publishers negative", func(s *Scenario) { s.Publishers = -1 }, "publishers -1"},
+		{"publishers crashed", func(s *Scenario) { s.Crash = 0.5; s.Publishers = s.Nodes/2 + 1 }, "never crash"},
 		{"loss", func(s *Scenario) { s.Loss = 1.5 }, "loss"},
 		{"crash", func(s *Scenario) { s.Crash = 1 }, "crash"},
 		{"partition", func(s *Scenario) { s.Partition = -0.1 }, "partition"},
