@@ -86,8 +86,15 @@ type StepResult struct {
 func (n *Node) Step(now time.Time, peer string, in *Inbound) StepResult {
 	var res StepResult
 	res.Rejected = in.Bad
+	if k := len(in.Messages) + len(in.Repairs); k > 0 {
+		// One allocation for the envelope's results and one for their
+		// frames instead of one per message (see Node.outArena).
+		res.Fresh = make([]Result, 0, k)
+		n.outArena = make([]Out, 0, k*n.streamPeers())
+	}
 	n.stepMessages(now, peer, in.Messages, ViaEager, &res)
 	n.stepMessages(now, peer, in.Repairs, ViaRepair, &res)
+	n.outArena = nil // the results own their parts of it
 	env := in.Env
 	if ps := env.GetPrune(); len(ps) > 0 {
 		n.HandlePrune(peer, ps)

@@ -125,6 +125,11 @@ type Node struct {
 	sign   func(msg *pb.GossipMessage)                      // SetSigning; nil: messages are not signed
 	verify func(now time.Time, msg *pb.GossipMessage) error // SetSigning; nil: nothing checked
 
+	// outArena, set by Step for the length of one envelope, is where
+	// ReceiveVia takes each fresh message's Out from (streamPeers slots
+	// per message); nil otherwise (Receive, Publish allocate their own).
+	outArena []Out
+
 	neighbors map[string]string // id → endpoint
 	peers     map[string]*peerState
 	order     []string // neighbour ids, sorted, for deterministic candidate lists
@@ -259,6 +264,17 @@ func (n *Node) Receive(now time.Time, msg *pb.GossipMessage) (Result, error) {
 	return res, err
 }
 
+// streamPeers is how many neighbours are stream peers.
+func (n *Node) streamPeers() int {
+	k := 0
+	for _, p := range n.peers {
+		if p.kind == KindStream {
+			k++
+		}
+	}
+	return k
+}
+
 // ReceiveVia is Receive for a copy that arrived as via says.
 func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result, error) {
 	if err := ValidateMessage(n.cfg, msg); err != nil {
@@ -370,7 +386,14 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		n.store.put(&sr.msg, n.holders.need)
 		n.holds(msg.GetFromHash(), key, seq, seq)
 		n.holds(origin, key, seq, seq)
-		res.Out = make([]Out, 0, streams)
+		if free := cap(n.outArena) - len(n.outArena); free >= streams {
+			// At most one frame per stream peer: the full slice expression
+			// keeps this result's appends out of the next one's part.
+			l := len(n.outArena)
+			res.Out, n.outArena = n.outArena[l:l:l+streams], n.outArena[:l+streams]
+		} else {
+			res.Out = make([]Out, 0, streams)
+		}
 		one := &sr.rng // shared, never modified
 		one.Node, one.Epoch, one.First, one.Last, one.Hops = key.Node, key.Epoch, seq, seq, fwd.Hops
 		var up string // the parent: messages flow from it, not to it
