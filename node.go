@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"google.golang.org/grpc"
 
@@ -436,7 +437,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	if msg.GetOrigin() == "" {
 		committed = make(chan error, 1)
 	}
-	if err := n.enqueue(ctx, res.Forward, msg.GetFromHash(), msg.GetHops(), res.Via, now, committed); err != nil {
+	if err := n.enqueue(ctx, res.Forward, res.Payload, msg.GetFromHash(), msg.GetHops(), res.Via, now, committed); err != nil {
 		n.mu.Lock()
 		n.core.Forget(msg.GetHash())
 		n.mu.Unlock()
@@ -454,13 +455,23 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 }
 
 // enqueue hands a fresh message to the delivery loop, waiting while the
-// queue is full until ctx or the node ends.
-func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, from string, hops uint32, via core.Via, now time.Time, committed chan error) error {
+// queue is full until ctx or the node ends. wire is the payload's bytes
+// inside the message's serialized form (core.Result.Payload; nil on a
+// node without streams): the delivery's payload is a string over them.
+func (n *GossipNode) enqueue(ctx context.Context, fwd *pb.GossipMessage, wire []byte, from string, hops uint32, via core.Via, now time.Time, committed chan error) error {
 	d := Delivery{
 		Hash: fwd.GetHash(), Origin: fwd.GetOrigin(), From: from, Payload: fwd.GetPayload(),
 		Hops: hops, ReceivedAt: now,
 	}
-	if b := fwd.GetBinaryPayload(); len(b) > 0 {
+	switch b := fwd.GetBinaryPayload(); {
+	case len(wire) > 0:
+		// The serialized message is immutable (every eager peer and the
+		// store share it), so the string may alias it: the delivery log
+		// then keeps the store's copy of the payload instead of one of
+		// its own (a 64 KiB payload was held twice), and a binary payload
+		// is not copied again here.
+		d.Payload = unsafe.String(unsafe.SliceData(wire), len(wire))
+	case len(b) > 0:
 		d.Payload = string(b)
 	}
 	if ns := fwd.GetCreatedUnixNano(); ns != 0 {

@@ -321,7 +321,7 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) (core.StreamEvent
 			}
 			continue
 		}
-		if err := n.enqueue(n.ctx, r.Forward, r.From, r.Hops, r.Via, now, nil); err != nil {
+		if err := n.enqueue(n.ctx, r.Forward, r.Payload, r.From, r.Hops, r.Via, now, nil); err != nil {
 			// Closing: what was not delivered is forgotten, so a peer's
 			// later copy counts as new.
 			n.mu.Lock()

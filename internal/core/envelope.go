@@ -6,7 +6,9 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
 )
@@ -52,6 +54,52 @@ func (in *Inbound) decode(wires [][]byte, peer string) []*pb.GossipMessage {
 			m.FromHash = peer
 		}
 		out = append(out, m)
+	}
+	return out
+}
+
+// The field numbers of GossipMessage's two payload fields (one is set).
+var (
+	payloadField       = fieldNumber("payload")
+	binaryPayloadField = fieldNumber("binary_payload")
+)
+
+func fieldNumber(name protoreflect.Name) protowire.Number {
+	f := (&pb.GossipMessage{}).ProtoReflect().Descriptor().Fields().ByName(name)
+	if f == nil || f.Kind() != protoreflect.StringKind && f.Kind() != protoreflect.BytesKind {
+		panic("core: GossipMessage has no string or bytes field " + string(name))
+	}
+	return f.Number()
+}
+
+// payloadIn returns the payload's bytes inside a serialized
+// GossipMessage (capacity cut, so that no append can reach past them);
+// nil when the message has no payload or the bytes do not parse (never
+// for what Marshal wrote).
+func payloadIn(wire []byte) []byte {
+	var out []byte
+	for len(wire) > 0 {
+		num, typ, n := protowire.ConsumeTag(wire)
+		if n < 0 {
+			return nil
+		}
+		wire = wire[n:]
+		if typ == protowire.BytesType && (num == payloadField || num == binaryPayloadField) {
+			v, m := protowire.ConsumeBytes(wire)
+			if m < 0 {
+				return nil
+			}
+			out, wire = v[:len(v):len(v)], wire[m:] // the last one wins, as in Unmarshal
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, wire)
+		if m < 0 {
+			return nil
+		}
+		wire = wire[m:]
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

@@ -1,10 +1,12 @@
 package core
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
@@ -82,5 +84,59 @@ func BenchmarkStepEnvelope(b *testing.B) {
 		if res := n.Step(now, "p0", Decode(env, "p0")); len(res.Fresh) != batch {
 			b.Fatalf("%d fresh of %d", len(res.Fresh), batch)
 		}
+	}
+}
+
+// TestPayloadIn checks that the payload view a fresh result carries is
+// the message's payload, inside the serialized copy (not a copy of it),
+// for both payload fields, and that payloadIn reads any field order and
+// unknown fields as Unmarshal does.
+func TestPayloadIn(t *testing.T) {
+	n := newTestNode(t, "self", nil, 1, "p0", "p1")
+	n.SetPeerKind("p0", KindStream)
+	n.SetPeerKind("p1", KindStream)
+	for i, m := range []*pb.GossipMessage{
+		{Hash: "text", Origin: "p0", FromHash: "p0", Payload: "hello"},
+		{Hash: "binary", Origin: "p0", FromHash: "p0", BinaryPayload: []byte{0xff, 0, 1}},
+		{Hash: "empty", Origin: "p0", FromHash: "p0"},
+	} {
+		res, err := n.ReceiveVia(t0.Add(time.Duration(i)), m, ViaEager)
+		if err != nil || !res.Fresh {
+			t.Fatalf("%s: fresh=%v err=%v", m.GetHash(), res.Fresh, err)
+		}
+		want := m.GetPayload() + string(m.GetBinaryPayload())
+		if string(res.Payload) != want {
+			t.Errorf("%s: Payload %q, want %q", m.GetHash(), res.Payload, want)
+		}
+		if want == "" {
+			if res.Payload != nil {
+				t.Errorf("%s: Payload %q for no payload, want nil", m.GetHash(), res.Payload)
+			}
+			continue
+		}
+		w := res.Wire
+		if at := bytes.Index(w, res.Payload); at < 0 || &w[at] != &res.Payload[0] || cap(res.Payload) != len(res.Payload) {
+			t.Errorf("%s: Payload is not a capacity-cut view into Wire", m.GetHash())
+		}
+	}
+	// Unknown fields before and after, and a second payload field: the
+	// last one wins, as in proto.Unmarshal.
+	wire := protowire.AppendTag(nil, 999, protowire.BytesType)
+	wire = protowire.AppendBytes(wire, []byte("unknown"))
+	wire = protowire.AppendTag(wire, payloadField, protowire.BytesType)
+	wire = protowire.AppendString(wire, "first")
+	wire = protowire.AppendTag(wire, 5, protowire.VarintType)
+	wire = protowire.AppendVarint(wire, 3)
+	wire = protowire.AppendTag(wire, payloadField, protowire.BytesType)
+	wire = protowire.AppendString(wire, "second")
+	var m pb.GossipMessage
+	if err := proto.Unmarshal(wire, &m); err != nil {
+		t.Fatal(err)
+	}
+	if got := payloadIn(wire); string(got) != m.GetPayload() {
+		t.Errorf("payloadIn = %q, Unmarshal's payload %q", got, m.GetPayload())
+	}
+	if got := payloadIn(wire[:len(wire)-2]); got != nil {
+		t.Errorf("payloadIn of truncated bytes = %q, want nil", got)
 	}
 }

@@ -50,6 +50,11 @@ type Result struct {
 	// Wire is Forward serialized once, shared by every eager peer and
 	// kept for repair. Set when the node has stream neighbours.
 	Wire []byte
+	// Payload is the payload's bytes inside Wire (nil without Wire): the
+	// runtime hands the application a string over them, so that what
+	// keeps the delivery (its log) and the store share one copy of each
+	// payload instead of holding two. Like Wire, never modified.
+	Payload []byte
 	// Historic is set with Fresh on a first receipt that is not for the
 	// application: published before this node's history horizon (see
 	// History). Everything else about it is as for any first receipt.
@@ -379,7 +384,7 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		if err != nil {
 			panic("core: marshal of a validated message failed: " + err.Error()) // broken invariant
 		}
-		res.Wire = wire
+		res.Wire, res.Payload = wire, payloadIn(wire)
 		// The stored message and the range its frames share are allocated
 		// together: one allocation per message instead of two.
 		sr := &storedRange{msg: storedMsg{hash: fwd.Hash, key: key, seq: seq, wire: wire, at: now, hops: fwd.Hops}}
