@@ -686,7 +686,7 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 					break
 				}
 				budget--
-				out = append(out, sm.get(x).frame())
+				out = append(out, sm.m[x].frame())
 			}
 		}
 		lo := sm.min
@@ -695,11 +695,11 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 		}
 		// Numbers the peer holds are passed over: the work is bounded by
 		// what this node stores of the sequence.
-		for _, s := range sm.numbersFrom(lo, sm.count()) {
+		for _, s := range sm.numbersFrom(lo, len(sm.m)) {
 			if budget == 0 {
 				break
 			}
-			m := sm.get(s)
+			m := sm.m[s]
 			has, known := summaryHas(ps, s)
 			if !known {
 				break

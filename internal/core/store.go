@@ -53,117 +53,16 @@ type msgStore struct {
 	expiredUnsafe uint64 // messages that reached LongTTL while a live stream neighbour was not known to hold them
 }
 
-// seqMsgs are the stored messages of one sequence, with bounds on the
-// numbers they span (min ≤ every stored number ≤ max; min is the floor a
-// digest reports).
-//
-// A sequence is usually stored without gaps (accepted in order, evicted
-// oldest first), so the messages are kept in a window indexed by number
-// rather than in a map: the lookups of every announcement, ACK and
-// duplicate (hold) are then array reads, not map probes. A number that
-// would stretch the window past twice what it stores (plus windowSlack)
-// goes to far, a map, instead: numbers come from the network, and one far
-// from the rest must not make the window large. See get, add and del.
+// seqMsgs are the stored messages of one sequence, with the range of
+// numbers they span (for scanning in order).
 type seqMsgs struct {
-	base     uint64       // the number of win[0]
-	win      []*storedMsg // win[i] is number base+i, nil when not stored; win[0] and win[len-1] are never nil
-	inWin    int          // messages in win
-	far      map[uint64]*storedMsg
+	m        map[uint64]*storedMsg
 	min, max uint64
 	// marks records, per neighbour bit, the number up to which every
 	// stored message has been marked held by that neighbour from its
 	// digests' contiguous prefixes: the next digest marks only what is
 	// above it. One entry per stream neighbour at most.
 	marks []mark
-}
-
-// windowSlack is how many empty slots a window may hold beyond the
-// messages in it (it is at most twice them plus this): gaps of a few
-// lost numbers do not push their neighbours out to the map.
-const windowSlack = 64
-
-// count is how many messages of the sequence are stored.
-func (sm *seqMsgs) count() int { return sm.inWin + len(sm.far) }
-
-// get returns the stored message numbered x, or nil. A number is in the
-// window or in far, never both; the window may grow over a number in far.
-func (sm *seqMsgs) get(x uint64) *storedMsg {
-	if i := x - sm.base; x >= sm.base && i < uint64(len(sm.win)) && sm.win[i] != nil {
-		return sm.win[i]
-	}
-	return sm.far[x] // nil map: nil
-}
-
-// add stores m unless a message of its number is stored; it reports
-// whether it did.
-func (sm *seqMsgs) add(m *storedMsg) bool {
-	if sm.get(m.seq) != nil {
-		return false
-	}
-	x, l := m.seq, uint64(len(sm.win))
-	limit := 2*uint64(sm.inWin+1) + windowSlack // the longest window after this add
-	switch {
-	case l == 0:
-		sm.base, sm.win = x, append(sm.win[:0], m)
-	case x >= sm.base && x-sm.base < l: // a gap in the window
-		sm.win[x-sm.base] = m
-	case x > sm.base && x-sm.base < limit: // past the end
-		for uint64(len(sm.win)) < x-sm.base {
-			sm.win = append(sm.win, nil)
-		}
-		sm.win = append(sm.win, m)
-	case x < sm.base && sm.base-x+l <= limit: // before the start (a late repair)
-		w := make([]*storedMsg, sm.base-x+l, 2*(sm.base-x+l))
-		copy(w[sm.base-x:], sm.win)
-		w[0] = m
-		sm.base, sm.win = x, w
-	default:
-		if sm.far == nil {
-			sm.far = make(map[uint64]*storedMsg)
-		}
-		sm.far[x] = m
-		return true
-	}
-	sm.inWin++
-	return true
-}
-
-// del removes m if it is the message stored under its number.
-func (sm *seqMsgs) del(m *storedMsg) {
-	x := m.seq
-	if i := x - sm.base; x >= sm.base && i < uint64(len(sm.win)) && sm.win[i] == m {
-		sm.win[i] = nil
-		sm.inWin--
-		for len(sm.win) > 0 && sm.win[0] == nil {
-			sm.win = sm.win[1:]
-			sm.base++
-		}
-		for len(sm.win) > 0 && sm.win[len(sm.win)-1] == nil {
-			sm.win = sm.win[:len(sm.win)-1]
-		}
-		return
-	}
-	if sm.far[x] == m {
-		delete(sm.far, x)
-	}
-}
-
-// holdRange sets bit in the holders of every stored message numbered
-// lo..hi (the work is bounded by what is stored, not by the range).
-func (sm *seqMsgs) holdRange(bit, lo, hi uint64) {
-	if l := uint64(len(sm.win)); l > 0 && lo < sm.base+l && hi >= sm.base {
-		a, b := max(lo, sm.base)-sm.base, min(hi, sm.base+l-1)-sm.base
-		for _, m := range sm.win[a : b+1] {
-			if m != nil {
-				m.holders |= bit
-			}
-		}
-	}
-	for x, m := range sm.far {
-		if x >= lo && x <= hi {
-			m.holders |= bit
-		}
-	}
 }
 
 type mark struct{ bit, upto uint64 }
@@ -202,10 +101,10 @@ func (m *storedMsg) size() int { return len(m.wire) + len(m.hash) + storedOverhe
 func (s *msgStore) put(m *storedMsg, need uint64) {
 	sm := s.bySeq[m.key]
 	if sm == nil {
-		sm = &seqMsgs{min: m.seq, max: m.seq}
+		sm = &seqMsgs{m: make(map[uint64]*storedMsg), min: m.seq, max: m.seq}
 		s.bySeq[m.key] = sm
 	}
-	if !sm.add(m) {
+	if _, dup := sm.m[m.seq]; dup {
 		return
 	}
 	for _, mk := range sm.marks { // neighbours whose digests said they hold it
@@ -213,6 +112,7 @@ func (s *msgStore) put(m *storedMsg, need uint64) {
 			m.holders |= mk.bit
 		}
 	}
+	sm.m[m.seq] = m
 	sm.min, sm.max = min(sm.min, m.seq), max(sm.max, m.seq)
 	s.fifo = append(s.fifo, m)
 	s.bytes += m.size()
@@ -242,7 +142,7 @@ func (s *msgStore) over() bool { return s.bytes > s.maxBytes }
 
 func (s *msgStore) get(k SeqKey, seq uint64) *storedMsg {
 	if sm := s.bySeq[k]; sm != nil {
-		return sm.get(seq)
+		return sm.m[seq]
 	}
 	return nil
 }
@@ -252,9 +152,9 @@ func (s *msgStore) popOldest() {
 	s.fifo[s.head] = nil
 	s.head++
 	s.bytes -= m.size()
-	if sm := s.bySeq[m.key]; sm != nil && sm.get(m.seq) == m {
-		sm.del(m)
-		if sm.count() == 0 {
+	if sm := s.bySeq[m.key]; sm != nil && sm.m[m.seq] == m {
+		delete(sm.m, m.seq)
+		if len(sm.m) == 0 {
 			delete(s.bySeq, m.key)
 		} else if m.seq == sm.min {
 			sm.min++ // a lower bound: scans skip numbers no longer present
@@ -287,8 +187,22 @@ func (s *msgStore) hold(bit uint64, k SeqKey, lo, hi uint64) {
 	if sm == nil || bit == 0 {
 		return
 	}
-	if lo, hi = max(lo, sm.min), min(hi, sm.max); lo <= hi {
-		sm.holdRange(bit, lo, hi)
+	lo, hi = max(lo, sm.min), min(hi, sm.max)
+	if lo > hi {
+		return
+	}
+	if hi-lo < 2*uint64(len(sm.m)) {
+		for x := lo; x <= hi; x++ {
+			if m := sm.m[x]; m != nil {
+				m.holders |= bit
+			}
+		}
+		return
+	}
+	for x, m := range sm.m {
+		if x >= lo && x <= hi {
+			m.holders |= bit
+		}
 	}
 }
 
@@ -337,28 +251,28 @@ func (m *storedMsg) frame() Frame {
 }
 
 // numbersFrom returns the first limit stored numbers ≥ lo in ascending
-// order. Its cost is bounded by what is stored, never by how far apart
-// numbers from the network are: the window is scanned in order, and the
-// few numbers kept apart from it (far) are merged in sorted.
+// order. It scans the range when that is about as small as the set (the
+// usual case: a sequence stored without gaps), and sorts the set
+// otherwise, so its cost never depends on how far apart numbers from the
+// network are.
 func (sm *seqMsgs) numbersFrom(lo uint64, limit int) []uint64 {
-	if lo > sm.max || limit <= 0 {
+	if lo > sm.max {
 		return nil
 	}
 	var out []uint64
-	if l := uint64(len(sm.win)); l > 0 && lo < sm.base+l {
-		for i := max(lo, sm.base) - sm.base; i < l && (len(out) < limit || len(sm.far) > 0); i++ {
-			if sm.win[i] != nil {
-				out = append(out, sm.base+i)
+	if lo = max(lo, sm.min); sm.max-lo < 2*uint64(len(sm.m)) {
+		for s := lo; s <= sm.max && len(out) < limit; s++ {
+			if _, ok := sm.m[s]; ok {
+				out = append(out, s)
 			}
 		}
+		return out
 	}
-	if len(sm.far) > 0 {
-		for x := range sm.far {
-			if x >= lo {
-				out = append(out, x)
-			}
+	for s := range sm.m {
+		if s >= lo {
+			out = append(out, s)
 		}
-		slices.Sort(out)
 	}
+	slices.Sort(out)
 	return out[:min(len(out), limit)]
 }
