@@ -140,10 +140,17 @@ type Node struct {
 	order     []string // neighbour ids, sorted, for deterministic candidate lists
 	counters  Counters
 
-	parents  map[string]*parent // source (seq node) → this node's link into its tree
-	epoch    uint64             // this run's sequence epoch (never 0)
-	nextSeq  uint64             // the last number this node gave a message
-	seqs     map[SeqKey]*seqTrack
+	parents map[string]*parent // source (seq node) → this node's link into its tree
+	epoch   uint64             // this run's sequence epoch (never 0)
+	nextSeq uint64             // the last number this node gave a message
+	seqs    map[SeqKey]*seqTrack
+	// retired is, per sequence forgotten after LongTTL without news
+	// (expireSeqs), the prefix it held, for retiredKeep × LongTTL:
+	// numbers in it are duplicates even once their ids are forgotten
+	// too, and a tracker made again for the sequence starts above it
+	// (see retire). retiredQ is the order they were retired in.
+	retired  map[SeqKey]retiredSeq
+	retiredQ []retiredAt
 	pending  map[SeqKey]bool // sequences with pending grafts
 	graftDue time.Time       // the earliest pending graft's deadline (GraftDue)
 	store    *msgStore
@@ -172,6 +179,7 @@ func NewNode(self string, cfg *Config, st *Storage, router Router, seed uint64) 
 		peers:     make(map[string]*peerState),
 		epoch:     rnd.Uint64() | 1,
 		seqs:      make(map[SeqKey]*seqTrack),
+		retired:   make(map[SeqKey]retiredSeq),
 		pending:   make(map[SeqKey]bool),
 		parents:   make(map[string]*parent),
 		store:     newMsgStore(cfg.StoreBytes, cfg.LongTTL),
@@ -287,7 +295,10 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		return Result{}, err
 	}
 	n.counters.Received++
-	if n.st.Seen(now, msg.GetHash()) || n.priorHas(msg) {
+	// A duplicate: its id is known, a previous life handled its number,
+	// or its sequence was retired holding the number (a copy later than
+	// the id's LongTTL: see retire).
+	if n.st.Seen(now, msg.GetHash()) || n.priorHas(msg) || n.lateCopy(msg) {
 		n.counters.Duplicates++
 		if e := n.st.Active(msg.GetHash()); e != nil {
 			e.Copies++

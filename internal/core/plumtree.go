@@ -291,14 +291,79 @@ func (n *Node) LazySources(id string) int {
 // bound by inventing sequences); messages still create theirs.
 const maxSequences = 1 << 16
 
-// track returns the tracker of k, creating it.
+// track returns the tracker of k, creating it. A tracker made again for
+// a retired sequence starts with the prefix it held: those numbers are
+// neither announced as missing nor grafted.
 func (n *Node) track(now time.Time, k SeqKey) *seqTrack {
 	t := n.seqs[k]
 	if t == nil {
 		t = newSeqTrack(now)
+		if r, ok := n.retired[k]; ok {
+			t.contiguous, t.max = r.upto, r.upto
+		}
 		n.seqs[k] = t
 	}
 	return t
+}
+
+// retiredKeep is how many LongTTLs a retired sequence's prefix is kept.
+// A copy can arrive after its id is forgotten (LongTTL after the first)
+// only from a node that got the message about that late itself and
+// stores it from then on, for another LongTTL; six covers a chain of
+// such nodes, at a few dozen bytes per sequence (at most maxSequences).
+const retiredKeep = 6
+
+// retiredSeq is the prefix 1..upto of a sequence that was forgotten at.
+type retiredSeq struct {
+	upto uint64
+	at   time.Time
+}
+
+type retiredAt struct {
+	k  SeqKey
+	at time.Time
+}
+
+// retire keeps the prefix a forgotten tracker held (see Node.retired).
+func (n *Node) retire(now time.Time, k SeqKey, upto uint64) {
+	if r, ok := n.retired[k]; ok {
+		upto = max(upto, r.upto)
+	}
+	if upto == 0 {
+		return
+	}
+	n.retired[k] = retiredSeq{upto: upto, at: now}
+	n.retiredQ = append(n.retiredQ, retiredAt{k, now})
+}
+
+// lateCopy reports whether msg is a copy of a number its sequence held
+// when it was retired: a duplicate whose id the node no longer holds.
+func (n *Node) lateCopy(msg *pb.GossipMessage) bool {
+	if len(n.retired) == 0 {
+		return false
+	}
+	k, seq := keyOf(msg)
+	r, ok := n.retired[k]
+	return ok && seq != 0 && seq <= r.upto
+}
+
+// expireRetired drops retired prefixes older than retiredKeep × LongTTL,
+// and the oldest past maxSequences.
+func (n *Node) expireRetired(now time.Time) {
+	keep := time.Duration(retiredKeep) * n.cfg.LongTTL
+	i := 0
+	for ; i < len(n.retiredQ); i++ {
+		q := n.retiredQ[i]
+		if now.Sub(q.at) < keep && len(n.retired) <= maxSequences {
+			break
+		}
+		if r, ok := n.retired[q.k]; ok && r.at.Equal(q.at) { // not retired again since
+			delete(n.retired, q.k)
+		}
+	}
+	if i > 0 {
+		n.retiredQ = append(n.retiredQ[:0], n.retiredQ[i:]...)
+	}
 }
 
 func keyOf(m *pb.GossipMessage) (SeqKey, uint64) {
@@ -720,12 +785,15 @@ func (n *Node) HandleDigest(now time.Time, from string, d *pb.Digest) []Frame {
 }
 
 // expireSeqs forgets sequences with nothing new for LongTTL and nothing
-// pending, and gives up holes past MaxHoles.
+// pending, keeping the prefix each held (retire), and gives up holes past
+// MaxHoles.
 func (n *Node) expireSeqs(now time.Time) {
+	n.expireRetired(now)
 	expired := false
 	for k, t := range n.seqs {
 		if now.Sub(t.lastNew) >= n.cfg.LongTTL && len(t.pend) == 0 {
 			delete(n.seqs, k)
+			n.retire(now, k, t.contiguous)
 			expired = true
 			continue
 		}

@@ -1,0 +1,80 @@
+package core
+
+import (
+	"testing"
+	"time"
+
+	pb "github.com/grpc-gossip/gossip/proto/gossip/v1"
+)
+
+// A copy that arrives once both its id and its sequence's tracker are
+// forgotten (LongTTL without news) is a duplicate: the retired prefix
+// holds its number (DESIGN §4). Before it, such a copy was delivered
+// again, and the tracker made anew for it gave up the numbers below it as
+// holes. The same holds for the node's own messages, and announcements of
+// those numbers are not grafted.
+func TestLateCopyAfterLongTTL(t *testing.T) {
+	n := streamNode(t, "x", "a", "b")
+	long := n.cfg.LongTTL
+	now := time.Unix(1000, 0)
+	for s := uint64(1); s <= 3; s++ {
+		receive(t, n, now, seqMsg("s", s, "a", 1), ViaEager)
+	}
+	mine, err := n.Receive(now, gossipMsg("mine", "", "", 0)) // published here
+	if err != nil || !mine.Fresh {
+		t.Fatalf("publish: fresh=%v err=%v", mine.Fresh, err)
+	}
+	src := SeqKey{Node: "s", Epoch: 7}
+	own := SeqKey{Node: "x", Epoch: n.Epoch()}
+
+	later := now.Add(long + time.Second)
+	n.Tick(later)
+	for _, h := range []string{"s-1", "s-2", "s-3", "mine"} {
+		if n.Storage().Seen(later, h) {
+			t.Fatalf("%s still remembered after LongTTL: the test does not reach a forgotten id", h)
+		}
+	}
+	if n.seqs[src] != nil || n.seqs[own] != nil {
+		t.Fatal("trackers still held after LongTTL without news: the test does not reach a forgotten sequence")
+	}
+
+	// Late copies: of a neighbour's source, and of this node's own message.
+	if res := receive(t, n, later, seqMsg("s", 2, "b", 2), ViaEager); res.Fresh || !res.Duplicate {
+		t.Fatalf("late copy of s-2: Fresh=%v Duplicate=%v, want a duplicate", res.Fresh, res.Duplicate)
+	}
+	back := mine.Forward
+	back.FromHash = "a"
+	if res := receive(t, n, later, back, ViaEager); res.Fresh || !res.Duplicate {
+		t.Fatalf("late copy of this node's own message: Fresh=%v Duplicate=%v, want a duplicate", res.Fresh, res.Duplicate)
+	}
+	// Announcements of retired numbers ask for nothing; a new number is
+	// new, and leaves no hole below it.
+	if outs := n.HandleIHave(later, "b", []*pb.SeqRange{{Node: "s", Epoch: 7, First: 1, Last: 3, Hops: 1}}); len(outs) != 0 {
+		t.Fatalf("IHAVE of retired numbers: %+v, want nothing", outs)
+	}
+	if outs := n.Grafts(later.Add(time.Hour)); len(outs) != 0 {
+		t.Fatalf("grafts for retired numbers: %+v", outs)
+	}
+	if res := receive(t, n, later, seqMsg("s", 4, "a", 1), ViaEager); !res.Fresh {
+		t.Fatal("s-4, never seen, is not fresh")
+	}
+	if c := n.Counters(); c.Missing != 0 || c.HolesSkipped != 0 || c.Delivered != 5 {
+		t.Fatalf("Missing %d HolesSkipped %d Delivered %d, want 0, 0 and 5", c.Missing, c.HolesSkipped, c.Delivered)
+	}
+
+	// The prefix is kept retiredKeep LongTTLs after the sequence is
+	// forgotten (again: now holding 1..4), then dropped.
+	quiet := later.Add(long)
+	n.Tick(quiet)
+	if r, ok := n.retired[src]; !ok || r.upto != 4 {
+		t.Fatalf("retired[s] = %+v, %v after s went quiet again, want 1..4", r, ok)
+	}
+	n.Tick(quiet.Add(time.Duration(retiredKeep)*long - time.Second))
+	if _, ok := n.retired[src]; !ok {
+		t.Fatal("retired prefix dropped before retiredKeep × LongTTL")
+	}
+	n.Tick(quiet.Add(time.Duration(retiredKeep) * long))
+	if _, ok := n.retired[src]; ok {
+		t.Fatal("retired prefix kept past retiredKeep × LongTTL")
+	}
+}
