@@ -81,7 +81,7 @@ type GossipNode struct {
 
 	deliveries   chan pendingDelivery // accepted messages, in order, for the log (then the handler and subscriptions)
 	deliverDone  chan struct{}
-	dispatchQ    chan []durable.Record // committed batches, for the handler and subscriptions
+	dispatchQ    chan durable.Record // committed records, in offset order, for the handler and subscriptions
 	dispatchDone chan struct{}
 
 	// The delivery log (persist.go); committed hands its batches to the
@@ -253,7 +253,7 @@ func newNode(selfHash, endpoint string, storage *LocalStorage, router Router, lo
 		cancel()
 		return nil, err
 	}
-	n.dispatchQ, n.dispatchDone = make(chan []durable.Record), make(chan struct{})
+	n.dispatchQ, n.dispatchDone = make(chan durable.Record), make(chan struct{})
 	if err := n.openLog(o.persist); err != nil {
 		storage.detach(n)
 		cancel()

@@ -187,10 +187,10 @@ func deliveryOf(r *durable.Record) Delivery {
 }
 
 // committed takes each committed batch, in offset order: publishers
-// waiting for it are answered, and the batch goes to the dispatcher
-// (dispatchLoop), which hands it to the handler and the subscriptions —
-// a goroutine apart, so that a handler that publishes does not wait for
-// itself.
+// waiting for it are answered, and its records go, copied one by one
+// (the log may reuse the batch), to the dispatcher (dispatchLoop), which
+// hands them to the handler and the subscriptions — a goroutine apart,
+// so that a handler that publishes does not wait for itself.
 func (n *GossipNode) committed(batch []durable.Record) {
 	for i := range batch {
 		if ack, ok := batch[i].Note.(chan error); ok {
@@ -198,21 +198,21 @@ func (n *GossipNode) committed(batch []durable.Record) {
 			batch[i].Note = nil
 		}
 	}
-	n.dispatchQ <- batch
+	for i := range batch {
+		n.dispatchQ <- batch[i]
+	}
 }
 
 // dispatchLoop hands committed messages to the DeliveryHandler and the
 // live subscriptions, in offset order.
 func (n *GossipNode) dispatchLoop() {
 	defer close(n.dispatchDone)
-	for batch := range n.dispatchQ {
-		for i := range batch {
-			d := deliveryOf(&batch[i])
-			if n.deliver != nil {
-				n.deliver(d)
-			}
-			n.publishToSubscribers(d)
+	for r := range n.dispatchQ {
+		d := deliveryOf(&r)
+		if n.deliver != nil {
+			n.deliver(d)
 		}
+		n.publishToSubscribers(d)
 	}
 }
 

@@ -100,7 +100,9 @@ type Options struct {
 	MaxPending int
 	// OnCommit receives every committed batch, in offset order, from one
 	// goroutine (the committer's, or Append's caller without Dir). It may
-	// block: appends then wait (MaxPending).
+	// block: appends then wait (MaxPending). The slice is valid only
+	// during the call (in memory it is reused): copy the records that
+	// must outlive it.
 	OnCommit func([]Record)
 	// OnFailure is called once, from the committer, when a commit fails
 	// (e.g. the disk is full), with the records that were not committed
@@ -120,6 +122,7 @@ type Log struct {
 	path string
 
 	appendMu sync.Mutex // serialises Append (offset order = commit order)
+	one      [1]Record  // in memory: the batch Append hands OnCommit (under appendMu), so that it allocates none
 
 	mu      sync.Mutex
 	wake    *sync.Cond // pending grew, or closing
@@ -230,7 +233,9 @@ func (l *Log) Append(r Record) (uint64, error) {
 	l.retainMem(r.At)
 	l.mu.Unlock()
 	if l.opts.OnCommit != nil {
-		l.opts.OnCommit([]Record{r})
+		l.one[0] = r
+		l.opts.OnCommit(l.one[:])
+		l.one[0] = Record{} // keeps no payload alive
 	}
 	return r.Offset, nil
 }
