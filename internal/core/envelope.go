@@ -44,8 +44,12 @@ func (in *Inbound) decode(wires [][]byte, peer string) []*pb.GossipMessage {
 		return nil
 	}
 	out := make([]*pb.GossipMessage, 0, len(wires))
-	for _, w := range wires {
-		m := new(pb.GossipMessage)
+	// One allocation for the envelope's messages, not one each. Nothing
+	// keeps a decoded message past Step (what is forwarded and stored is
+	// a new message and its bytes), so the block does not outlive its use.
+	ms := make([]pb.GossipMessage, len(wires))
+	for i, w := range wires {
+		m := &ms[i]
 		if err := proto.Unmarshal(w, m); err != nil {
 			in.Bad = append(in.Bad, fmt.Errorf("%w: %w", ErrMalformed, err))
 			continue
