@@ -439,7 +439,7 @@ func (n *GossipNode) PutMessageToClient(ctx context.Context, msg *pb.GossipMessa
 	}
 	if err := n.enqueue(ctx, res.Forward, res.Payload, msg.GetFromHash(), msg.GetHops(), res.Via, now, committed); err != nil {
 		n.mu.Lock()
-		n.core.Forget(msg.GetHash())
+		n.core.Forget(res.Forward)
 		n.mu.Unlock()
 		return nil, asRPCError(err)
 	}

@@ -326,7 +326,7 @@ func (n *GossipNode) handleEnvelope(c *conn, env *pb.Envelope) (core.StreamEvent
 			// later copy counts as new.
 			n.mu.Lock()
 			for _, b := range res.Fresh[i:] {
-				n.core.Forget(b.Forward.GetHash())
+				n.core.Forget(b.Forward)
 			}
 			n.mu.Unlock()
 			return ev, err

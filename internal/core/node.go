@@ -296,9 +296,9 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	}
 	n.counters.Received++
 	// A duplicate: its id is known, a previous life handled its number,
-	// or its sequence was retired holding the number (a copy later than
-	// the id's LongTTL: see retire).
-	if n.st.Seen(now, msg.GetHash()) || n.priorHas(msg) || n.lateCopy(msg) {
+	// or its number arrived before (its id evicted or expired since: see
+	// numberReceived).
+	if n.st.Seen(now, msg.GetHash()) || n.priorHas(msg) || n.numberReceived(msg) {
 		n.counters.Duplicates++
 		if e := n.st.Active(msg.GetHash()); e != nil {
 			e.Copies++
@@ -373,7 +373,9 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 		key, seq = SeqKey{Node: n.self, Epoch: n.epoch}, n.nextSeq
 	}
 	fwd.SeqNode, fwd.SeqEpoch, fwd.Seq = key.Node, key.Epoch, seq
-	n.track(now, key).add(seq, now)
+	t := n.track(now, key)
+	t.add(seq, now)
+	t.unforget(seq)
 
 	res := Result{Fresh: true, Historic: historic, Forward: fwd, From: msg.GetFromHash(), Hops: msg.GetHops(), Via: via}
 	var candidates []string // unary neighbours; allocated only when there are some
@@ -469,14 +471,21 @@ func (n *Node) ReceiveVia(now time.Time, msg *pb.GossipMessage, via Via) (Result
 	return res, nil
 }
 
-// Forget undoes the first receipt of hash: the id is no longer seen, so the
+// Forget undoes the first receipt of msg (Result.Forward, so that its
+// number is known): neither its id nor its number counts as seen, so the
 // next copy counts as new. The runtime calls it when the application could
 // not take a message, so that a sender's retry delivers it.
 // The forwards Receive planned for it are taken back too (the runtime has
 // not started them).
-func (n *Node) Forget(hash string) {
+func (n *Node) Forget(msg *pb.GossipMessage) {
+	hash := msg.GetHash()
 	if e := n.st.Active(hash); e != nil {
 		n.counters.Forwards -= uint64(len(e.Targets))
+	}
+	if k, seq := keyOf(msg); seq != 0 {
+		if t := n.seqs[k]; t != nil {
+			t.forget(seq)
+		}
 	}
 	if n.st.Forget(hash) {
 		n.counters.Forgotten++

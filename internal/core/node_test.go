@@ -465,7 +465,7 @@ func TestForget(t *testing.T) {
 	if res, _ := n.Receive(t0, msg); !res.Fresh {
 		t.Fatal("first copy not Fresh")
 	}
-	n.Forget("m")
+	n.Forget(msg)
 	if n.Storage().Seen(t0, "m") || n.Storage().Active("m") != nil {
 		t.Fatal("m is still remembered after Forget")
 	}
@@ -482,7 +482,7 @@ func TestForget(t *testing.T) {
 	if n.Storage().Active("m") != nil || !n.Storage().Seen(t0.Add(DefaultMaxTTL+2*time.Second), "m") {
 		t.Fatal("after Tick, m should be only in the long-TTL cache")
 	}
-	n.Forget("m")
+	n.Forget(msg)
 	if res, _ := n.Receive(t0.Add(DefaultMaxTTL+3*time.Second), msg); !res.Fresh {
 		t.Fatal("copy after Forget of a long-TTL id not Fresh")
 	}
@@ -626,7 +626,7 @@ func TestForgetUnknownIsNoOp(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := NewNode("x", &cfg, NewStorage(&cfg), nil, 1)
-	n.Forget("never-seen")
+	n.Forget(&pb.GossipMessage{Hash: "never-seen"})
 	if c := n.Counters(); c.Forgotten != 0 || c.Delivered != 0 {
 		t.Errorf("counters after Forget of an unknown id: %+v", c)
 	}

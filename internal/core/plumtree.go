@@ -336,15 +336,20 @@ func (n *Node) retire(now time.Time, k SeqKey, upto uint64) {
 	n.retiredQ = append(n.retiredQ, retiredAt{k, now})
 }
 
-// lateCopy reports whether msg is a copy of a number its sequence held
-// when it was retired: a duplicate whose id the node no longer holds.
-func (n *Node) lateCopy(msg *pb.GossipMessage) bool {
-	if len(n.retired) == 0 {
+// numberReceived reports whether msg's number arrived here before: its
+// sequence's tracker holds it (seqTrack.received), or the sequence was
+// retired holding it. Such a copy is a duplicate even when its id is no
+// longer remembered (evicted past MaxSeen, or older than LongTTL).
+func (n *Node) numberReceived(msg *pb.GossipMessage) bool {
+	k, seq := keyOf(msg)
+	if seq == 0 || k.Node == "" {
 		return false
 	}
-	k, seq := keyOf(msg)
+	if t := n.seqs[k]; t != nil {
+		return t.received(seq)
+	}
 	r, ok := n.retired[k]
-	return ok && seq != 0 && seq <= r.upto
+	return ok && seq <= r.upto
 }
 
 // expireRetired drops retired prefixes older than retiredKeep × LongTTL,

@@ -33,10 +33,43 @@ type seqTrack struct {
 	// skipped are the newest ranges at or below contiguous that were
 	// given up (never received), at most maxSkipped, oldest first.
 	skipped []span
+	// forgotten are numbers received and then forgotten (Node.Forget:
+	// the application could not take them), at most maxForgotten, oldest
+	// first: their next copy is new, although the track holds them.
+	forgotten []uint64
 
 	// Pending grafts, one per announcement that named a missing number,
 	// in the order they were made (ascending upto).
 	pend []*pendGraft
+}
+
+// maxForgotten bounds the forgotten numbers a track remembers: Forget is
+// rare (a full delivery queue past its deadline, or closing).
+const maxForgotten = 64
+
+// received reports whether number s arrived here before (or was handled
+// by a previous life): a copy of it is a duplicate whatever its id's
+// state. Numbers given up without arriving, and forgotten ones, are not.
+func (t *seqTrack) received(s uint64) bool {
+	return s != 0 && t.has(s) && !t.skippedHas(s) && !slices.Contains(t.forgotten, s)
+}
+
+// forget records that s was forgotten (see forgotten).
+func (t *seqTrack) forget(s uint64) {
+	if s == 0 || slices.Contains(t.forgotten, s) {
+		return
+	}
+	if len(t.forgotten) == maxForgotten {
+		t.forgotten = slices.Delete(t.forgotten, 0, 1)
+	}
+	t.forgotten = append(t.forgotten, s)
+}
+
+// unforget removes s from forgotten: it arrived again.
+func (t *seqTrack) unforget(s uint64) {
+	if i := slices.Index(t.forgotten, s); i >= 0 {
+		t.forgotten = slices.Delete(t.forgotten, i, i+1)
+	}
 }
 
 // span is the numbers lo..hi, inclusive.

@@ -78,3 +78,63 @@ func TestLateCopyAfterLongTTL(t *testing.T) {
 		t.Fatal("retired prefix kept past retiredKeep × LongTTL")
 	}
 }
+
+// A copy whose id was evicted from the id cache (past MaxSeen: at 20,000
+// msg/s the default 262,144 ids last 13 s) is a duplicate while its
+// sequence's tracker holds the number. Before, it was delivered again.
+func TestDuplicateAfterIDEvicted(t *testing.T) {
+	cfg := validConfig(t, func(c *Config) { c.MaxSeen, c.MaxActive = 4, 4 })
+	n := NewNode("x", cfg, NewStorage(cfg), nil, 1)
+	for _, id := range []string{"a", "b"} {
+		if err := n.AddNeighbor(id, addrOf(id)); err != nil {
+			t.Fatal(err)
+		}
+		n.SetPeerKind(id, KindStream)
+	}
+	now := time.Unix(1000, 0)
+	for s := uint64(1); s <= 20; s++ {
+		receive(t, n, now, seqMsg("s", s, "a", 1), ViaEager)
+	}
+	if n.Storage().Seen(now, "s-2") {
+		t.Fatal("s-2 still remembered: the test does not reach an evicted id")
+	}
+	if res := receive(t, n, now, seqMsg("s", 2, "b", 3), ViaEager); res.Fresh || !res.Duplicate {
+		t.Fatalf("copy of s-2 after its id was evicted: Fresh=%v Duplicate=%v, want a duplicate", res.Fresh, res.Duplicate)
+	}
+	if c := n.Counters(); c.Delivered != 20 {
+		t.Fatalf("Delivered = %d, want 20", c.Delivered)
+	}
+}
+
+// Forget takes back the number as well as the id: the next copy of a
+// forgotten numbered message is new (the sender's retry delivers it),
+// once; and a number given up as a hole, then received, is delivered.
+func TestForgetNumberedAndGivenUp(t *testing.T) {
+	n := streamNode(t, "x", "a")
+	now := time.Unix(1000, 0)
+	res := receive(t, n, now, seqMsg("s", 1, "a", 1), ViaEager)
+	n.Forget(res.Forward)
+	if res := receive(t, n, now, seqMsg("s", 1, "a", 1), ViaEager); !res.Fresh {
+		t.Fatal("copy of a forgotten numbered message is not fresh")
+	}
+	if res := receive(t, n, now, seqMsg("s", 1, "a", 1), ViaEager); res.Fresh {
+		t.Fatal("second copy after Forget is fresh again")
+	}
+	// Number 3 arrives, 2 is given up (no neighbour stores it), then a
+	// copy of 2 turns up after all: it is delivered, once.
+	receive(t, n, now, seqMsg("s", 3, "a", 1), ViaEager)
+	tr := n.seqs[SeqKey{Node: "s", Epoch: 7}]
+	if got := tr.giveUpBelow(3); got != 1 {
+		t.Fatalf("giveUpBelow(3) gave up %d numbers, want 1", got)
+	}
+	if !tr.has(2) {
+		t.Fatal("a given-up number is not held")
+	}
+	n.Storage().Forget("s-2") // never seen anyway
+	if res := receive(t, n, now, seqMsg("s", 2, "a", 1), ViaEager); !res.Fresh {
+		t.Fatal("a given-up number that arrives is not fresh")
+	}
+	if res := receive(t, n, now, seqMsg("s", 2, "a", 1), ViaEager); res.Fresh {
+		t.Fatal("a given-up number delivered twice")
+	}
+}
