@@ -340,16 +340,26 @@ func (n *Node) retire(now time.Time, k SeqKey, upto uint64) {
 // sequence's tracker holds it (seqTrack.received), or the sequence was
 // retired holding it. Such a copy is a duplicate even when its id is no
 // longer remembered (evicted past MaxSeen, or older than LongTTL).
+//
+// Sequence fields are set on the way and no signature covers them, so a
+// number alone is not trusted against a message that claims it falsely:
+// when the store holds the number under another id, msg is not a copy of
+// it (it is judged by its id, as before numbers de-duplicated), so that a
+// forged or buggy claim to a number cannot suppress the real message.
 func (n *Node) numberReceived(msg *pb.GossipMessage) bool {
 	k, seq := keyOf(msg)
 	if seq == 0 || k.Node == "" {
 		return false
 	}
 	if t := n.seqs[k]; t != nil {
-		return t.received(seq)
+		if !t.received(seq) {
+			return false
+		}
+	} else if r, ok := n.retired[k]; !ok || seq > r.upto {
+		return false
 	}
-	r, ok := n.retired[k]
-	return ok && seq <= r.upto
+	m := n.store.get(k, seq)
+	return m == nil || m.hash == msg.GetHash()
 }
 
 // expireRetired drops retired prefixes older than retiredKeep × LongTTL,

@@ -138,3 +138,21 @@ func TestForgetNumberedAndGivenUp(t *testing.T) {
 		t.Fatal("a given-up number delivered twice")
 	}
 }
+
+// A message that claims a number the store holds under another id is not
+// a copy of it: sequence fields are not signed, so a forged (or buggy)
+// claim to the number of a message not yet arrived must not suppress the
+// real one when it does.
+func TestNumberClaimedByAnotherID(t *testing.T) {
+	n := streamNode(t, "x", "a", "b")
+	now := time.Unix(1000, 0)
+	receive(t, n, now, seqMsg("s", 1, "a", 1), ViaEager)
+	forged := seqMsg("s", 2, "b", 1)
+	forged.Hash = "forged"
+	if res := receive(t, n, now, forged, ViaEager); !res.Fresh {
+		t.Fatal("the forged claim, a new id, is not fresh")
+	}
+	if res := receive(t, n, now, seqMsg("s", 2, "a", 1), ViaEager); !res.Fresh {
+		t.Fatal("the real message of number 2 was suppressed by another id's claim to its number")
+	}
+}
